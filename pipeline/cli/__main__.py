@@ -1,0 +1,5 @@
+"""`python -m pipeline.cli` is the `roamclear` command."""
+
+from pipeline.cli.main import main
+
+main()

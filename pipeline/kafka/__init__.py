@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by the CLI, the workers and the tests (aiokafka)."""

@@ -1,0 +1,38 @@
+"""Publishing OCPI objects as roamclear events (CLI, demo, simulator share this path).
+
+A CDR goes to `cdr.submitted` keyed by its canonical partition key (the credited CDR's key
+for a credit), wrapped in the DESIGN.md envelope with the CPO as submitter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pipeline.kafka.client import produce
+from pipeline.topics import Topic, topic_name
+from schemas.events import CdrSubmitted, new_envelope
+from schemas.hub.party import CdrKey, PartyRef
+from schemas.ocpi.cdr import Cdr
+from schemas.wire import to_ocpi_json
+
+
+def cdr_record(cdr: Cdr, submitter: PartyRef | None = None) -> tuple[bytes, bytes]:
+    """(key, value) of the cdr.submitted record for one CDR."""
+    envelope = new_envelope(
+        CdrSubmitted,
+        submitter=submitter or PartyRef(country_code=cdr.country_code, party_id=cdr.party_id),
+        payload=cdr,
+    )
+    return str(CdrKey.partition_key(cdr)).encode(), to_ocpi_json(envelope)
+
+
+async def publish_cdrs(bootstrap_servers: str, prefix: str, cdrs: Sequence[Cdr]) -> int:
+    return await publish_records(
+        bootstrap_servers, topic_name(prefix, Topic.CDR_SUBMITTED), [cdr_record(c) for c in cdrs]
+    )
+
+
+async def publish_records(
+    bootstrap_servers: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]
+) -> int:
+    return await produce(bootstrap_servers, topic, records)

@@ -1,0 +1,114 @@
+"""Double-entry ledger values: accounts, postings and balanced transactions.
+
+A posting moves a positive amount on one side of one account; a transaction groups postings
+whose debits equal their credits in every currency (invariant 4). A CDR is booked as one
+CHARGE transaction; a credit CDR as one REVERSAL that mirrors the original exactly.
+
+Example: an eMSP owes 10.00 for a CDR of CPO TNM; the hub keeps a 0.15 fee::
+
+    DEBIT  partner:DE*EMS  10.00 EUR
+    CREDIT partner:NL*TNM   9.85 EUR
+    CREDIT hub:fees         0.15 EUR
+
+Accounts are strings: `partner:<CC*PID>` for a party, `hub:<name>` for the hub's own
+(`hub:fees`, `hub:rounding`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Final, NewType, Self
+
+from pydantic import AfterValidator, Field, model_validator
+
+from schemas.base import HubModel, rule_error
+from schemas.hub.party import CdrKey, PartyRef
+from schemas.ocpi.types import Amount, CurrencyCode, DateTime
+
+AccountId = NewType("AccountId", str)
+HUB_FEES: Final = AccountId("hub:fees")
+HUB_ROUNDING: Final = AccountId("hub:rounding")
+POSTINGS_MAX: Final = 64  # a CDR books a handful; the bound catches runaway splits
+
+_ACCOUNT = re.compile(r"^(partner:[A-Z]{2}\*[A-Z0-9]{3}|hub:[a-z][a-z0-9_]{0,31})$")
+
+
+def partner_account(party: PartyRef) -> AccountId:
+    """The ledger account of a CPO or eMSP."""
+    return AccountId(f"partner:{party}")
+
+
+def _account(value: str) -> str:
+    if not _ACCOUNT.match(value):
+        raise ValueError("must be partner:CC*PID or hub:<name>")
+    return value
+
+
+Account = Annotated[str, AfterValidator(_account)]
+PositiveAmount = Annotated[Amount, Field(gt=0)]
+
+
+class Side(StrEnum):
+    """Side of a posting."""
+
+    DEBIT = "DEBIT"  # the account owes / receives value
+    CREDIT = "CREDIT"  # the account is owed / gives value
+
+
+class TransactionKind(StrEnum):
+    """Why a transaction exists."""
+
+    CHARGE = "CHARGE"  # books a CDR
+    REVERSAL = "REVERSAL"  # reverses a CHARGE exactly (credit CDR or correction)
+
+
+class Posting(HubModel):
+    """One line of a transaction: a positive amount on one side of one account."""
+
+    account: Account
+    side: Side
+    amount: PositiveAmount
+    currency: CurrencyCode
+
+
+class Transaction(HubModel):
+    """A balanced set of postings for one CDR, identified deterministically.
+
+    `transaction_id` and `content_hash` come from the producer (CDR key + content hash), so
+    a redelivered CDR produces the same transaction and books nothing twice.
+    """
+
+    transaction_id: Annotated[str, Field(min_length=1, max_length=128)]
+    cdr_key: CdrKey
+    kind: TransactionKind
+    reverses: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    postings: Annotated[tuple[Posting, ...], Field(min_length=2, max_length=POSTINGS_MAX)]
+    content_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    occurred_at: DateTime
+
+    @model_validator(mode="after")
+    def _balanced_and_linked(self) -> Self:
+        imbalance = self.imbalance()
+        if imbalance:
+            listed = ", ".join(f"{currency} {amount}" for currency, amount in imbalance.items())
+            raise rule_error(
+                "postings",
+                "unbalanced",
+                f"debits must equal credits per currency (off by {listed})",
+            )
+        if self.kind is TransactionKind.REVERSAL and self.reverses is None:
+            raise rule_error("reverses", "missing", "field required for a REVERSAL")
+        if self.kind is TransactionKind.CHARGE and self.reverses is not None:
+            raise rule_error("reverses", "unexpected", "must be absent for a CHARGE")
+        return self
+
+    def imbalance(self) -> dict[str, Decimal]:
+        """Debits minus credits per currency, only where not zero."""
+        net: defaultdict[str, Decimal] = defaultdict(Decimal)
+        for posting in self.postings:
+            sign = 1 if posting.side is Side.DEBIT else -1
+            net[posting.currency] += sign * posting.amount
+        return {currency: amount for currency, amount in net.items() if amount != 0}

@@ -1,0 +1,114 @@
+"""Party and CDR identifiers: `PartyRef` ("NL*TNM") and `CdrKey` ("NL*TNM*CDR-1").
+
+OCPI identifies a party by country code and party id, and a CDR by those plus its `id`.
+All three are CiStrings (case-insensitive), so the canonical forms are upper case: `nl*tnm`
+and `NL*TNM` are one party, and CDR ids `abc` and `ABC` are one CDR for deduplication.
+
+    >>> str(PartyRef.parse("nl*tnm"))
+    'NL*TNM'
+    >>> CdrKey.parse("NL*TNM*cdr-1").cdr_id
+    'CDR-1'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Final
+
+from pydantic import field_validator
+
+from schemas.base import HubModel
+from schemas.ocpi.types import CiString39
+
+if TYPE_CHECKING:
+    from schemas.ocpi.cdr import Cdr
+
+SEPARATOR: Final = "*"
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_PARTY = re.compile(r"^[A-Z0-9]{3}$")
+
+
+class PartyRef(HubModel):
+    """A CPO or eMSP: ISO 3166-1 alpha-2 country code and 3-character party id."""
+
+    country_code: str
+    party_id: str
+
+    @field_validator("country_code", mode="before")
+    @classmethod
+    def _country(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.upper()
+            if not _COUNTRY.match(value):
+                raise ValueError("must be 2 letters (ISO 3166-1 alpha-2)")
+        return value
+
+    @field_validator("party_id", mode="before")
+    @classmethod
+    def _party(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.upper()
+            if not _PARTY.match(value):
+                raise ValueError("must be 3 letters or digits")
+        return value
+
+    @classmethod
+    def parse(cls, text: str) -> PartyRef:
+        """`"NL*TNM"` (any case) -> PartyRef; ValueError when malformed."""
+        country_code, separator, party_id = text.partition(SEPARATOR)
+        if not separator:
+            raise ValueError(f"not a party reference (CC*PID): {text!r}")
+        return cls(country_code=country_code, party_id=party_id)
+
+    def __str__(self) -> str:
+        return f"{self.country_code}{SEPARATOR}{self.party_id}"
+
+
+class CdrKey(HubModel):
+    """Canonical key of a CDR, `{country_code}*{party_id}*{id}`, upper case.
+
+    It keys roamclear.cdr.submitted after re-keying and the one-booking-per-CDR constraint.
+    """
+
+    party: PartyRef
+    cdr_id: CiString39
+
+    @field_validator("cdr_id", mode="after")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        return value.upper()
+
+    @classmethod
+    def parse(cls, text: str) -> CdrKey:
+        """`"NL*TNM*CDR-1"` -> CdrKey. The id may itself contain `*`."""
+        parts = text.split(SEPARATOR, 2)
+        if len(parts) != 3:
+            raise ValueError(f"not a CDR key (CC*PID*ID): {text!r}")
+        country_code, party_id, cdr_id = parts
+        return cls(party=PartyRef(country_code=country_code, party_id=party_id), cdr_id=cdr_id)
+
+    @classmethod
+    def of(cls, cdr: Cdr) -> CdrKey:
+        """The key of a CDR itself (for a credit CDR, see `credited_key`)."""
+        return cls(
+            party=PartyRef(country_code=cdr.country_code, party_id=cdr.party_id), cdr_id=cdr.id
+        )
+
+    @classmethod
+    def credited_key(cls, cdr: Cdr) -> CdrKey | None:
+        """For a credit CDR, the key of the CDR it credits; None for a normal CDR."""
+        if not cdr.is_credit or cdr.credit_reference_id is None:
+            return None
+        party = PartyRef(country_code=cdr.country_code, party_id=cdr.party_id)
+        return cls(party=party, cdr_id=cdr.credit_reference_id)
+
+    @classmethod
+    def partition_key(cls, cdr: Cdr) -> CdrKey:
+        """The Kafka key: a credit CDR is keyed by the CDR it credits (DESIGN.md), so both
+        meet on one partition."""
+        return cls.credited_key(cdr) or cls.of(cdr)
+
+    def __str__(self) -> str:
+        return f"{self.party}{SEPARATOR}{self.cdr_id}"

@@ -1,0 +1,218 @@
+"""OCPI 2.2.1 basic types (types.asciidoc): strings, numbers, DateTime, DisplayText, Price.
+
+Strings
+    `CiString(n)` is printable ASCII of at most n characters, `string(n)` printable UTF-8
+    (no control characters). Each used length has its own alias (`CiString36`, `String255`).
+
+Numbers
+    OCPI numbers are JSON numbers with "4 decimals unless mentioned otherwise". roamclear
+    reads them as `Decimal`, never as a binary float: a Python `float` handed to a model is
+    refused (`float_refused`), because its binary expansion is not the number the partner
+    sent. Decode JSON with `schemas.base.loads_exact` or `Model.model_validate_json`.
+
+    - `Amount`: money and percentages (`Price.excl_vat`, `PriceComponent.price`, `vat`,
+      `min_price`): at most 4 decimals, at most 20 digits (numeric(20,4) in PostgreSQL).
+    - `Volume`: quantities and durations (dimension volumes, `total_energy`, `total_time`,
+      kWh/power/current restrictions): at most `VOLUME_DECIMALS_MAX` decimals. OCPI gives
+      times in decimal hours, which 4 decimals cannot hold exactly (1 h 11 min = 1.183333 h;
+      the public corpus sends such volumes), so volumes keep the digits they were sent with.
+
+DateTime
+    RFC 3339 with an explicit offset (`Z` or `+01:00`), normalised to UTC. OCPI 2.2.1 says a
+    missing designator "implies UTC"; roamclear refuses it instead, so that a local wall-clock
+    time is never booked as UTC by accident. Written back as `2015-06-29T20:39:09Z`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Final, TypeVar
+
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from schemas.base import OcpiModel
+
+VOLUME_DECIMALS_MAX: Final = 12
+AMOUNT_DECIMALS_MAX: Final = 4
+AMOUNT_DIGITS_MAX: Final = 20
+VOLUME_DIGITS_MAX: Final = 24
+
+CISTRING_PATTERN: Final = r"^[\x20-\x7E]*$"
+STRING_PATTERN: Final = r"^[^\x00-\x1F\x7F]*$"
+COUNTRY_CODE_PATTERN: Final = r"^[A-Za-z]{2}$"
+PARTY_ID_PATTERN: Final = r"^[A-Za-z0-9]{3}$"
+CURRENCY_PATTERN: Final = r"^[A-Z]{3}$"
+LANGUAGE_PATTERN: Final = r"^[A-Za-z]{2}$"
+TIME_OF_DAY_PATTERN: Final = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+DATE_PATTERN: Final = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+LATITUDE_PATTERN: Final = r"^-?[0-9]{1,2}\.[0-9]{5,7}$"
+LONGITUDE_PATTERN: Final = r"^-?[0-9]{1,3}\.[0-9]{5,7}$"
+
+# The sentence `schemas.validation` shows when a value does not match one of the patterns.
+PATTERN_RULES: Final[dict[str, str]] = {
+    CISTRING_PATTERN: "must be printable ASCII",
+    STRING_PATTERN: "must not contain control characters",
+    COUNTRY_CODE_PATTERN: "must be 2 letters (ISO 3166-1 alpha-2)",
+    PARTY_ID_PATTERN: "must be 3 letters or digits",
+    CURRENCY_PATTERN: "must be 3 upper-case letters (ISO 4217)",
+    LANGUAGE_PATTERN: "must be 2 letters (ISO 639-1)",
+    TIME_OF_DAY_PATTERN: "must be a time of day HH:MM (00:00 to 23:59)",
+    DATE_PATTERN: "must be a date YYYY-MM-DD",
+    LATITUDE_PATTERN: "must be a latitude like 50.770774",
+    LONGITUDE_PATTERN: "must be a longitude like -126.104965",
+}
+
+_RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$",
+    re.IGNORECASE,
+)
+
+
+def _cistring(max_length: int) -> StringConstraints:
+    return StringConstraints(max_length=max_length, pattern=CISTRING_PATTERN)
+
+
+def _string(max_length: int) -> StringConstraints:
+    return StringConstraints(max_length=max_length, pattern=STRING_PATTERN)
+
+
+CiString2 = Annotated[str, _cistring(2)]
+CiString3 = Annotated[str, _cistring(3)]
+CiString4 = Annotated[str, _cistring(4)]
+CiString32 = Annotated[str, _cistring(32)]
+CiString36 = Annotated[str, _cistring(36)]
+CiString39 = Annotated[str, _cistring(39)]
+CiString48 = Annotated[str, _cistring(48)]
+String2 = Annotated[str, _string(2)]
+String3 = Annotated[str, _string(3)]
+String4 = Annotated[str, _string(4)]
+String10 = Annotated[str, _string(10)]
+String16 = Annotated[str, _string(16)]
+String20 = Annotated[str, _string(20)]
+String36 = Annotated[str, _string(36)]
+String39 = Annotated[str, _string(39)]
+String45 = Annotated[str, _string(45)]
+String48 = Annotated[str, _string(48)]
+String64 = Annotated[str, _string(64)]
+String100 = Annotated[str, _string(100)]
+String255 = Annotated[str, _string(255)]
+String512 = Annotated[str, _string(512)]
+String5000 = Annotated[str, _string(5000)]
+Url = Annotated[str, _string(255)]
+
+CountryCode = Annotated[str, StringConstraints(pattern=COUNTRY_CODE_PATTERN)]
+PartyId = Annotated[str, StringConstraints(pattern=PARTY_ID_PATTERN)]
+CurrencyCode = Annotated[str, StringConstraints(pattern=CURRENCY_PATTERN)]
+LanguageCode = Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)]
+TimeOfDay = Annotated[str, StringConstraints(pattern=TIME_OF_DAY_PATTERN)]
+LocalDate = Annotated[str, StringConstraints(pattern=DATE_PATTERN)]
+Latitude = Annotated[str, StringConstraints(pattern=LATITUDE_PATTERN)]
+Longitude = Annotated[str, StringConstraints(pattern=LONGITUDE_PATTERN)]
+
+
+def refuse_float(value: object) -> object:
+    """Refuse binary floats and booleans where an exact decimal is expected."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("decimal_type", "must be a number, not a boolean")
+    if isinstance(value, float):
+        raise PydanticCustomError(
+            "float_refused",
+            "must be an exact decimal (JSON number or decimal string), not a binary float",
+        )
+    return value
+
+
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(refuse_float),
+    WithJsonSchema({"type": "number", "description": "decimal, at most 4 decimals"}),
+    Field(
+        allow_inf_nan=False,
+        decimal_places=AMOUNT_DECIMALS_MAX,
+        max_digits=AMOUNT_DIGITS_MAX,
+    ),
+]
+NonNegativeAmount = Annotated[Amount, Field(ge=0)]
+Volume = Annotated[
+    Decimal,
+    BeforeValidator(refuse_float),
+    WithJsonSchema({"type": "number", "description": "decimal quantity"}),
+    Field(allow_inf_nan=False, decimal_places=VOLUME_DECIMALS_MAX, max_digits=VOLUME_DIGITS_MAX),
+]
+NonNegativeVolume = Annotated[Volume, Field(ge=0)]
+
+
+ItemT = TypeVar("ItemT")
+
+
+def _non_empty(items: tuple[ItemT, ...]) -> tuple[ItemT, ...]:
+    if not items:
+        raise PydanticCustomError("too_short", "must have at least one element", {"min_length": 1})
+    return items
+
+
+# OCPI cardinality "+". Checked after the items (not with Field(min_length=1)), so that one
+# bad item is reported once, not also as "list too short".
+NonEmpty = Annotated[
+    tuple[ItemT, ...], AfterValidator(_non_empty), Field(json_schema_extra={"minItems": 1})
+]
+
+
+def _rfc3339_text(value: object) -> object:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise PydanticCustomError(
+            "rfc3339",
+            "must be an RFC 3339 date-time with offset, e.g. 2015-06-29T20:39:09Z",
+        )
+    return value
+
+
+def _require_offset_to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise PydanticCustomError(
+            "timezone_aware", "must have a time zone offset, e.g. 2015-06-29T20:39:09Z"
+        )
+    return value.astimezone(UTC)
+
+
+DateTime = Annotated[
+    datetime, BeforeValidator(_rfc3339_text), AfterValidator(_require_offset_to_utc)
+]
+
+
+def format_datetime(value: datetime) -> str:
+    """RFC 3339 in UTC with `Z`, keeping sub-second digits only when there are any."""
+    utc = value.astimezone(UTC)
+    if utc.microsecond == 0:
+        timespec = "seconds"
+    elif utc.microsecond % 1000 == 0:
+        timespec = "milliseconds"
+    else:
+        timespec = "microseconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+
+
+class DisplayText(OcpiModel):
+    """A text in one language, shown to drivers."""
+
+    language: LanguageCode
+    text: String512
+
+
+class Price(OcpiModel):
+    """A cost; `incl_vat` is absent where no VAT figure is known (e.g. OCPI 2.1.1 input)."""
+
+    excl_vat: Amount
+    incl_vat: Amount | None = None
+
+
+class GeoLocation(OcpiModel):
+    """WGS 84 coordinates as decimal-degree strings (OCPI keeps them as text)."""
+
+    latitude: Latitude
+    longitude: Longitude

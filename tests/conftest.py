@@ -1,0 +1,131 @@
+"""Session fixtures for real servers: a Kafka broker and a PostgreSQL database.
+
+KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name existing servers; unset, the embedded broker
+(Tansu, on a free loopback port) and an embedded PostgreSQL (pgserver, in a temporary
+directory) are started for the session and stopped after it. Either way each session gets a
+fresh database (created here, dropped after) and topics with a session-unique prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pipeline.config import Settings
+from pipeline.embedded.broker import start_broker, stop_broker
+from pipeline.embedded.postgres import start_postgres, stop_postgres
+from pipeline.kafka.admin import create_topics
+from pipeline.topics import topic_specs
+from settlement.store.migrate import apply_migrations
+from settlement.store.urls import with_database
+
+CORPUS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "ocpi-cases"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--infra",
+        choices=("embedded", "containers"),
+        default="embedded",
+        help="embedded: Tansu + pgserver (or KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL); "
+        "containers: Apache Kafka and PostgreSQL from testcontainers (needs Docker)",
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    if request.config.getoption("--infra") == "containers":
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as kafka:
+            yield kafka.get_bootstrap_server()
+        return
+    broker = start_broker(tmp_path_factory.mktemp("broker") / "tansu.log")
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        stop_broker(broker.pid)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    if request.config.getoption("--infra") == "containers":
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16", driver=None) as postgres:
+            yield postgres.get_connection_url()
+        return
+    pgdata = tmp_path_factory.mktemp("pg") / "pgdata"
+    handle = start_postgres(pgdata)
+    try:
+        yield handle.url
+    finally:
+        stop_postgres(pgdata)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for this test session, dropped afterwards."""
+    name = f"roamclear_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(postgres_server_url, name)
+    apply_migrations(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def topic_prefix(kafka_bootstrap: str) -> str:
+    """A session-unique prefix, so a shared broker never mixes two sessions' events."""
+    prefix = f"rctest{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_bootstrap, topic_specs(prefix))
+    return prefix
+
+
+@pytest.fixture(scope="session")
+def settings(
+    kafka_bootstrap: str,
+    database_url: str,
+    topic_prefix: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
+    """Settings pointing at the session's servers, with short consumer timeouts."""
+    return Settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        database_url=database_url,
+        topic_prefix=topic_prefix,
+        home=tmp_path_factory.mktemp("home"),
+        consumer_session_timeout_s=6.0,
+        consumer_heartbeat_interval_s=0.5,
+    )
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    if not CORPUS_DIR.is_dir():
+        pytest.skip(
+            f"the OCPI case corpus is not at {CORPUS_DIR}: it ships in ../shared/ocpi-cases "
+            "next to the repository (see its README.md for sources and licences)"
+        )
+    return CORPUS_DIR

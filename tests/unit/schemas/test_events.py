@@ -1,0 +1,90 @@
+"""Event envelopes: shape, round trip, splitting, the payload-name mapping."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+
+from schemas.events import (
+    ENVELOPES,
+    EVENT_PAYLOAD,
+    CdrSubmitted,
+    EventType,
+    Rejected,
+    new_envelope,
+    parse_envelope,
+    split_envelope,
+)
+from schemas.hub.party import PartyRef
+from schemas.ocpi import Cdr, to_ocpi_json
+from schemas.validation import SchemaInvalid, parse_cdr
+from tests.unit.schemas.factories import CDR
+
+SUBMITTER = PartyRef.parse("NL*TNM")
+
+
+def test_every_event_type_has_an_envelope_and_a_payload_name() -> None:
+    assert set(ENVELOPES) == set(EventType) == set(EVENT_PAYLOAD)
+    for kind, model in ENVELOPES.items():
+        assert EVENT_PAYLOAD[kind] in model.model_fields
+
+
+def test_cdr_submitted_round_trip_and_wire_shape() -> None:
+    cdr = Cdr.model_validate(CDR)
+    moment = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    envelope = new_envelope(CdrSubmitted, submitter=SUBMITTER, payload=cdr, occurred_at=moment)
+    raw = to_ocpi_json(envelope)
+    data = json.loads(raw, parse_float=Decimal)
+    assert list(data)[:5] == ["event_id", "type", "version", "occurred_at", "submitter"]
+    assert data["type"] == "cdr.submitted"
+    assert data["version"] == 1
+    assert data["occurred_at"] == "2025-03-01T12:00:00Z"
+    assert data["submitter"] == {"country_code": "NL", "party_id": "TNM"}
+    assert UUID(data["event_id"]).version == 4
+    assert parse_envelope(raw) == envelope
+
+
+def test_split_envelope_leaves_a_bad_payload_to_the_caller() -> None:
+    envelope = new_envelope(CdrSubmitted, submitter=SUBMITTER, payload=Cdr.model_validate(CDR))
+    data = json.loads(to_ocpi_json(envelope), parse_float=Decimal)
+    data["cdr"]["currency"] = "euro"
+    raw = json.dumps(data, default=str)
+    with pytest.raises(SchemaInvalid):
+        parse_envelope(raw)
+    header, payload = split_envelope(raw)
+    assert header.type is EventType.CDR_SUBMITTED
+    assert header.submitter == SUBMITTER
+    with pytest.raises(SchemaInvalid) as caught:
+        parse_cdr(payload)
+    assert [v.path for v in caught.value.violations] == ["currency"]
+
+
+def test_rejection_keeps_the_original_payload_as_text() -> None:
+    rejected = new_envelope(
+        Rejected,
+        submitter=SUBMITTER,
+        payload={
+            "reason_code": "schema_invalid",
+            "message": "1 violation",
+            "stage": "validate",
+            "violations": [{"path": "$", "rule": "invalid JSON", "code": "json_invalid"}],
+            "original_payload": '{"id": ',
+            "source_topic": "roamclear.cdr.submitted",
+            "source_partition": 3,
+            "source_offset": 42,
+        },
+    )
+    again = parse_envelope(to_ocpi_json(rejected))
+    assert again == rejected
+    assert isinstance(again, Rejected)
+    assert again.rejection.original_payload == '{"id": '
+
+
+def test_wrong_type_is_refused() -> None:
+    with pytest.raises(SchemaInvalid) as caught:
+        split_envelope(b'{"event_id": "x", "type": "cdr.eaten", "occurred_at": "2025-01-01"}')
+    assert {v.path for v in caught.value.violations} >= {"event_id", "type", "occurred_at"}

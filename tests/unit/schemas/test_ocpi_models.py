@@ -1,0 +1,134 @@
+"""OCPI 2.2.1 models: round trips, exact decimals, datetimes, extension fields."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from schemas.ocpi import Cdr, Location, Session, Tariff, Token, to_ocpi_json
+from schemas.ocpi.enums import CdrDimensionType, TariffDimensionType
+from schemas.ocpi.types import Price
+from tests.unit.schemas.factories import CDR, LOCATION, SESSION, TARIFF, TOKEN, build
+
+
+@pytest.mark.parametrize(
+    ("model", "data"),
+    [(Cdr, CDR), (Tariff, TARIFF), (Session, SESSION), (Location, LOCATION), (Token, TOKEN)],
+    ids=["cdr", "tariff", "session", "location", "token"],
+)
+def test_round_trip_through_ocpi_json(model: type[BaseModel], data: dict[str, Any]) -> None:
+    parsed = model.model_validate(data)
+    written = to_ocpi_json(parsed)
+    again = model.model_validate_json(written)
+    assert again == parsed
+    assert to_ocpi_json(again) == written
+
+
+def test_cdr_with_embedded_tariff_round_trips() -> None:
+    cdr = Cdr.model_validate(build(CDR, tariffs=[TARIFF], credit=False))
+    assert Cdr.model_validate_json(to_ocpi_json(cdr)) == cdr
+    assert cdr.tariffs[0].elements[0].price_components[0].type is TariffDimensionType.ENERGY
+
+
+def test_json_numbers_become_exact_decimals() -> None:
+    text = to_ocpi_json(Cdr.model_validate(CDR)).decode()
+    text = text.replace('"volume":0.183333', '"volume":1.183333')
+    cdr = Cdr.model_validate_json(text.replace('"volume":5.5', '"volume":0.1'))
+    volumes = [d.volume for p in cdr.charging_periods for d in p.dimensions]
+    assert volumes[0] == Decimal("0.1")
+    assert str(volumes[0]) == "0.1"
+    assert volumes[-1] == Decimal("1.183333")
+    assert str(volumes[-1]) == "1.183333"
+
+
+def test_more_digits_than_a_float_holds_survive() -> None:
+    dimension = '{"type": "ENERGY", "volume": 0.100000000001}'
+    data = json.loads(to_ocpi_json(Cdr.model_validate(CDR)))
+    raw = json.dumps(data).replace('{"type": "TIME", "volume": 0.5}', dimension, 1)
+    cdr = Cdr.model_validate_json(raw)
+    assert cdr.charging_periods[0].dimensions[1].volume == Decimal("0.100000000001")
+
+
+def test_python_float_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Price.model_validate({"excl_vat": 0.1})
+    assert caught.value.errors()[0]["type"] == "float_refused"
+
+
+def test_decimal_amounts_are_written_as_exact_json_numbers() -> None:
+    price = Price(excl_vat=Decimal("4.00"), incl_vat=Decimal("4.4000"))
+    assert to_ocpi_json(price) == b'{"excl_vat":4.00,"incl_vat":4.4000}'
+    assert to_ocpi_json(Price(excl_vat=Decimal("1E-4"))) == b'{"excl_vat":0.0001}'
+
+
+def test_money_has_at_most_four_decimals_but_volumes_more() -> None:
+    with pytest.raises(ValidationError):
+        Price.model_validate({"excl_vat": Decimal("0.12345")})
+    cdr = Cdr.model_validate(build(CDR, total_time=Decimal("1.183333")))
+    assert cdr.total_time == Decimal("1.183333")
+
+
+def test_datetimes_are_normalised_to_utc_and_written_with_z() -> None:
+    cdr = Cdr.model_validate(build(CDR, start_date_time="2025-03-01T11:00:00+01:00"))
+    assert cdr.start_date_time == datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
+    assert cdr.start_date_time.utcoffset() is not None
+    assert b'"start_date_time":"2025-03-01T10:00:00Z"' in to_ocpi_json(cdr)
+
+
+def test_fractional_seconds_are_kept() -> None:
+    cdr = Cdr.model_validate(build(CDR, last_updated="2025-03-01T11:12:00.123Z"))
+    assert b'"last_updated":"2025-03-01T11:12:00.123Z"' in to_ocpi_json(cdr)
+
+
+def test_unknown_fields_of_partners_are_kept() -> None:
+    cdr = Cdr.model_validate(build(CDR, x_vendor={"price_round": "UP", "n": Decimal("1.5")}))
+    assert cdr.model_extra == {"x_vendor": {"price_round": "UP", "n": Decimal("1.5")}}
+    assert b'"x_vendor":{"price_round":"UP","n":1.5}' in to_ocpi_json(cdr)
+
+
+def test_models_are_frozen() -> None:
+    cdr = Cdr.model_validate(CDR)
+    with pytest.raises(ValidationError):
+        cdr.id = "other"  # type: ignore[misc]
+
+
+def test_every_cdr_dimension_type_is_known() -> None:
+    assert {member.value for member in CdrDimensionType} == {
+        "CURRENT",
+        "ENERGY",
+        "ENERGY_EXPORT",
+        "ENERGY_IMPORT",
+        "MAX_CURRENT",
+        "MIN_CURRENT",
+        "MAX_POWER",
+        "MIN_POWER",
+        "PARKING_TIME",
+        "POWER",
+        "RESERVATION_TIME",
+        "STATE_OF_CHARGE",
+        "TIME",
+    }
+
+
+def test_credit_cdr_may_have_negative_totals_and_a_longer_id() -> None:
+    cdr = Cdr.model_validate(
+        build(
+            CDR,
+            id="CDR-0001-with-a-long-suffix-here-C-XY",
+            credit=True,
+            credit_reference_id="CDR-0001",
+            total_cost={"excl_vat": Decimal("-3.2750"), "incl_vat": Decimal("-3.9628")},
+        )
+    )
+    assert cdr.is_credit
+    assert cdr.total_cost.excl_vat == Decimal("-3.2750")
+
+
+def test_session_allows_negative_power() -> None:
+    session = Session.model_validate(SESSION)
+    assert session.charging_periods[0].dimensions[0].volume == Decimal("-3.2")
