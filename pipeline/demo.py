@@ -14,6 +14,7 @@ from importlib import resources
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.cli.rate import explain_table
 from pipeline.config import Settings
 from pipeline.embedded import devstack
 from pipeline.kafka.client import read_from_beginning
@@ -22,6 +23,7 @@ from pipeline.topics import Topic, topic_name
 from schemas.base import loads_exact
 from schemas.events import CdrSubmitted, parse_envelope
 from schemas.ocpi.cdr import Cdr
+from settlement.rating import rate_cdr
 
 SAMPLE_CDRS = "cdrs_nl_tnm.json"
 
@@ -99,8 +101,34 @@ def step_submit(settings: Settings, cdrs: Sequence[Cdr], console: Console) -> li
     return envelopes
 
 
+def step_rate(envelopes: Sequence[CdrSubmitted], console: Console) -> None:
+    """Price every CDR read back against its tariff; explain the priciest one."""
+    table = Table(title="hub price vs CPO-declared total", title_justify="left")
+    for column in ("CDR", "tariff", "zone", "hub excl VAT", "hub incl VAT", "declared", "check"):
+        table.add_column(column, justify="right" if "VAT" in column else "left", no_wrap=True)
+    rated = []
+    for envelope in envelopes:
+        result = rate_cdr(envelope.cdr)
+        rated.append(result)
+        within = result.comparison.within_tolerance
+        table.add_row(
+            envelope.cdr.id,
+            f"{result.tariff.id} ({result.tariff.content_hash[:8]})",
+            result.time_zone or "-",
+            str(result.totals.total_cost.excl_vat),
+            str(result.totals.total_cost.incl_vat),
+            f"{envelope.cdr.total_cost.excl_vat} / {envelope.cdr.total_cost.incl_vat}",
+            "[green]matches[/]" if within else "[red]differs[/]",
+        )
+    console.print(table)
+    priciest = max(rated, key=lambda r: r.totals.total_cost.excl_vat)
+    console.print(explain_table(priciest))
+
+
 def run(settings: Settings, keep: bool, console: Console) -> None:
     cdrs = sample_cdrs()
     with demo_stack(settings, keep, console) as live:
         console.rule("1. submit CDRs to the hub")
-        step_submit(live, cdrs, console)
+        envelopes = step_submit(live, cdrs, console)
+        console.rule("2. price them against the CPO's tariff (OCPI 2.2.1 semantics)")
+        step_rate(envelopes, console)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pipeline.cli import demo, dev, schemas, topics
+from pipeline.cli import bench, demo, dev, rate, schemas, topics
 
 app = typer.Typer(
     name="roamclear",
@@ -16,6 +16,8 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev")
 app.add_typer(topics.app, name="topics")
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(bench.app, name="bench")
+rate.register(app)
 demo.register(app)
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``roamclear bench``: figures printed, no pass/fail (``make bench``)."""

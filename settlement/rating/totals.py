@@ -1,0 +1,171 @@
+"""From period charges to the OCPI CDR totals, price limits, and the CPO comparison.
+
+- Sums are exact; each total is rounded once, by ``round_cdr_total`` (4 decimals, half-up).
+- total_fixed_cost: FLAT components outside reservations; total_reservation_cost: everything
+  priced by reservation elements, "including fixed price components" (mod_cdrs CDR object).
+- A subtotal is None where the tariff has no component of its kind.
+- min_price / max_price (mod_tariffs Tariff object notes) bound ``total_cost`` only, excl. and
+  incl. VAT independently; a limit without ``incl_vat`` bounds only the excl. side. How an
+  uplift or cap spreads over subtotals is not specified, so subtotals stay as charged and
+  ``RatedCdr.price_limit`` says which limit changed the total.
+- Credit CDRs: every amount is negated after pricing the absolute volumes.
+
+    energy 5.00/5.50 + fixed 0.50/0.60 -> total_cost 5.5000/6.1000
+    with max_price 5.00/5.40 -> total_cost 5.0000/5.4000, price_limit "max_price"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from schemas.ocpi.cdr import Cdr
+from settlement.money import ZERO, round_cdr_total
+from settlement.rating.model import CompiledTariff, Dimension, PriceLimit
+from settlement.rating.results import (
+    TOTAL_FIELDS,
+    Comparison,
+    DeclaredPrice,
+    DeclaredTotals,
+    FieldDelta,
+    PeriodCharge,
+    Price,
+    Totals,
+)
+
+_FIELD_OF: dict[tuple[Dimension, bool], str] = {
+    (Dimension.ENERGY, False): "total_energy_cost",
+    (Dimension.TIME, False): "total_time_cost",
+    (Dimension.PARKING_TIME, False): "total_parking_cost",
+    (Dimension.FLAT, False): "total_fixed_cost",
+    (Dimension.FLAT, True): "total_reservation_cost",
+    (Dimension.RESERVATION_TIME, True): "total_reservation_cost",
+}
+
+
+def _limited(
+    total: Price, min_price: PriceLimit | None, max_price: PriceLimit | None
+) -> tuple[Price, str | None]:
+    excl, incl, applied = total.excl_vat, total.incl_vat, None
+    if min_price is not None:
+        if excl < min_price.excl_vat:
+            excl, applied = min_price.excl_vat, "min_price"
+        if min_price.incl_vat is not None and incl < min_price.incl_vat:
+            incl, applied = min_price.incl_vat, "min_price"
+    if max_price is not None:
+        if excl > max_price.excl_vat:
+            excl, applied = max_price.excl_vat, "max_price"
+        if max_price.incl_vat is not None and incl > max_price.incl_vat:
+            incl, applied = max_price.incl_vat, "max_price"
+    return Price(excl, incl), applied
+
+
+def exact_totals(
+    tariff: CompiledTariff, periods: Iterable[PeriodCharge]
+) -> tuple[Totals, str | None]:
+    """Full-precision totals, with min/max price applied to total_cost."""
+    sums = {field: [ZERO, ZERO] for field in TOTAL_FIELDS}
+    total_excl = total_incl = ZERO
+    for period in periods:
+        for charge in period.charges:
+            pair = sums[_FIELD_OF[(charge.dimension, charge.reservation)]]
+            cost = charge.cost
+            pair[0] += cost.excl_vat
+            pair[1] += cost.incl_vat
+            total_excl += cost.excl_vat
+            total_incl += cost.incl_vat
+    total = Price(total_excl, total_incl)
+    total, applied = _limited(total, tariff.min_price, tariff.max_price)
+
+    def subtotal(field: str, present: bool) -> Price | None:
+        return Price(sums[field][0], sums[field][1]) if present else None
+
+    totals = Totals(
+        total_cost=total,
+        total_energy_cost=subtotal("total_energy_cost", tariff.has_energy),
+        total_time_cost=subtotal("total_time_cost", tariff.has_time),
+        total_parking_cost=subtotal("total_parking_cost", tariff.has_parking),
+        total_fixed_cost=subtotal("total_fixed_cost", tariff.has_fixed),
+        total_reservation_cost=subtotal("total_reservation_cost", tariff.has_reservation),
+    )
+    return totals, applied
+
+
+def _map(totals: Totals, negate: bool, rounding: bool) -> Totals:
+    def one(price: Price | None) -> Price | None:
+        if price is None:
+            return None
+        excl, incl = price.excl_vat, price.incl_vat
+        if negate:
+            excl, incl = ZERO - excl, ZERO - incl  # never -0
+        if rounding:
+            excl, incl = round_cdr_total(excl), round_cdr_total(incl)
+        return Price(excl, incl)
+
+    total = one(totals.total_cost)
+    assert total is not None
+    return Totals(
+        total_cost=total,
+        total_energy_cost=one(totals.total_energy_cost),
+        total_time_cost=one(totals.total_time_cost),
+        total_parking_cost=one(totals.total_parking_cost),
+        total_fixed_cost=one(totals.total_fixed_cost),
+        total_reservation_cost=one(totals.total_reservation_cost),
+    )
+
+
+def signed_totals(totals: Totals, credit: bool) -> tuple[Totals, Totals]:
+    """(rounded, exact) totals, negated for a credit CDR."""
+    exact = _map(totals, credit, rounding=False) if credit else totals
+    return _map(totals, credit, rounding=True), exact
+
+
+def declared_totals(cdr: Cdr) -> DeclaredTotals:
+    """The CPO's totals as stated in the CDR."""
+
+    def one(field: str) -> DeclaredPrice | None:
+        price = getattr(cdr, field, None)
+        if price is None:
+            return None
+        return DeclaredPrice(excl_vat=price.excl_vat, incl_vat=price.incl_vat)
+
+    return DeclaredTotals(*(one(field) for field in TOTAL_FIELDS))
+
+
+def _delta(computed: Decimal, declared: Decimal, by_magnitude: bool) -> Decimal:
+    if by_magnitude:
+        return abs(abs(computed) - abs(declared))
+    return abs(computed - declared)
+
+
+_NOT_DECLARED = {field: FieldDelta(field, None, None, True) for field in TOTAL_FIELDS}
+"""Shared (immutable) results for totals the CDR leaves out."""
+
+
+def compare(
+    totals: Totals, declared: DeclaredTotals, tolerance: Decimal, credit: bool
+) -> Comparison:
+    """Absolute delta per field. A field the CDR leaves out is not compared; a total the tariff
+    cannot produce counts as zero. In a credit CDR only total_cost must be negative (mod_cdrs
+    Credit CDRs), so its subtotals are compared by magnitude."""
+    fields: list[FieldDelta] = []
+    for field in TOTAL_FIELDS:
+        stated = declared.get(field)
+        if stated is None:
+            fields.append(_NOT_DECLARED[field])
+            continue
+        computed = totals.get(field) or Price(ZERO, ZERO)
+        by_magnitude = credit and field != "total_cost"
+        delta_excl = _delta(computed.excl_vat, stated.excl_vat, by_magnitude)
+        delta_incl = (
+            None
+            if stated.incl_vat is None
+            else _delta(computed.incl_vat, stated.incl_vat, by_magnitude)
+        )
+        within = delta_excl <= tolerance and (delta_incl is None or delta_incl <= tolerance)
+        fields.append(FieldDelta(field, delta_excl, delta_incl, within))
+    return Comparison(
+        tolerance=tolerance,
+        fields=tuple(fields),
+        within_tolerance=all(f.within_tolerance for f in fields),
+    )
