@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 
 TOPIC_PREFIX_DEFAULT = "roamclear"
@@ -29,6 +30,11 @@ class Settings:
     home: Path  # embedded data, pid files and logs
     consumer_session_timeout_s: float
     consumer_heartbeat_interval_s: float
+    hub_party: str = "ZZ*HUB"  # the hub's own party reference, submitter of its own events
+    energy_kwh_max: Decimal = Decimal("1000")  # plausibility ceiling per CDR
+    clearing_batch_max: int = 1000  # events per clearing batch (one PostgreSQL transaction)
+    clearing_batch_within_s: float = 0.2  # how long a batch waits to fill
+    app_id: str = "roamclear-clearing"  # the consumer group of the clearing workers
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +46,11 @@ class Settings:
             home=Path(env.get("ROAMCLEAR_HOME", HOME_DEFAULT)).resolve(),
             consumer_session_timeout_s=float(env.get("ROAMCLEAR_SESSION_TIMEOUT_S", "10")),
             consumer_heartbeat_interval_s=float(env.get("ROAMCLEAR_HEARTBEAT_INTERVAL_S", "1")),
+            hub_party=env.get("ROAMCLEAR_HUB_PARTY", "ZZ*HUB"),
+            energy_kwh_max=Decimal(env.get("ROAMCLEAR_ENERGY_KWH_MAX", "1000")),
+            clearing_batch_max=int(env.get("ROAMCLEAR_CLEARING_BATCH_MAX", "1000")),
+            clearing_batch_within_s=float(env.get("ROAMCLEAR_CLEARING_BATCH_WITHIN_S", "0.2")),
+            app_id=env.get("ROAMCLEAR_APP_ID", "roamclear-clearing"),
         )
 
     def with_servers(self, kafka_bootstrap_servers: str, database_url: str) -> Settings:

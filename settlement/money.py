@@ -30,7 +30,10 @@ The rounding steps, in the order a CDR meets them:
 3. ``round_posting``: a ledger posting, 4 decimals (numeric(20,4)), half-up.
 4. ``round_minor_unit``: a settlement batch's payable amount, the currency's minor unit
    (ISO 4217 via py-moneyed's table), half-up.
-5. ``round_for_comparison``: comparing a computed figure with a published one stated to
+5. ``round_agreement``: a CDR's settled amount and its hub fee, by the roaming agreement's
+   rounding policy (mode and 0-4 decimals; default half-up to 4), before they are posted.
+   The CPO's share is then the settled amount minus the fee, exactly, so the split adds up.
+6. ``round_for_comparison``: comparing a computed figure with a published one stated to
    ``decimals`` places, half-up. Used by reconciliation and tests, never for booking.
 """
 
@@ -40,6 +43,7 @@ import contextlib
 from collections.abc import Iterator
 from decimal import (
     ROUND_CEILING,
+    ROUND_DOWN,
     ROUND_HALF_EVEN,
     ROUND_HALF_UP,
     Context,
@@ -183,3 +187,19 @@ def sum_exact(amounts: Iterator[Decimal] | tuple[Decimal, ...] | list[Decimal]) 
 def to_money(amount: Decimal, currency: str) -> moneyed.Money:
     """py-moneyed Money for boundaries (display, statements); never use its round()."""
     return moneyed.Money(_refuse_non_decimal(amount), currency)
+
+
+_ROUNDING_MODES = {"HALF_UP": ROUND_HALF_UP, "HALF_EVEN": ROUND_HALF_EVEN, "DOWN": ROUND_DOWN}
+
+
+def round_agreement(amount: Decimal, mode: str, decimals: int) -> Decimal:
+    """Round a settled CDR amount or hub fee by the roaming agreement's rounding policy.
+
+    OCPI leaves rounding to the parties, so the agreement names mode and decimals (at most
+    4, the ledger's scale); the policy is recorded with every booking.
+    """
+    value = _refuse_non_decimal(amount)
+    if not 0 <= decimals <= 4:
+        raise ValueError(f"agreement rounding allows 0 to 4 decimals, not {decimals}")
+    exponent = Decimal(1).scaleb(-decimals)
+    return value.quantize(exponent, rounding=_ROUNDING_MODES[mode], context=RATING_CONTEXT)

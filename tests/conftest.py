@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from pipeline.embedded.postgres import start_postgres, stop_postgres
 from pipeline.kafka.admin import create_topics
 from pipeline.topics import topic_specs
 from settlement.store.migrate import apply_migrations
-from settlement.store.urls import with_database
+from settlement.store.urls import database_name, with_database
 
 CORPUS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "ocpi-cases"
 
@@ -93,6 +94,41 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def template_database(postgres_server_url: str, database_url: str) -> str:
+    """A migrated database that `fresh_database_url` copies (CREATE DATABASE … TEMPLATE)."""
+    return database_name(database_url)
+
+
+@pytest.fixture
+def fresh_database_url(postgres_server_url: str, template_database: str) -> Iterator[str]:
+    """An empty, migrated database of this test's own (counts and balances are exact)."""
+    name = f"roamclear_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    try:
+        yield with_database(postgres_server_url, name)
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_topic_prefix(kafka_bootstrap: str) -> str:
+    """Topics of this test's own, created up front with their final partition counts."""
+    prefix = f"rct{uuid.uuid4().hex[:10]}"
+    create_topics(kafka_bootstrap, topic_specs(prefix))
+    return prefix
+
+
+@pytest.fixture
+def fresh_settings(
+    settings: Settings, fresh_database_url: str, fresh_topic_prefix: str
+) -> Settings:
+    """Settings with this test's own database and topics."""
+    return replace(settings, database_url=fresh_database_url, topic_prefix=fresh_topic_prefix)
 
 
 @pytest.fixture(scope="session")

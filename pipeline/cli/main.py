@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from pipeline.cli import bench, demo, dev, rate, schemas, topics
+from pipeline.cli import (
+    bench,
+    books,
+    demo,
+    dev,
+    ingest,
+    rate,
+    reference,
+    rejected,
+    schemas,
+    topics,
+    worker,
+)
 
 app = typer.Typer(
     name="roamclear",
@@ -16,7 +28,16 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev")
 app.add_typer(topics.app, name="topics")
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(reference.partners, name="partners")
+app.add_typer(reference.tariffs, name="tariffs")
+app.add_typer(reference.locations, name="locations")
+app.add_typer(reference.agreements, name="agreements")
+app.add_typer(books.ledger, name="ledger")
+app.add_typer(rejected.app, name="rejected")
+app.add_typer(ingest.app, name="ingest")
 app.add_typer(bench.app, name="bench")
+app.command("counts")(books.counts)
+worker.register(app)
 rate.register(app)
 demo.register(app)
 

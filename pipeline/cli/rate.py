@@ -87,7 +87,7 @@ def explain_table(rated: RatedCdr) -> Table:
     return table
 
 
-def rate(  # noqa: PLR0917 - typer maps each option to a parameter
+def rate(
     cdr: Path = typer.Option(..., "--cdr", help="CDR JSON file (OCPI 2.2.1 or 2.1.1)"),
     tariff: Path | None = typer.Option(None, "--tariff", help="Tariff JSON; default: embedded"),
     timezone: str | None = typer.Option(None, "--timezone", help="IANA zone, e.g. Europe/Berlin"),

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psycopg
+
 from pipeline.config import Settings
 from pipeline.embedded.broker import start_broker, stop_broker
 from pipeline.embedded.postgres import start_postgres, stop_postgres
@@ -22,6 +24,9 @@ from pipeline.embedded.processes import is_alive
 from pipeline.kafka.admin import create_topics
 from pipeline.topics import topic_specs
 from settlement.store.migrate import apply_migrations
+from settlement.store.urls import with_database
+
+SANDBOX_DATABASE = "roamclear"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,29 +73,61 @@ def read_state(settings: Settings) -> StackState | None:
 
 
 def up(settings: Settings) -> tuple[StackState, bool]:
-    """Start what is not configured, migrate, create topics. Returns (state, started_now)."""
+    """Start what is not configured, migrate, create topics. Returns (state, started_now).
+
+    The embedded stack is a disposable sandbox: the broker keeps its data only in memory, so
+    a freshly started embedded broker gets a fresh embedded database too (the books must
+    describe the events the broker holds). Real servers are never reset.
+    """
     with _locked(settings):
         state = read_state(settings)
         if state is not None and state.running():
+            _prepare(settings, state)  # idempotent: a newer roamclear may add migrations
             return state, False
         if state is not None:
             _stop(state)  # half-dead leftovers of an earlier run: clear them before starting
-        broker_pid = postgres_pid = None
-        pgdata = None
-        bootstrap = settings.kafka_bootstrap_servers
-        if bootstrap is None:
-            broker = start_broker(settings.home / "broker.log")
-            bootstrap, broker_pid = broker.bootstrap_servers, broker.pid
-        database_url = settings.database_url
-        if database_url is None:
-            postgres = start_postgres(settings.home / "pgdata")
-            database_url, postgres_pid = postgres.url, postgres.pid
-            pgdata = str(postgres.pgdata)
-        state = StackState(bootstrap, database_url, broker_pid, postgres_pid, pgdata)
+            _state_path(settings).unlink()
+        state = _start(settings)
+        try:
+            _prepare(settings, state)
+        except Exception:
+            _stop(state)
+            raise
         _state_path(settings).write_text(json.dumps(asdict(state), indent=2))
-        apply_migrations(database_url)
-        create_topics(bootstrap, topic_specs(settings.topic_prefix))
         return state, True
+
+
+def _start(settings: Settings) -> StackState:
+    broker_pid = postgres_pid = None
+    pgdata = None
+    bootstrap = settings.kafka_bootstrap_servers
+    if bootstrap is None:
+        broker = start_broker(settings.home / "broker.log")
+        bootstrap, broker_pid = broker.bootstrap_servers, broker.pid
+    database_url = settings.database_url
+    if database_url is None:
+        try:
+            postgres = start_postgres(settings.home / "pgdata")
+        except Exception:
+            if broker_pid is not None:
+                stop_broker(broker_pid)
+            raise
+        database_url = with_database(postgres.url, SANDBOX_DATABASE)
+        postgres_pid, pgdata = postgres.pid, str(postgres.pgdata)
+        if broker_pid is not None:
+            _recreate_database(postgres.url, SANDBOX_DATABASE)
+    return StackState(bootstrap, database_url, broker_pid, postgres_pid, pgdata)
+
+
+def _recreate_database(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def _prepare(settings: Settings, state: StackState) -> None:
+    apply_migrations(state.database_url)
+    create_topics(state.bootstrap_servers, topic_specs(settings.topic_prefix))
 
 
 def _stop(state: StackState) -> None:

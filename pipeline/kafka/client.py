@@ -80,11 +80,7 @@ async def read_from_beginning(
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()  # new topic: metadata not cached yet
-            partitions = consumer.partitions_for_topic(topic) or set()
-        assignment = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+        assignment = await _partitions(consumer, topic)
         consumer.assign(assignment)
         await consumer.seek_to_beginning(*assignment)
         records: list[Record] = []
@@ -111,3 +107,40 @@ def _record(message: object) -> Record:
         value=message.value,  # type: ignore[attr-defined]
         headers=tuple(headers),
     )
+
+
+async def records_in_topic(bootstrap_servers: str, topic: str, timeout_s: float = 5.0) -> int:
+    """How many records the topic holds: the sum of its partitions' high watermarks.
+
+    The high watermark is taken from fetch responses (`consumer.highwater`), never from
+    ListOffsets LATEST, which the embedded broker answers wrongly. Assumes the log starts at
+    offset 0 (no retention deleted anything), true for roamclear's topics on both brokers
+    unless retention is configured.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            await consumer.getmany(timeout_ms=100, max_records=1)
+            marks = [consumer.highwater(tp) for tp in partitions]
+            if all(mark is not None for mark in marks):
+                return sum(mark for mark in marks if mark is not None)
+        raise TimeoutError(f"no high watermark for every partition of {topic} in {timeout_s} s")
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic`, from fresh cluster metadata (the consumer's own cache only
+    knows topics it subscribed to)."""
+    metadata = await consumer._client.fetch_all_metadata()
+    partitions = metadata.partitions_for_topic(topic) or set()
+    if not partitions:
+        raise LookupError(f"topic {topic} does not exist (create it: roamclear topics create)")
+    return [TopicPartition(topic, partition) for partition in sorted(partitions)]

@@ -85,7 +85,8 @@ class Transaction(HubModel):
     cdr_key: CdrKey
     kind: TransactionKind
     reverses: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    postings: Annotated[tuple[Posting, ...], Field(min_length=2, max_length=POSTINGS_MAX)]
+    # Empty for a zero-value CDR (free charging, no fee): cleared and recorded, nothing owed.
+    postings: Annotated[tuple[Posting, ...], Field(max_length=POSTINGS_MAX)]
     content_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     occurred_at: DateTime
 

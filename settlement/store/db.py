@@ -24,6 +24,16 @@ def connect(database_url: str, autocommit: bool = False) -> psycopg.Connection[R
     return connection
 
 
+async def connect_async(
+    database_url: str, autocommit: bool = False
+) -> psycopg.AsyncConnection[Row]:
+    connection = await psycopg.AsyncConnection.connect(
+        database_url, autocommit=autocommit, row_factory=dict_row
+    )
+    set_json_loads(loads_exact, connection)
+    return connection
+
+
 def jsonb_exact(value: object) -> Jsonb:
     """A jsonb parameter whose Decimals are written as exact JSON numbers."""
     return Jsonb(value, dumps=encode_json)

@@ -101,8 +101,8 @@ BEGIN
     SELECT COALESCE(SUM(CASE side WHEN 'DEBIT' THEN amount ELSE -amount END), 0), COUNT(*)
       INTO imbalance, posting_count
       FROM ledger_posting WHERE transaction_id = NEW.transaction_id;
-    IF posting_count < 2 THEN
-        RAISE EXCEPTION 'transaction % has % posting(s); at least 2 are needed',
+    IF posting_count = 1 THEN  -- none is a zero-value CDR; one can never balance
+        RAISE EXCEPTION 'transaction % has % posting; none or at least 2 are needed',
             NEW.transaction_id, posting_count USING ERRCODE = 'check_violation';
     END IF;
     IF EXISTS (

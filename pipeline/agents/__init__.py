@@ -1,0 +1,1 @@
+"""faust agents: thin; each decodes, calls one function, produces or persists."""

@@ -1,0 +1,54 @@
+"""The faust-streaming application: one app, its topics from pipeline/topics.py, its agents.
+
+`create_app(settings)` does no I/O; the worker command starts it. Configuration chosen for
+the embedded broker's gaps and for Apache Kafka alike: topics are never declared by faust
+(roamclear creates them up front), no leader topic, raw bytes in and out (decoding is ours,
+with exact Decimals), short consumer sessions so rebalances take seconds, and no faust tables:
+PostgreSQL is the only state, so a table recovered wrongly cannot corrupt the books.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from pipeline.agents import clearing, passthrough
+from pipeline.config import Settings
+from pipeline.topics import CDR_PARTITIONS, Topic, topic_name
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")]
+
+
+def create_app(settings: Settings, *, with_passthrough: str | None = None) -> faust.App:
+    """The clearing app; `with_passthrough=TOPIC` instead forwards cdr.submitted to TOPIC
+    unchanged (the baseline of `roamclear bench pipeline`)."""
+    assert settings.kafka_bootstrap_servers is not None
+    app = faust.App(
+        settings.app_id if with_passthrough is None else f"{settings.app_id}-passthrough",
+        broker=broker_urls(settings.kafka_bootstrap_servers),
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        topic_partitions=CDR_PARTITIONS,
+        web_enabled=False,
+        datadir=str(settings.home / "faust"),
+        broker_session_timeout=settings.consumer_session_timeout_s,
+        broker_heartbeat_interval=settings.consumer_heartbeat_interval_s,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=5,
+    )
+    submitted = app.topic(
+        topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED),
+        partitions=CDR_PARTITIONS,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
+    if with_passthrough is None:
+        clearing.register(app, settings, submitted)
+    else:
+        passthrough.register(app, settings, submitted, with_passthrough)
+    return app

@@ -1,0 +1,248 @@
+"""One clearing batch: archive → decode → decide → book → emit, in one PostgreSQL transaction.
+
+Order matters for exactly-once effect under at-least-once delivery:
+1. decode every record (pure, outside the transaction);
+2. in one PostgreSQL transaction: archive the records (a redelivered record is already
+   archived and is skipped), decide each new one against the ledger as it stands plus the
+   batch's own bookings, write transactions, postings, rejections and one outcome per event;
+3. produce the output events and wait for the broker's acks, still inside the transaction;
+4. commit. Only then does the agent ack the batch, so Kafka offsets are committed after
+   PostgreSQL. A crash anywhere before the commit replays the batch; after it, the replay
+   finds every record archived and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from pipeline.clearing.events import EventWriter, OutputRecord
+from pipeline.clearing.refcache import ReferenceCache
+from schemas.hub.ledger import TransactionKind
+from schemas.hub.party import CdrKey
+from settlement.clearing.decide import Booking, clear
+from settlement.clearing.decode import Decoded, decode
+from settlement.clearing.outcome import Booked, Duplicate, Outcome, Rejected
+from settlement.clearing.plausibility import PlausibilityLimits
+from settlement.clearing.reasons import Reason, Stage
+from settlement.store import clearing_store as store
+from settlement.store.clearing_rows import posting_rows, rejection_row, transaction_row
+from settlement.store.db import Row
+
+Send = Callable[[Sequence[OutputRecord]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch did (counts by outcome; `skipped` were archived before)."""
+
+    received: int = 0
+    skipped: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+class _BatchLedger:
+    """The ledger as PostgreSQL holds it plus this batch's own bookings (a LedgerView)."""
+
+    def __init__(self, stored: dict[str, store.StoredBooking]) -> None:
+        self.stored = stored
+        self.added: dict[str, Booking] = {}
+
+    def booking(self, cdr_key: str) -> Booking | None:
+        if cdr_key in self.added:
+            return self.added[cdr_key]
+        found = self.stored.get(cdr_key)
+        return None if found is None else found.booking
+
+    def record(self, booked: Booked) -> None:
+        transaction = booked.transaction
+        key = str(transaction.cdr_key)
+        self.added[key] = Booking(
+            transaction.transaction_id,
+            transaction.content_hash,
+            transaction.kind,
+            None,
+            transaction.postings,
+        )
+        if transaction.kind is TransactionKind.REVERSAL:
+            credited = CdrKey.credited_key(booked.cdr)
+            original = self.booking(str(credited))
+            assert original is not None
+            self.added[str(credited)] = Booking(
+                original.transaction_id,
+                original.content_hash,
+                original.kind,
+                transaction.transaction_id,
+                original.postings,
+            )
+
+
+def _keys(decoded: Sequence[Decoded | Rejected]) -> set[str]:
+    keys: set[str] = set()
+    for item in decoded:
+        if isinstance(item, Decoded):
+            keys.add(str(CdrKey.of(item.cdr)))
+            credited = CdrKey.credited_key(item.cdr)
+            if credited is not None:
+                keys.add(str(credited))
+    return keys
+
+
+async def process_batch(
+    conn: psycopg.AsyncConnection[Row],
+    records: Sequence[store.SubmittedRecord],
+    refs: ReferenceCache,
+    limits: PlausibilityLimits,
+    writer: EventWriter,
+    send: Send,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> BatchResult:
+    result = BatchResult(received=len(records))
+    decoded = [decode(record.value) for record in records]
+    async with conn.transaction():
+        view = await refs.refresh(conn)
+        archived = await store.archive(conn, records)
+        fresh = [
+            (record, item, archived[record.position])
+            for record, item in zip(records, decoded, strict=True)
+            if record.position in archived
+        ]
+        result.skipped = len(records) - len(fresh)
+        books = _BatchLedger(await store.bookings(conn, _keys([i for _, i, _ in fresh])))
+        moment = now()
+        decisions: list[tuple[store.SubmittedRecord, int, Outcome]] = []
+        for record, item, archive_id in fresh:
+            outcome = (
+                item if isinstance(item, Rejected) else clear(item, moment, limits, view, books)
+            )
+            if isinstance(outcome, Booked):
+                books.record(outcome)
+            decisions.append((record, archive_id, outcome))
+        decisions = await _write(conn, decisions, books, moment)
+        output: list[OutputRecord] = []
+        for record, _, outcome in decisions:
+            result.outcomes[type(outcome).__name__.lower()] += 1
+            if isinstance(outcome, Booked):
+                output.extend(writer.booked(outcome, moment))
+            elif isinstance(outcome, Rejected):
+                output.append(writer.rejected(outcome, record, moment))
+        await send(output)
+    return result
+
+
+async def _write(
+    conn: psycopg.AsyncConnection[Row],
+    decisions: list[tuple[store.SubmittedRecord, int, Outcome]],
+    books: _BatchLedger,
+    moment: datetime,
+) -> list[tuple[store.SubmittedRecord, int, Outcome]]:
+    transactions: list[tuple[Any, ...]] = []
+    postings: dict[str, list[tuple[Any, ...]]] = {}
+    # what a reversal mirrors: stored originals, and originals booked earlier in this batch
+    originals: dict[str, dict[str, Any]] = {k: b.row for k, b in books.stored.items()}
+    for _, archive_id, outcome in decisions:
+        if not isinstance(outcome, Booked):
+            continue
+        original = None
+        if outcome.transaction.kind is TransactionKind.REVERSAL:
+            original = originals[str(CdrKey.credited_key(outcome.cdr))]
+        row = transaction_row(outcome, archive_id, moment, original)
+        transactions.append(row)
+        summary = dict(zip(store.TRANSACTION_COLUMNS, row, strict=True))
+        summary["rating"] = summary["rating"].obj
+        originals[str(outcome.transaction.cdr_key)] = summary
+        period = summary["rating"]["settlement_period"]
+        postings[outcome.transaction.transaction_id] = posting_rows(outcome, period)
+    inserted = await store.book(conn, transactions, postings)
+    decisions = await _lost_races(conn, decisions, inserted)
+    rejected = [(r, a, o) for r, a, o in decisions if isinstance(o, Rejected)]
+    ids = await store.next_rejection_ids(conn, len(rejected))
+    rejection_ids = dict(zip((a for _, a, _ in rejected), ids, strict=True))
+    await store.copy_rows(
+        conn,
+        "rejection",
+        store.REJECTION_COLUMNS,
+        (
+            rejection_row(rejection_ids[a], a, o, r.value)
+            for r, a, o in rejected
+            if isinstance(o, Rejected)
+        ),
+    )
+    await store.copy_rows(
+        conn, "cdr_outcome", store.OUTCOME_COLUMNS, _outcome_rows(decisions, rejection_ids)
+    )
+    return decisions
+
+
+def _outcome_rows(
+    decisions: Sequence[tuple[store.SubmittedRecord, int, Outcome]], rejection_ids: dict[int, int]
+) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for _, archive_id, outcome in decisions:
+        if isinstance(outcome, Booked):
+            rows.append((archive_id, "LEDGERED", outcome.transaction.transaction_id, None))
+        elif isinstance(outcome, Duplicate):
+            rows.append((archive_id, "DUPLICATE", outcome.transaction_id, None))
+        else:
+            rows.append((archive_id, "REJECTED", None, rejection_ids[archive_id]))
+    return rows
+
+
+async def _lost_races(
+    conn: psycopg.AsyncConnection[Row],
+    decisions: list[tuple[store.SubmittedRecord, int, Outcome]],
+    inserted: set[str],
+) -> list[tuple[store.SubmittedRecord, int, Outcome]]:
+    """Bookings PostgreSQL refused because another worker booked the key (or reversed the
+    original) first: decided again against what is now committed."""
+    lost = [
+        o
+        for _, _, o in decisions
+        if isinstance(o, Booked) and o.transaction.transaction_id not in inserted
+    ]
+    if not lost:
+        return decisions
+    stored = await store.bookings(conn, {str(o.transaction.cdr_key) for o in lost})
+    redecided = []
+    for record, archive_id, outcome in decisions:
+        final = outcome
+        if isinstance(outcome, Booked) and outcome.transaction.transaction_id not in inserted:
+            final = _redecide(outcome, stored.get(str(outcome.transaction.cdr_key)))
+        redecided.append((record, archive_id, final))
+    return redecided
+
+
+def _redecide(booked: Booked, existing: store.StoredBooking | None) -> Outcome:
+    key = str(booked.transaction.cdr_key)
+    if existing is not None and existing.booking.content_hash == booked.transaction.content_hash:
+        return Duplicate(key, existing.booking.transaction_id)
+    if existing is not None:
+        return Rejected(
+            Reason.CDR_ID_CONFLICT,
+            Stage.DEDUPE,
+            f"CDR {key} was booked concurrently with other content",
+            (),
+            booked.cpo,
+            key,
+        )
+    return Rejected(
+        Reason.CREDIT_ALREADY_APPLIED,
+        Stage.DEDUPE,
+        f"the CDR credited by {key} was reversed concurrently",
+        (),
+        booked.cpo,
+        key,
+    )
+
+
+async def send_with(producer: Any, records: Sequence[OutputRecord]) -> None:
+    """Produce and wait for every ack (the caller commits PostgreSQL only afterwards)."""
+    futures = [await producer.send(r.topic, value=r.value, key=r.key) for r in records]
+    if futures:
+        await asyncio.gather(*futures)

@@ -1,0 +1,75 @@
+"""The events the clearing agent emits, as (topic, key, value) records.
+
+Output topics are keyed by the canonical CDR key (a credit by the CDR it credits): this is
+where records are re-keyed, whatever key the partner used on cdr.submitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pipeline.topics import Topic, topic_name
+from schemas.events import CdrRated, LedgerTransaction, Rejection, new_envelope
+from schemas.events import Rejected as RejectedEvent
+from schemas.hub.party import CdrKey, PartyRef
+from schemas.wire import to_ocpi_json
+from settlement.clearing.outcome import Booked, Rejected
+from settlement.rating.report import rated_cdr_json
+from settlement.store.clearing_rows import payload_text
+from settlement.store.clearing_store import SubmittedRecord
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+class EventWriter:
+    """Builds output records for one topic prefix, with the hub as submitter."""
+
+    def __init__(self, prefix: str, hub: PartyRef) -> None:
+        self.rated_topic = topic_name(prefix, Topic.CDR_RATED)
+        self.transactions_topic = topic_name(prefix, Topic.LEDGER_TRANSACTIONS)
+        self.rejected_topic = topic_name(prefix, Topic.REJECTED)
+        self.hub = hub
+
+    def booked(self, booked: Booked, now: datetime) -> list[OutputRecord]:
+        key = str(CdrKey.partition_key(booked.cdr)).encode()
+        records = []
+        if booked.rated is not None:
+            rated: dict[str, Any] = rated_cdr_json(booked.rated)
+            rated["cdr_key"] = str(booked.transaction.cdr_key)
+            rated["transaction_id"] = booked.transaction.transaction_id
+            if booked.agreement is not None:
+                rated["agreement"] = {
+                    "agreement_id": booked.agreement.agreement_id,
+                    "version": booked.agreement.version,
+                }
+            envelope = new_envelope(CdrRated, submitter=self.hub, payload=rated, occurred_at=now)
+            records.append(OutputRecord(self.rated_topic, key, to_ocpi_json(envelope)))
+        transaction = new_envelope(
+            LedgerTransaction, submitter=self.hub, payload=booked.transaction, occurred_at=now
+        )
+        records.append(OutputRecord(self.transactions_topic, key, to_ocpi_json(transaction)))
+        return records
+
+    def rejected(self, rejected: Rejected, record: SubmittedRecord, now: datetime) -> OutputRecord:
+        rejection = Rejection(
+            reason_code=str(rejected.reason),
+            message=rejected.message[:2000],
+            stage=rejected.stage.value,
+            violations=rejected.violations,
+            original_payload=payload_text(record.value),
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+        )
+        envelope = new_envelope(
+            RejectedEvent, submitter=self.hub, payload=rejection, occurred_at=now
+        )
+        key = (rejected.cdr_key or "").encode() or (record.key or b"")
+        return OutputRecord(self.rejected_topic, key, to_ocpi_json(envelope))

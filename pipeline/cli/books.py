@@ -1,0 +1,121 @@
+"""`roamclear counts` and `roamclear ledger balance|show`: checking the books."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from pipeline.cli.common import live_settings
+from pipeline.cli.console import console, print_json
+from pipeline.config import Settings
+from pipeline.kafka.client import records_in_topic
+from pipeline.topics import Topic, topic_name
+from schemas.hub.party import PartyRef
+from settlement.store import books
+from settlement.store.db import connect
+
+ledger = typer.Typer(help="Balances and transactions of the double-entry ledger.")
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable")]
+
+
+def current_counts(settings: Settings) -> dict[str, int]:
+    assert settings.database_url is not None and settings.kafka_bootstrap_servers is not None
+    topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
+    in_topic = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
+    with connect(settings.database_url) as conn:
+        return books.counts(conn, topic, in_topic)
+
+
+def counts(json_output: JsonOpt = False) -> None:
+    """Invariant 2: submitted = ledgered + rejected + duplicates (+ pending)."""
+    result = current_counts(live_settings())
+    if json_output:
+        print_json(result)
+        return
+    names = ("submitted", "ledgered", "rejected", "duplicates", "pending")
+    table = Table(*names)
+    table.add_row(*(f"{result[name]:,}" for name in names))
+    console.print(table)
+    decided = result["ledgered"] + result["rejected"] + result["duplicates"]
+    holds = decided + result["pending"] == result["submitted"]
+    console.print(
+        f"invariant 2 {'[green]holds[/]' if holds else '[red]BROKEN[/]'}: "
+        f"{result['submitted']:,} = {result['ledgered']:,} + {result['rejected']:,} + "
+        f"{result['duplicates']:,} + {result['pending']:,} pending"
+    )
+
+
+def _balance_json(row: dict[str, Any]) -> dict[str, Any]:
+    account: str = row["account"]
+    kind, _, name = account.partition(":")
+    return {
+        "partner" if kind == "partner" else "account": name if kind == "partner" else account,
+        "currency": row["currency"],
+        "balance": str(row["balance"]),
+        "postings": row["postings"],
+    }
+
+
+@ledger.command("balance")
+def balance(
+    partner: Annotated[str | None, typer.Option(help="party reference, e.g. NL*TNM")] = None,
+    currency: Annotated[str | None, typer.Option(help="ISO 4217 code")] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Balance per account (credits - debits: positive = the hub owes the partner)."""
+    settings = live_settings()
+    assert settings.database_url is not None
+    account = None if partner is None else f"partner:{PartyRef.parse(partner)}"
+    with connect(settings.database_url) as conn:
+        rows = books.balances(conn, account, currency)
+    if partner is not None and not rows:
+        rows = [
+            {
+                "account": account,
+                "currency": currency or "EUR",
+                "balance": Decimal("0"),
+                "postings": 0,
+            }
+        ]
+    if json_output:
+        out = [_balance_json(row) for row in rows]
+        print_json(out[0] if partner is not None and len(out) == 1 else out)
+        return
+    table = Table("account", "currency", "balance", "postings")
+    for row in rows:
+        table.add_row(row["account"], row["currency"], str(row["balance"]), f"{row['postings']:,}")
+    console.print(table)
+
+
+@ledger.command("show")
+def show(
+    cdr: Annotated[str, typer.Option("--cdr", help="canonical CDR key, e.g. 'NL*TNM*CDR1'")],
+    json_output: JsonOpt = False,
+) -> None:
+    """The transaction(s) and postings of one CDR (its charge and any reversal)."""
+    settings = live_settings()
+    assert settings.database_url is not None
+    with connect(settings.database_url) as conn:
+        transactions = books.transactions_of_cdr(conn, cdr)
+    if json_output:
+        print_json(transactions)
+        return
+    if not transactions:
+        console.print(f"no transaction for {cdr}")
+        raise typer.Exit(1)
+    for transaction in transactions:
+        console.print(
+            f"[bold]{transaction['kind']}[/] {transaction['transaction_id']} "
+            f"cdr {transaction['cdr_key']} {transaction['cpo']} → {transaction['emsp']} "
+            f"booked {transaction['booked_at']:%Y-%m-%d %H:%M:%S}"
+        )
+        table = Table("account", "side", "amount", "currency")
+        for posting in transaction["postings"]:
+            table.add_row(
+                posting["account"], posting["side"], str(posting["amount"]), posting["currency"]
+            )
+        console.print(table)

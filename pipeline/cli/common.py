@@ -1,0 +1,45 @@
+"""What many commands share: resolved settings, JSON file reading with precise errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from pipeline.cli.console import error_console
+from pipeline.config import Settings
+from pipeline.embedded import devstack
+from schemas.base import loads_exact
+from schemas.validation import SchemaInvalid
+
+T = TypeVar("T")
+
+
+def live_settings() -> Settings:
+    """Settings naming both servers (the embedded stack is started when none is set)."""
+    return devstack.resolve(Settings.from_env())
+
+
+def read_objects(path: Path, parse: Callable[[Any], T]) -> list[T]:
+    """One object or a JSON list of them; exits 2 listing every violation of every object."""
+    try:
+        document = loads_exact(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        error_console.print(f"[bold red]error:[/] cannot read {path}: {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    items = document if isinstance(document, list) else [document]
+    parsed: list[T] = []
+    failed = False
+    for index, item in enumerate(items):
+        try:
+            parsed.append(parse(item))
+        except SchemaInvalid as exc:
+            failed = True
+            where = f"{path}[{index}]" if isinstance(document, list) else str(path)
+            for violation in exc.violations:
+                error_console.print(f"{where}: {violation}", highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(2)
+    return parsed

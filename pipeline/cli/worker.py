@@ -1,0 +1,34 @@
+"""`roamclear worker`: one clearing worker process (start more for more partitions)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import faust
+import typer
+
+from pipeline.app import create_app
+from pipeline.cli.common import live_settings
+from pipeline.kafka.admin import create_topics
+from pipeline.topics import topic_specs
+
+
+def worker(
+    loglevel: Annotated[str, typer.Option(help="crit, error, warn, info or debug")] = "warn",
+    passthrough_to: Annotated[
+        str | None, typer.Option(hidden=True, help="baseline: forward to this topic instead")
+    ] = None,
+) -> None:
+    """Run the clearing pipeline: cdr.submitted → PostgreSQL ledger, rated, rejected.
+
+    Workers in the same consumer group split the partitions; SIGTERM stops one cleanly.
+    """
+    settings = live_settings()
+    assert settings.kafka_bootstrap_servers is not None
+    create_topics(settings.kafka_bootstrap_servers, topic_specs(settings.topic_prefix))
+    app = create_app(settings, with_passthrough=passthrough_to)
+    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+def register(root: typer.Typer) -> None:
+    root.command("worker")(worker)

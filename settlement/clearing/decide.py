@@ -1,0 +1,204 @@
+"""The clearing decision for one decoded CDR: validate → dedupe → rate → allocate → book.
+
+Pure: the caller supplies the time, the limits, the reference data and a view of what the
+ledger already holds for the CDR's keys (PostgreSQL plus this batch's own bookings), and
+gets back exactly one outcome (invariant 2): `Booked`, `Duplicate` or `Rejected`.
+
+A credit CDR (credit=true) reverses the booked CDR it names in credit_reference_id, exactly
+(the original's postings mirrored); it is not priced again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from schemas.hub.agreement import Agreement, SettlementBasis
+from schemas.hub.ledger import Posting, TransactionKind
+from schemas.hub.party import CdrKey, PartyRef
+from schemas.ocpi.cdr import Cdr
+from schemas.validation import Violation
+from settlement import ledger
+from settlement.allocation import allocate
+from settlement.clearing.decode import Decoded
+from settlement.clearing.identity import content_hash
+from settlement.clearing.outcome import Booked, Duplicate, Outcome, Rejected
+from settlement.clearing.plausibility import PlausibilityLimits, check_cdr
+from settlement.clearing.reasons import Reason, Stage
+from settlement.clearing.reference import ReferenceView, agreement_in_force, registered_tariff
+from settlement.rating import RatedCdr, RatingError, rate_cdr
+
+CPO_ROLES = frozenset({"CPO", "BOTH"})
+EMSP_ROLES = frozenset({"EMSP", "BOTH"})
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """A transaction the ledger holds for a CDR key."""
+
+    transaction_id: str
+    content_hash: str
+    kind: TransactionKind
+    reversed_by: str | None
+    postings: tuple[Posting, ...]
+
+
+class LedgerView(Protocol):
+    def booking(self, cdr_key: str) -> Booking | None: ...
+
+
+def clear(
+    decoded: Decoded,
+    now: datetime,
+    limits: PlausibilityLimits,
+    refs: ReferenceView,
+    books: LedgerView,
+) -> Outcome:
+    cdr = decoded.cdr
+    key = CdrKey.of(cdr)
+    reject = _rejecter(str(decoded.submitter), str(key))
+    violations = check_cdr(cdr, decoded.submitter, now, limits)
+    if violations:
+        reason = Reason.NOT_OWNER if violations[0].code == "not_owner" else Reason.IMPLAUSIBLE
+        text = "; ".join(str(v) for v in violations)
+        return reject(reason, Stage.VALIDATE, text, violations)
+    cpo = decoded.submitter
+    emsp = PartyRef(country_code=cdr.cdr_token.country_code, party_id=cdr.cdr_token.party_id)
+    if refs.partner_role(cpo) not in CPO_ROLES:
+        return reject(Reason.UNKNOWN_SUBMITTER, Stage.VALIDATE, f"{cpo} is not a registered CPO")
+    if refs.partner_role(emsp) not in EMSP_ROLES:
+        return reject(Reason.UNKNOWN_EMSP, Stage.VALIDATE, f"{emsp} is not a registered eMSP")
+
+    cdr_hash = content_hash(cdr)
+    existing = books.booking(str(key))
+    if existing is not None:
+        if existing.content_hash == cdr_hash:
+            return Duplicate(cdr_key=str(key), transaction_id=existing.transaction_id)
+        return reject(
+            Reason.CDR_ID_CONFLICT,
+            Stage.DEDUPE,
+            f"CDR {key} is already booked with other content (transaction "
+            f"{existing.transaction_id}); CDRs are immutable: send a credit CDR instead",
+        )
+    if cdr.is_credit:
+        return _reverse(cdr, key, cdr_hash, cpo, emsp, books, reject)
+    return _charge(cdr, key, cdr_hash, cpo, emsp, refs, reject)
+
+
+class _Reject(Protocol):
+    def __call__(
+        self,
+        reason: Reason | str,
+        stage: Stage,
+        message: str,
+        violations: tuple[Violation, ...] = (),
+    ) -> Rejected: ...
+
+
+def _rejecter(submitter: str, cdr_key: str) -> _Reject:
+    def reject(
+        reason: Reason | str, stage: Stage, message: str, violations: tuple[Violation, ...] = ()
+    ) -> Rejected:
+        return Rejected(reason, stage, message, violations, submitter, cdr_key)
+
+    return reject
+
+
+def _reverse(
+    cdr: Cdr,
+    key: CdrKey,
+    cdr_hash: str,
+    cpo: PartyRef,
+    emsp: PartyRef,
+    books: LedgerView,
+    reject: _Reject,
+) -> Outcome:
+    credited = CdrKey.credited_key(cdr)
+    assert credited is not None, "the schema requires credit_reference_id on a credit"
+    original = books.booking(str(credited))
+    if original is None:
+        return reject(
+            Reason.CREDIT_REFERENCE_UNKNOWN,
+            Stage.DEDUPE,
+            f"credit CDR {key} references {credited}, which is not booked",
+        )
+    if original.kind is not TransactionKind.CHARGE:
+        return reject(Reason.CREDIT_OF_CREDIT, Stage.DEDUPE, f"{credited} is itself a reversal")
+    if original.reversed_by is not None:
+        return reject(
+            Reason.CREDIT_ALREADY_APPLIED,
+            Stage.DEDUPE,
+            f"{credited} is already reversed by transaction {original.reversed_by}",
+        )
+    transaction = ledger.reversal(
+        key, cdr_hash, original.transaction_id, original.postings, cdr.end_date_time
+    )
+    return Booked(cdr, transaction, str(cpo), str(emsp), None, None, None)
+
+
+def _charge(
+    cdr: Cdr,
+    key: CdrKey,
+    cdr_hash: str,
+    cpo: PartyRef,
+    emsp: PartyRef,
+    refs: ReferenceView,
+    reject: _Reject,
+) -> Outcome:
+    agreement = agreement_in_force(cpo, emsp, cdr.end_date_time, refs)
+    if agreement is None:
+        return reject(
+            Reason.NO_AGREEMENT,
+            Stage.ALLOCATE,
+            f"no agreement between {cpo} and {emsp} (nor a {cpo} default) is valid at "
+            f"{cdr.end_date_time:%Y-%m-%dT%H:%M:%SZ}",
+        )
+    if agreement.currency != cdr.currency:
+        return reject(
+            Reason.CURRENCY_MISMATCH,
+            Stage.ALLOCATE,
+            f"CDR in {cdr.currency}, agreement {agreement.agreement_id} in {agreement.currency}",
+        )
+    tariff = registered_tariff(cdr, cpo, refs)
+    if tariff is None and not (agreement.allow_embedded_tariff and cdr.tariffs):
+        return reject(
+            Reason.NO_TARIFF,
+            Stage.RATE,
+            f"no registered tariff of {cpo} was in force at the session start "
+            f"{cdr.start_date_time:%Y-%m-%dT%H:%M:%SZ} (agreement {agreement.agreement_id} "
+            f"{'does not allow' if not agreement.allow_embedded_tariff else 'allows'} the "
+            "CDR's embedded tariff)",
+        )
+    zone = refs.location_zone(cpo, cdr.cdr_location.id)
+    try:
+        rated = rate_cdr(cdr, tariff, time_zone=zone, tolerance=agreement.tolerance)
+    except RatingError as exc:
+        return reject(exc.reason_code, Stage.RATE, str(exc))
+    if not rated.comparison.within_tolerance:
+        return reject(Reason.PRICE_DISCREPANCY, Stage.RATE, _discrepancy(rated, agreement))
+    price = (
+        rated.totals.total_cost
+        if agreement.settles is SettlementBasis.HUB_COMPUTED
+        else cdr.total_cost
+    )
+    incl = price.incl_vat if price.incl_vat is not None else price.excl_vat
+    allocation = allocate(price.excl_vat, incl, agreement)
+    transaction = ledger.charge(
+        key, cdr_hash, cpo, emsp, allocation, cdr.currency, cdr.end_date_time
+    )
+    return Booked(
+        cdr, transaction, str(cpo), str(emsp), rated, agreement, allocation, rated.time_zone
+    )
+
+
+def _discrepancy(rated: RatedCdr, agreement: Agreement) -> str:
+    deltas = ", ".join(
+        f"{delta.field} off by {delta.delta_excl_vat} excl. / {delta.delta_incl_vat} incl. VAT"
+        for delta in rated.comparison.fields
+        if not delta.within_tolerance
+    )
+    return (
+        f"declared totals differ from the hub's price beyond the agreement's tolerance "
+        f"{agreement.tolerance} {agreement.currency}: {deltas}"
+    )

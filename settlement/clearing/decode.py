@@ -1,0 +1,87 @@
+"""Decoding a cdr.submitted record: bytes → envelope → OCPI CDR, or a rejection.
+
+The envelope's own fields are checked first, then the CDR payload; every schema violation
+is reported with its JSON path (`cdr.charging_periods[2].dimensions[0].volume: must be >= 0`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from schemas.base import loads_exact
+from schemas.events import EventType, RawEnvelope
+from schemas.hub.party import PartyRef
+from schemas.ocpi.cdr import Cdr
+from schemas.validation import SchemaInvalid, Violation, parse_model
+from settlement.clearing.outcome import Rejected
+from settlement.clearing.reasons import Reason, Stage
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A schema-valid submission."""
+
+    event_id: str
+    submitter: PartyRef
+    cdr: Cdr
+
+
+def _prefixed(violations: tuple[Violation, ...], prefix: str) -> tuple[Violation, ...]:
+    return tuple(
+        Violation(path=f"{prefix}.{v.path}" if v.path != "$" else prefix, rule=v.rule, code=v.code)
+        for v in violations
+    )
+
+
+def decode(value: bytes | None) -> Decoded | Rejected:
+    if value is None:
+        return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, "the record has no value")
+    try:
+        document = loads_exact(value)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, f"not JSON: {exc}")
+    try:
+        envelope = parse_model(RawEnvelope, document)
+    except SchemaInvalid as exc:
+        return Rejected(Reason.ENVELOPE_INVALID, Stage.DECODE, exc.as_text(), tuple(exc.violations))
+    if envelope.type is not EventType.CDR_SUBMITTED:
+        return Rejected(
+            Reason.WRONG_EVENT_TYPE,
+            Stage.DECODE,
+            f"expected a cdr.submitted event, got {envelope.type.value}",
+            submitter=str(envelope.submitter),
+        )
+    payload = envelope.payload
+    if payload is None:
+        violation = Violation(path="cdr", rule="field required", code="missing")
+        return Rejected(
+            Reason.SCHEMA_INVALID,
+            Stage.DECODE,
+            str(violation),
+            (violation,),
+            submitter=str(envelope.submitter),
+        )
+    try:
+        cdr = parse_model(Cdr, payload)
+    except SchemaInvalid as exc:
+        violations = _prefixed(tuple(exc.violations), "cdr")
+        return Rejected(
+            Reason.SCHEMA_INVALID,
+            Stage.DECODE,
+            "; ".join(str(v) for v in violations),
+            violations,
+            submitter=str(envelope.submitter),
+            cdr_key=_key_of(payload),
+        )
+    return Decoded(event_id=str(envelope.event_id), submitter=envelope.submitter, cdr=cdr)
+
+
+def _key_of(payload: object) -> str | None:
+    """The canonical key of an invalid CDR, when its identifying fields are readable."""
+    if not isinstance(payload, dict):
+        return None
+    parts = [payload.get(name) for name in ("country_code", "party_id", "id")]
+    if all(isinstance(part, str) and part for part in parts):
+        return "*".join(str(part).upper() for part in parts)
+    return None

@@ -1,0 +1,55 @@
+"""Rejection reason codes: every way a submitted event can end as a rejection.
+
+Stable, machine-readable codes (partners and ops filter on them); each with the stage that
+decides it and what an operator should do.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    """Where in the clearing agent an event was decided."""
+
+    DECODE = "decode"  # bytes -> envelope -> CDR
+    VALIDATE = "validate"  # plausibility and ownership
+    DEDUPE = "dedupe"  # against what the ledger already holds
+    RATE = "rate"  # pricing against the tariff
+    ALLOCATE = "allocate"  # agreement and split
+
+
+class Reason(StrEnum):
+    """Why an event was rejected. The comment says what fixes it."""
+
+    MALFORMED_JSON = "malformed_json"  # not JSON: the partner must re-send
+    ENVELOPE_INVALID = "envelope_invalid"  # envelope fields wrong: fix the producer
+    WRONG_EVENT_TYPE = "wrong_event_type"  # not a cdr.submitted event on this topic
+    SCHEMA_INVALID = "schema_invalid"  # CDR violates OCPI 2.2.1: partner fixes and re-sends
+    IMPLAUSIBLE = "implausible"  # fails plausibility checks (times, volumes, totals)
+    UNKNOWN_SUBMITTER = "unknown_submitter"  # the CPO is not a registered partner
+    NOT_OWNER = "not_owner"  # submitter does not own the CDR's country_code/party_id
+    UNKNOWN_EMSP = "unknown_emsp"  # the token's eMSP is not a registered partner
+    CDR_ID_CONFLICT = "cdr_id_conflict"  # id reused with other content: send a credit CDR
+    CREDIT_REFERENCE_UNKNOWN = "credit_reference_unknown"  # credits a CDR never booked
+    CREDIT_ALREADY_APPLIED = "credit_already_applied"  # the original is already reversed
+    CREDIT_OF_CREDIT = "credit_of_credit"  # a credit may only reverse a charge
+    NO_TARIFF = "no_tariff"  # no registered tariff version applies: publish it, retry
+    NO_AGREEMENT = "no_agreement"  # no agreement between the parties: set one, retry
+    CURRENCY_MISMATCH = "currency_mismatch"  # CDR, tariff and agreement currencies differ
+    PRICE_DISCREPANCY = "price_discrepancy"  # declared and hub price differ beyond tolerance
+    RATING_FAILED = "rating_failed"  # the engine could not price it (see message)
+
+
+# Reasons an operator can fix on the hub side and then `roamclear rejected retry`.
+RETRYABLE = frozenset(
+    {
+        Reason.NO_TARIFF,
+        Reason.NO_AGREEMENT,
+        Reason.UNKNOWN_SUBMITTER,
+        Reason.UNKNOWN_EMSP,
+        Reason.CREDIT_REFERENCE_UNKNOWN,
+        Reason.RATING_FAILED,
+        Reason.PRICE_DISCREPANCY,
+    }
+)

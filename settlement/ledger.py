@@ -1,0 +1,100 @@
+"""Ledger transactions for cleared CDRs: charges from allocations, exact reversals.
+
+A charge for CDR NL*TNM*CDR1 (eMSP DE*EMP owes 10.00, fee 0.15 paid by the CPO)::
+
+    DEBIT  partner:DE*EMP  10.0000 EUR
+    CREDIT partner:NL*TNM   9.8500 EUR
+    CREDIT hub:fees         0.1500 EUR
+
+Its reversal (a credit CDR) swaps every side and links to it. Transaction ids are uuid5 of
+the CDR key and content hash, so redelivery books the same id, which PostgreSQL refuses twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from schemas.hub.ledger import (
+    HUB_FEES,
+    Posting,
+    Side,
+    Transaction,
+    TransactionKind,
+    partner_account,
+)
+from schemas.hub.party import CdrKey, PartyRef
+from settlement.allocation import Allocation
+from settlement.clearing.identity import transaction_id
+from settlement.money import round_posting
+
+_OPPOSITE = {Side.DEBIT: Side.CREDIT, Side.CREDIT: Side.DEBIT}
+
+
+def _posting(account: str, side: Side, amount: Decimal, currency: str) -> Posting | None:
+    """A posting with a positive amount; a negative amount flips the side; zero posts nothing."""
+    amount = round_posting(amount)
+    if amount == 0:
+        return None
+    if amount < 0:
+        side, amount = _OPPOSITE[side], -amount
+    return Posting.model_construct(account=account, side=side, amount=amount, currency=currency)
+
+
+def _validated(**fields: object) -> Transaction:
+    return Transaction.model_validate(fields)
+
+
+def charge(
+    key: CdrKey,
+    cdr_hash: str,
+    cpo: PartyRef,
+    emsp: PartyRef,
+    allocation: Allocation,
+    currency: str,
+    occurred_at: datetime,
+) -> Transaction:
+    """The CHARGE transaction booking one CDR's allocation."""
+    candidates = (
+        _posting(partner_account(emsp), Side.DEBIT, allocation.emsp_owes, currency),
+        _posting(partner_account(cpo), Side.CREDIT, allocation.cpo_owed, currency),
+        _posting(HUB_FEES, Side.CREDIT, allocation.fee, currency),
+    )
+    return _validated(
+        transaction_id=str(transaction_id(str(key), cdr_hash)),
+        cdr_key=key,
+        kind=TransactionKind.CHARGE,
+        postings=tuple(p for p in candidates if p is not None),
+        content_hash=cdr_hash,
+        occurred_at=occurred_at,
+    )
+
+
+def reversal(
+    key: CdrKey,
+    cdr_hash: str,
+    original_id: str,
+    original_postings: Sequence[Posting],
+    occurred_at: datetime,
+) -> Transaction:
+    """The REVERSAL of a booked charge: every posting mirrored, nothing recomputed."""
+    return _validated(
+        transaction_id=str(transaction_id(str(key), cdr_hash)),
+        cdr_key=key,
+        kind=TransactionKind.REVERSAL,
+        reverses=original_id,
+        postings=tuple(
+            Posting.model_construct(
+                account=p.account, side=_OPPOSITE[p.side], amount=p.amount, currency=p.currency
+            )
+            for p in original_postings
+        ),
+        content_hash=cdr_hash,
+        occurred_at=occurred_at,
+    )
+
+
+def is_balanced(transaction: Transaction) -> bool:
+    """Invariant 4 as a named predicate (also enforced by the model and by PostgreSQL)."""
+    return not transaction.imbalance()

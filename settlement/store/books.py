@@ -1,0 +1,127 @@
+"""Reading the books: counts (invariant 2), balances, one CDR's transactions, rejections."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from settlement.store.db import Row
+
+_COUNTS = """
+SELECT (SELECT count(*) FROM raw_event WHERE topic = %(topic)s) AS archived,
+       count(*) FILTER (WHERE o.outcome = 'LEDGERED') AS ledgered,
+       count(*) FILTER (WHERE o.outcome = 'REJECTED') AS rejected,
+       count(*) FILTER (WHERE o.outcome = 'DUPLICATE') AS duplicates
+  FROM cdr_outcome o JOIN raw_event e USING (archive_id)
+ WHERE e.topic = %(topic)s
+"""
+
+
+def counts(conn: psycopg.Connection[Row], topic: str, in_topic: int | None) -> dict[str, int]:
+    """Invariant 2 for one cdr.submitted topic: submitted = ledgered + rejected + duplicates
+    + pending. `in_topic` is how many records the topic holds (None: unknown; then
+    `submitted` counts what the workers archived)."""
+    row = conn.execute(_COUNTS, {"topic": topic}).fetchone()
+    assert row is not None
+    decided = row["ledgered"] + row["rejected"] + row["duplicates"]
+    submitted = max(in_topic or 0, row["archived"])
+    return {
+        "submitted": submitted,
+        "ledgered": row["ledgered"],
+        "rejected": row["rejected"],
+        "duplicates": row["duplicates"],
+        "pending": submitted - decided,
+    }
+
+
+_BALANCES = """
+SELECT account, currency,
+       sum(CASE side WHEN 'CREDIT' THEN amount ELSE -amount END) AS balance,
+       count(*) AS postings
+  FROM ledger_posting
+ WHERE (%(account)s::text IS NULL OR account = %(account)s)
+   AND (%(currency)s::text IS NULL OR currency = %(currency)s)
+ GROUP BY account, currency
+ ORDER BY account, currency
+"""
+
+
+def balances(
+    conn: psycopg.Connection[Row], account: str | None = None, currency: str | None = None
+) -> list[dict[str, Any]]:
+    """Balance per account and currency: credits minus debits, so positive means the hub
+    owes the account holder (a CPO's earnings), negative that the holder owes the hub."""
+    rows = conn.execute(_BALANCES, {"account": account, "currency": currency}).fetchall()
+    return [
+        {
+            "account": row["account"],
+            "currency": row["currency"],
+            "balance": Decimal(row["balance"]),
+            "postings": row["postings"],
+        }
+        for row in rows
+    ]
+
+
+_TRANSACTIONS_OF_CDR = """
+SELECT t.* FROM ledger_transaction t
+ WHERE t.cdr_key = %(key)s
+    OR t.reverses IN (SELECT transaction_id FROM ledger_transaction WHERE cdr_key = %(key)s)
+ ORDER BY t.booked_at, t.kind
+"""
+
+
+def transactions_of_cdr(conn: psycopg.Connection[Row], cdr_key: str) -> list[dict[str, Any]]:
+    """The charge of a CDR and any reversal of it, each with its postings."""
+    transactions = conn.execute(_TRANSACTIONS_OF_CDR, {"key": cdr_key.upper()}).fetchall()
+    for transaction in transactions:
+        transaction["postings"] = conn.execute(
+            "SELECT account, side, amount, currency, value_time, settlement_period "
+            "FROM ledger_posting WHERE transaction_id = %s ORDER BY posting_id",
+            (transaction["transaction_id"],),
+        ).fetchall()
+    return transactions
+
+
+_REJECTIONS = """
+SELECT r.rejection_id, r.reason_code, r.stage, r.message, r.violations, r.submitter,
+       r.cdr_key, r.rejected_at, e.topic, e.partition, e."offset",
+       (SELECT count(*) FROM rejection_retry rr WHERE rr.rejection_id = r.rejection_id)
+           AS retries
+  FROM rejection r LEFT JOIN raw_event e USING (archive_id)
+ WHERE (%(reason)s::text IS NULL OR r.reason_code = %(reason)s)
+   AND (%(partner)s::text IS NULL OR r.submitter = %(partner)s)
+ ORDER BY r.rejection_id
+ LIMIT %(limit)s
+"""
+
+
+def rejections(
+    conn: psycopg.Connection[Row],
+    reason: str | None = None,
+    partner: str | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    return conn.execute(
+        _REJECTIONS, {"reason": reason, "partner": partner, "limit": limit}
+    ).fetchall()
+
+
+def rejection_payloads(
+    conn: psycopg.Connection[Row], rejection_ids: list[int]
+) -> list[dict[str, Any]]:
+    return conn.execute(
+        "SELECT r.rejection_id, r.payload, e.key FROM rejection r "
+        "LEFT JOIN raw_event e USING (archive_id) WHERE r.rejection_id = ANY(%s) "
+        "ORDER BY r.rejection_id",
+        (rejection_ids,),
+    ).fetchall()
+
+
+def record_retry(conn: psycopg.Connection[Row], rejection_id: int, event_id: str) -> None:
+    conn.execute(
+        "INSERT INTO rejection_retry (rejection_id, event_id) VALUES (%s, %s)",
+        (rejection_id, event_id),
+    )

@@ -1,0 +1,243 @@
+"""The clearing agent's writes: archive, look-ups and bookings, batched and idempotent.
+
+One PostgreSQL transaction per consumed batch: the raw events are archived (a redelivered
+record finds its position taken and is skipped), then every new event gets exactly one
+outcome row (ledgered, rejected or duplicate) together with its transaction and postings or
+its rejection. Bulk rows go through COPY into temporary tables and `INSERT … SELECT … ON
+CONFLICT DO NOTHING`, so a CDR booked concurrently by another worker (a partner that keyed
+it badly) loses cleanly to PostgreSQL's constraints instead of failing the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from schemas.hub.ledger import Posting, Side, TransactionKind
+from settlement.clearing.decide import Booking
+from settlement.store.db import Row
+
+_TEMP_TABLES = """
+CREATE TEMP TABLE IF NOT EXISTS raw_event_in (
+    topic text, partition integer, "offset" bigint, broker_timestamp timestamptz,
+    key bytea, value bytea, headers jsonb) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS ledger_transaction_in (LIKE ledger_transaction)
+    ON COMMIT DELETE ROWS;
+"""
+_ARCHIVE = """
+INSERT INTO raw_event (topic, partition, "offset", broker_timestamp, key, value, headers)
+SELECT topic, partition, "offset", broker_timestamp, key, value, headers FROM raw_event_in
+ON CONFLICT (topic, partition, "offset") DO NOTHING
+RETURNING archive_id, partition, "offset"
+"""
+_BOOKINGS = """
+SELECT t.cdr_key, t.transaction_id, t.content_hash, t.kind, r.transaction_id AS reversed_by,
+       t.amount_excl_vat, t.amount_incl_vat, t.fee, t.energy_kwh, t.rating
+  FROM ledger_transaction t
+  LEFT JOIN ledger_transaction r ON r.reverses = t.transaction_id
+ WHERE t.cdr_key = ANY(%s)
+"""
+_POSTINGS = """
+SELECT transaction_id, account, side, amount, currency FROM ledger_posting
+ WHERE transaction_id = ANY(%s) ORDER BY posting_id
+"""
+TRANSACTION_COLUMNS = (
+    "transaction_id",
+    "cdr_key",
+    "kind",
+    "reverses",
+    "content_hash",
+    "currency",
+    "cpo",
+    "emsp",
+    "session_start",
+    "session_end",
+    "location_id",
+    "energy_kwh",
+    "amount_excl_vat",
+    "amount_incl_vat",
+    "fee",
+    "rating",
+    "archive_id",
+    "booked_at",
+)
+_BOOK = """
+INSERT INTO ledger_transaction SELECT * FROM ledger_transaction_in
+ON CONFLICT DO NOTHING RETURNING transaction_id
+"""
+POSTING_COLUMNS = (
+    "transaction_id",
+    "account",
+    "side",
+    "amount",
+    "currency",
+    "value_time",
+    "settlement_period",
+)
+REJECTION_COLUMNS = (
+    "rejection_id",
+    "archive_id",
+    "reason_code",
+    "stage",
+    "message",
+    "violations",
+    "submitter",
+    "cdr_key",
+    "payload",
+)
+OUTCOME_COLUMNS = ("archive_id", "outcome", "transaction_id", "rejection_id")
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedRecord:
+    """A consumed cdr.submitted record and where the broker put it."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.partition, self.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBooking:
+    """A booked transaction as the ledger holds it, with what a reversal needs to mirror."""
+
+    booking: Booking
+    row: Row
+
+
+async def prepare(conn: psycopg.AsyncConnection[Row]) -> None:
+    await conn.execute(_TEMP_TABLES)
+    await conn.commit()
+
+
+def _timestamp(ms: int | None) -> datetime | None:
+    return None if ms is None or ms < 0 else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _headers(headers: Iterable[tuple[str, bytes]]) -> str:
+    return json.dumps([[name, value.hex()] for name, value in headers])
+
+
+async def archive(
+    conn: psycopg.AsyncConnection[Row], records: Sequence[SubmittedRecord]
+) -> dict[tuple[int, int], int]:
+    """Archive the records; returns archive ids of the ones not archived before."""
+    cursor = conn.cursor()
+    async with cursor.copy(
+        'COPY raw_event_in (topic, partition, "offset", broker_timestamp, key, value, headers) '
+        "FROM STDIN"
+    ) as copy:
+        for r in records:
+            await copy.write_row(
+                (
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    _timestamp(r.timestamp_ms),
+                    r.key,
+                    r.value,
+                    _headers(r.headers),
+                )
+            )
+    rows = await (await cursor.execute(_ARCHIVE)).fetchall()
+    return {(row["partition"], row["offset"]): row["archive_id"] for row in rows}
+
+
+async def bookings(
+    conn: psycopg.AsyncConnection[Row], cdr_keys: Iterable[str]
+) -> dict[str, StoredBooking]:
+    """What the ledger holds for these CDR keys (postings included, for reversals)."""
+    keys = sorted(set(cdr_keys))
+    if not keys:
+        return {}
+    rows = await (await conn.execute(_BOOKINGS, (keys,))).fetchall()
+    if not rows:
+        return {}
+    ids = [row["transaction_id"] for row in rows]
+    postings: dict[UUID, list[Posting]] = {tid: [] for tid in ids}
+    for p in await (await conn.execute(_POSTINGS, (ids,))).fetchall():
+        postings[p["transaction_id"]].append(
+            Posting.model_construct(
+                account=p["account"],
+                side=Side(p["side"]),
+                amount=p["amount"],
+                currency=p["currency"],
+            )
+        )
+    return {
+        row["cdr_key"]: StoredBooking(
+            Booking(
+                transaction_id=str(row["transaction_id"]),
+                content_hash=row["content_hash"],
+                kind=TransactionKind(row["kind"]),
+                reversed_by=None if row["reversed_by"] is None else str(row["reversed_by"]),
+                postings=tuple(postings[row["transaction_id"]]),
+            ),
+            row,
+        )
+        for row in rows
+    }
+
+
+async def book(
+    conn: psycopg.AsyncConnection[Row],
+    transactions: Sequence[tuple[Any, ...]],
+    postings_by_transaction: dict[str, list[tuple[Any, ...]]],
+) -> set[str]:
+    """Insert transactions (conflicts skipped) and the postings of those inserted."""
+    if not transactions:
+        return set()
+    cursor = conn.cursor()
+    async with cursor.copy(
+        f"COPY ledger_transaction_in ({', '.join(TRANSACTION_COLUMNS)}) FROM STDIN"
+    ) as copy:
+        for row in transactions:
+            await copy.write_row(row)
+    inserted = {
+        str(row["transaction_id"]) for row in await (await cursor.execute(_BOOK)).fetchall()
+    }
+    async with cursor.copy(
+        f"COPY ledger_posting ({', '.join(POSTING_COLUMNS)}) FROM STDIN"
+    ) as copy:
+        for transaction_id in inserted:
+            for row in postings_by_transaction.get(transaction_id, ()):
+                await copy.write_row(row)
+    return inserted
+
+
+async def next_rejection_ids(conn: psycopg.AsyncConnection[Row], count: int) -> list[int]:
+    if count == 0:
+        return []
+    rows = await (
+        await conn.execute(
+            "SELECT nextval('rejection_rejection_id_seq') AS id FROM generate_series(1, %s)",
+            (count,),
+        )
+    ).fetchall()
+    return [row["id"] for row in rows]
+
+
+async def copy_rows(
+    conn: psycopg.AsyncConnection[Row],
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[tuple[Any, ...]],
+) -> None:
+    cursor = conn.cursor()
+    async with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            await copy.write_row(row)
