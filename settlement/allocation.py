@@ -53,6 +53,18 @@ def fee_for(amount_excl_vat: Decimal, hub_fee: HubFee) -> Decimal:
     return fee
 
 
+def _rounded_fee(fee: Decimal, agreement: Agreement) -> Decimal:
+    """The fee rounded by the agreement's policy, but never past its minimum or maximum (a
+    maximum of 0.0045 rounded half-up to 3 decimals would otherwise charge 0.005)."""
+    policy, bounds = agreement.rounding, agreement.hub_fee
+    rounded = round_agreement(fee, policy.mode, policy.decimals)
+    if bounds.maximum is not None and rounded > bounds.maximum:
+        rounded = round_agreement(fee, "DOWN", policy.decimals)
+    if bounds.minimum is not None and rounded < bounds.minimum:
+        rounded = round_agreement(fee, "UP", policy.decimals)
+    return rounded
+
+
 def allocate(
     amount_excl_vat: Decimal, amount_incl_vat: Decimal, agreement: Agreement
 ) -> Allocation:
@@ -61,7 +73,7 @@ def allocate(
     policy = agreement.rounding
     excl = round_agreement(amount_excl_vat, policy.mode, policy.decimals)
     incl = round_agreement(amount_incl_vat, policy.mode, policy.decimals)
-    fee = round_agreement(fee_for(amount_excl_vat, agreement.hub_fee), policy.mode, policy.decimals)
+    fee = _rounded_fee(fee_for(amount_excl_vat, agreement.hub_fee), agreement)
     if agreement.fee_payer is FeePayer.CPO:
         emsp_owes, cpo_owed = incl, incl - fee
     else:

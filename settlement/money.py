@@ -46,6 +46,7 @@ from decimal import (
     ROUND_DOWN,
     ROUND_HALF_EVEN,
     ROUND_HALF_UP,
+    ROUND_UP,
     Context,
     Decimal,
     DivisionByZero,
@@ -189,7 +190,14 @@ def to_money(amount: Decimal, currency: str) -> moneyed.Money:
     return moneyed.Money(_refuse_non_decimal(amount), currency)
 
 
-_ROUNDING_MODES = {"HALF_UP": ROUND_HALF_UP, "HALF_EVEN": ROUND_HALF_EVEN, "DOWN": ROUND_DOWN}
+# The agreement's modes, plus UP, which only `allocation` uses to keep a rounded fee at or
+# above the agreement's minimum.
+_ROUNDING_MODES = {
+    "HALF_UP": ROUND_HALF_UP,
+    "HALF_EVEN": ROUND_HALF_EVEN,
+    "DOWN": ROUND_DOWN,
+    "UP": ROUND_UP,
+}
 
 
 def round_agreement(amount: Decimal, mode: str, decimals: int) -> Decimal:

@@ -23,7 +23,7 @@ from pipeline.embedded.postgres import start_postgres, stop_postgres
 from pipeline.kafka.admin import create_topics
 from pipeline.topics import topic_specs
 from settlement.store.migrate import apply_migrations
-from settlement.store.urls import database_name, with_database
+from settlement.store.urls import with_database
 
 CORPUS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "ocpi-cases"
 
@@ -97,9 +97,18 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def template_database(postgres_server_url: str, database_url: str) -> str:
-    """A migrated database that `fresh_database_url` copies (CREATE DATABASE … TEMPLATE)."""
-    return database_name(database_url)
+def template_database(postgres_server_url: str) -> Iterator[str]:
+    """A migrated database that `fresh_database_url` copies (CREATE DATABASE … TEMPLATE);
+    nothing else connects to it, as a template must have no other sessions."""
+    name = f"roamclear_tpl_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    apply_migrations(with_database(postgres_server_url, name))
+    try:
+        yield name
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

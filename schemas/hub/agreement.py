@@ -101,4 +101,19 @@ class Agreement(HubModel):
     def _validity_ordered(self) -> Self:
         if self.valid_to is not None and self.valid_to <= self.valid_from:
             raise rule_error("valid_to", "date_order", "must be after valid_from")
+        decimals = self.rounding.decimals
+        for name in ("fixed", "minimum", "maximum"):
+            amount = getattr(self.hub_fee, name)
+            exponent = amount.as_tuple().exponent if amount is not None else 0
+            # a bound finer than the rounding could not be met by a rounded fee
+            if (
+                isinstance(exponent, int)
+                and -exponent > decimals
+                and amount != amount.quantize(Decimal(1).scaleb(-decimals))
+            ):
+                raise rule_error(
+                    f"hub_fee.{name}",
+                    "precision",
+                    f"must have at most {decimals} decimals (the agreement's rounding)",
+                )
         return self

@@ -26,13 +26,19 @@ def _yoyo_url(database_url: str) -> str:
 def apply_migrations(database_url: str) -> list[str]:
     """Apply what is pending; returns the ids applied (empty when up to date)."""
     backend = get_backend(_yoyo_url(database_url))
-    migrations = read_migrations(str(MIGRATIONS_DIR))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
-    return [migration.id for migration in pending]
+    try:
+        migrations = read_migrations(str(MIGRATIONS_DIR))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+        return [migration.id for migration in pending]
+    finally:
+        backend.connection.close()  # a database with a session open cannot be a template
 
 
 def pending_migrations(database_url: str) -> list[str]:
     backend = get_backend(_yoyo_url(database_url))
-    return [migration.id for migration in backend.to_apply(read_migrations(str(MIGRATIONS_DIR)))]
+    try:
+        return [m.id for m in backend.to_apply(read_migrations(str(MIGRATIONS_DIR)))]
+    finally:
+        backend.connection.close()

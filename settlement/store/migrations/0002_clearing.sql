@@ -159,8 +159,11 @@ CREATE TABLE cdr_outcome (
     transaction_id  uuid REFERENCES ledger_transaction (transaction_id),
     rejection_id    bigint REFERENCES rejection (rejection_id),
     decided_at      timestamptz NOT NULL DEFAULT now(),
-    CHECK ((outcome = 'LEDGERED') = (transaction_id IS NOT NULL AND rejection_id IS NULL)),
-    CHECK ((outcome = 'REJECTED') = (rejection_id IS NOT NULL))
+    -- a rejection names its rejection; a booking or a duplicate names the transaction
+    CHECK (CASE outcome
+             WHEN 'REJECTED' THEN rejection_id IS NOT NULL AND transaction_id IS NULL
+             ELSE transaction_id IS NOT NULL AND rejection_id IS NULL
+           END)
 );
 CREATE TRIGGER cdr_outcome_append_only BEFORE UPDATE OR DELETE ON cdr_outcome
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
