@@ -11,7 +11,6 @@ from typing import Any
 from pipeline import reference
 from pipeline.config import Settings
 from pipeline.kafka.client import produce, read_from_beginning
-from pipeline.publish import cdr_record
 from pipeline.topics import Topic, topic_name
 from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
