@@ -25,6 +25,7 @@ def worker(
     """
     settings = live_settings()
     assert settings.kafka_bootstrap_servers is not None
+    settings.home.mkdir(parents=True, exist_ok=True)
     create_topics(settings.kafka_bootstrap_servers, topic_specs(settings.topic_prefix))
     app = create_app(settings, with_passthrough=passthrough_to)
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -15,7 +15,6 @@ from schemas.ocpi.session import Session
 from schemas.ocpi.tariff import PriceComponent, Tariff, TariffElement, TariffRestrictions
 from schemas.ocpi.token import Token
 from schemas.ocpi.types import DisplayText, GeoLocation, Price
-from schemas.wire import to_ocpi_json
 
 __all__ = [
     "Cdr",
@@ -38,5 +37,4 @@ __all__ = [
     "TariffElement",
     "TariffRestrictions",
     "Token",
-    "to_ocpi_json",
 ]

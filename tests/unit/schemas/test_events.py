@@ -20,8 +20,9 @@ from schemas.events import (
     split_envelope,
 )
 from schemas.hub.party import PartyRef
-from schemas.ocpi import Cdr, to_ocpi_json
+from schemas.ocpi import Cdr
 from schemas.validation import SchemaInvalid, parse_cdr
+from schemas.wire import to_ocpi_json
 from tests.unit.schemas.factories import CDR
 
 SUBMITTER = PartyRef.parse("NL*TNM")

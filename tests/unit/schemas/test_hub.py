@@ -20,8 +20,9 @@ from schemas.hub import (
     TransactionKind,
 )
 from schemas.hub.ledger import HUB_FEES, partner_account
-from schemas.ocpi import Cdr, to_ocpi_json
+from schemas.ocpi import Cdr
 from schemas.validation import SchemaInvalid, parse_agreement
+from schemas.wire import to_ocpi_json
 from tests.unit.schemas.factories import CDR, build
 
 HASH = "ab" * 32

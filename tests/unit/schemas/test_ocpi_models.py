@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from schemas.ocpi import Cdr, Location, Session, Tariff, Token, to_ocpi_json
+from schemas.ocpi import Cdr, Location, Session, Tariff, Token
 from schemas.ocpi.enums import CdrDimensionType, TariffDimensionType
 from schemas.ocpi.types import Price
+from schemas.wire import to_ocpi_json
 from tests.unit.schemas.factories import CDR, LOCATION, SESSION, TARIFF, TOKEN, build
 
 

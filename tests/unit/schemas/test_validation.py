@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from schemas.ocpi import to_ocpi_json
 from schemas.ocpi.cdr import Cdr
 from schemas.validation import (
     SchemaInvalid,
@@ -19,6 +18,7 @@ from schemas.validation import (
     parse_tariff,
     render_path,
 )
+from schemas.wire import to_ocpi_json
 from tests.unit.schemas.factories import CDR, LOCATION, TARIFF, build
 
 

@@ -1,0 +1,150 @@
+"""`roamclear worker` processes against the real broker and PostgreSQL: exact books through
+a mixed batch, a kill -9 mid-stream, a second worker joining mid-stream, and a group of two."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Settings
+from tests.e2e.workers import (
+    balances,
+    counts,
+    log_text,
+    wait_for_books,
+    wait_until,
+    workers,
+)
+from tests.integration.clearing.helpers import (
+    cdr_dict,
+    envelope,
+    mixed_batch,
+    register_reference_data,
+    submit,
+)
+
+pytestmark = pytest.mark.e2e
+STREAM_CDRS = 4_000
+
+
+def stream_of_cdrs(count: int) -> list[tuple[bytes, bytes]]:
+    """`count` distinct valid CDRs (the three samples with new ids)."""
+    records = []
+    for n in range(count):
+        data = cdr_dict(n % 3, id=f"CDR-S-{n:06d}")
+        records.append((f"NL*TNM*CDR-S-{n:06d}".encode(), envelope(data)))
+    return records
+
+
+def test_a_worker_books_a_mixed_batch_exactly(fresh_settings: Settings, tmp_path: Path) -> None:
+    register_reference_data(fresh_settings)
+    raw, expected = mixed_batch()
+    submit(fresh_settings, raw)
+    with workers(fresh_settings, tmp_path) as group:
+        group.start()
+        books = wait_for_books(fresh_settings, len(raw), group)
+    assert books == {
+        "submitted": len(raw),
+        "ledgered": expected.ledgered,
+        "rejected": sum(expected.rejected.values()),
+        "duplicates": expected.duplicates,
+        "pending": 0,
+    }
+    assert sum(balances(fresh_settings).values()) == 0  # type: ignore[arg-type]
+
+
+def test_kill_9_mid_stream_loses_nothing_and_books_nothing_twice(
+    fresh_settings: Settings, tmp_path: Path
+) -> None:
+    register_reference_data(fresh_settings)
+    submit(fresh_settings, stream_of_cdrs(STREAM_CDRS))
+    with workers(fresh_settings, tmp_path) as group:
+        first = group.start()
+        wait_until(
+            lambda: 0 < counts(fresh_settings, STREAM_CDRS)["ledgered"] < STREAM_CDRS // 2,
+            "the first worker to be mid-stream",
+            group,
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        killed_at = counts(fresh_settings, STREAM_CDRS)["ledgered"]
+        group.start()
+        books = wait_for_books(fresh_settings, STREAM_CDRS, group)
+    assert 0 < killed_at < STREAM_CDRS
+    assert books == {
+        "submitted": STREAM_CDRS,
+        "ledgered": STREAM_CDRS,
+        "rejected": 0,
+        "duplicates": 0,
+        "pending": 0,
+    }
+    assert "replayed" in log_text(tmp_path)
+
+
+def test_a_second_worker_joining_mid_stream_keeps_the_books_exact(
+    fresh_settings: Settings, tmp_path: Path
+) -> None:
+    register_reference_data(fresh_settings)
+    submit(fresh_settings, stream_of_cdrs(STREAM_CDRS))
+    with workers(fresh_settings, tmp_path) as group:
+        group.start()
+        wait_until(
+            lambda: counts(fresh_settings, STREAM_CDRS)["ledgered"] > 0, "the first bookings", group
+        )
+        group.start()  # the group rebalances while the first worker is mid-stream
+        books = wait_for_books(fresh_settings, STREAM_CDRS, group)
+    assert books["ledgered"] == STREAM_CDRS and books["duplicates"] == books["rejected"] == 0
+
+
+def test_two_workers_book_exactly_what_one_worker_books(
+    fresh_settings: Settings, settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    raw = stream_of_cdrs(1_000)
+    raw += mixed_batch()[0]
+    # one worker, on this test's own database and topics
+    register_reference_data(fresh_settings)
+    submit(fresh_settings, raw)
+    with workers(fresh_settings, tmp_path / "one") as group:
+        (tmp_path / "one").mkdir()
+        group.start()
+        single = wait_for_books(fresh_settings, len(raw), group)
+    single_balances = balances(fresh_settings)
+    # two workers in one group, on a second database and topic set
+    other = request.getfixturevalue("second_settings")
+    register_reference_data(other)
+    submit(other, raw)
+    (tmp_path / "two").mkdir()
+    with workers(other, tmp_path / "two") as group:
+        group.start()
+        group.start()
+        double = wait_for_books(other, len(raw), group)
+    assert double == single
+    assert balances(other) == single_balances
+    assert settings.database_url != other.database_url
+
+
+@pytest.fixture
+def second_settings(
+    settings: Settings, postgres_server_url: str, template_database: str, kafka_bootstrap: str
+) -> object:
+    import uuid
+
+    import psycopg
+
+    from pipeline.kafka.admin import create_topics
+    from pipeline.topics import topic_specs
+    from settlement.store.urls import with_database
+
+    name = f"roamclear_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    prefix = f"rct{uuid.uuid4().hex[:10]}"
+    create_topics(kafka_bootstrap, topic_specs(prefix))
+    yield replace(
+        settings, database_url=with_database(postgres_server_url, name), topic_prefix=prefix
+    )
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

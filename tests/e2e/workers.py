@@ -1,0 +1,124 @@
+"""Running `roamclear worker` processes against the test session's servers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipeline.config import Settings
+from pipeline.topics import Topic, topic_name
+from settlement.store import books
+from settlement.store.db import connect
+
+WAIT_S_MAX = 120.0
+
+
+def worker_env(settings: Settings, app_id: str) -> dict[str, str]:
+    assert settings.kafka_bootstrap_servers and settings.database_url
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        DATABASE_URL=settings.database_url,
+        ROAMCLEAR_TOPIC_PREFIX=settings.topic_prefix,
+        ROAMCLEAR_HOME=str(settings.home / app_id),
+        ROAMCLEAR_APP_ID=app_id,
+        ROAMCLEAR_SESSION_TIMEOUT_S="6",
+        ROAMCLEAR_HEARTBEAT_INTERVAL_S="0.5",
+        ROAMCLEAR_CLEARING_BATCH_MAX="200",
+    )
+    return env
+
+
+class Workers:
+    """Worker processes of one consumer group; stops (or kills) them all at exit."""
+
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.settings = settings
+        self.app_id = f"rc-test-{uuid.uuid4().hex[:8]}"
+        self.log_dir = log_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"],
+            env=worker_env(self.settings, self.app_id),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
+        return process
+
+    def check_alive(self) -> None:
+        """Fail at once, with the log, when a worker died that the test did not kill."""
+        for index, process in enumerate(self.processes):
+            code = process.poll()
+            if code is not None and code != -9:
+                log = (self.log_dir / f"worker-{index}.log").read_text(errors="replace")
+                raise AssertionError(f"worker {index} exited with {code}:\n{log[-3000:]}")
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def workers(settings: Settings, log_dir: Path) -> Iterator[Workers]:
+    group = Workers(settings, log_dir)
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+def counts(settings: Settings, submitted: int) -> dict[str, int]:
+    assert settings.database_url
+    with connect(settings.database_url) as conn:
+        return books.counts(conn, topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED), submitted)
+
+
+def wait_until(
+    predicate: Callable[[], bool],
+    what: str,
+    group: Workers | None = None,
+    timeout_s: float = WAIT_S_MAX,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if group is not None:
+            group.check_alive()
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def wait_for_books(settings: Settings, submitted: int, group: Workers) -> dict[str, int]:
+    wait_until(
+        lambda: counts(settings, submitted)["pending"] == 0, "every event to be decided", group
+    )
+    return counts(settings, submitted)
+
+
+def balances(settings: Settings) -> dict[tuple[str, str], object]:
+    assert settings.database_url
+    with connect(settings.database_url) as conn:
+        return {(b["account"], b["currency"]): b["balance"] for b in books.balances(conn)}
+
+
+def log_text(log_dir: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in sorted(log_dir.glob("worker-*.log")))
