@@ -14,6 +14,7 @@ from pipeline.cli import (
     reference,
     rejected,
     schemas,
+    simulate,
     topics,
     worker,
 )
@@ -38,6 +39,7 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(bench.app, name="bench")
 app.command("counts")(books.counts)
 worker.register(app)
+simulate.register_command(app)
 rate.register(app)
 demo.register(app)
 

@@ -12,13 +12,12 @@ re-serialising a CDR with other whitespace or key order is still an exact duplic
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
-from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Final
+
+import orjson
 
 from schemas.ocpi.cdr import Cdr
 from schemas.ocpi.types import format_datetime
@@ -27,26 +26,27 @@ from schemas.ocpi.types import format_datetime
 TRANSACTION_NAMESPACE: Final = uuid.UUID("6f1f2a8e-2b8e-4d1b-9a63-6c1f3f0b9c41")
 
 
-def _canonical(value: object) -> object:
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in sorted(value.items()) if v is not None}
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return [_canonical(item) for item in value]
+def _canonical_default(value: object) -> object:
     if isinstance(value, Decimal):
         normal = value.normalize()
         return format(normal, "f") if normal != 0 else "0"
     if isinstance(value, datetime):
         return format_datetime(value)
-    if isinstance(value, Enum):
-        return _canonical(value.value)
-    return value
+    raise TypeError(f"cannot hash {type(value).__name__}")
+
+
+_CANONICAL = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
 def content_hash(cdr: Cdr) -> str:
-    """sha256 over the CDR's canonical JSON (independent of formatting and key order)."""
-    canonical = _canonical(cdr.model_dump(mode="python"))
-    text = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 over the CDR's canonical JSON: keys sorted, absent and null fields alike,
+    numbers normalised (independent of formatting, key order and trailing zeros)."""
+    canonical = orjson.dumps(
+        cdr.model_dump(mode="python", exclude_none=True),
+        default=_canonical_default,
+        option=_CANONICAL,
+    )
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def transaction_id(cdr_key: str, cdr_hash: str) -> uuid.UUID:
