@@ -21,12 +21,13 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any, Final
 
 import orjson
 
 from schemas.ocpi.tariff import PriceComponent, Tariff, TariffElement, TariffRestrictions
-from settlement.money import vat_multiplier
+from settlement.money import RATING_CONTEXT, WH_PER_KWH, vat_multiplier
 from settlement.rating.model import (
     Candidate,
     CompiledComponent,
@@ -39,6 +40,7 @@ from settlement.rating.model import (
     ReservationMode,
     TariffRef,
 )
+from settlement.rating.restrictions import compile_predicate
 
 COMPILED_TARIFF_CACHE_MAX: Final = 4096
 """Compiled tariff versions kept in memory (least recently used are dropped)."""
@@ -123,14 +125,27 @@ def compile_restrictions(restrictions: TariffRestrictions | None) -> CompiledRes
     return compiled
 
 
+def _power_of_ten_exponent(step_size_wh: int) -> int | None:
+    """k when ``step_size_wh`` Wh is 10**k kWh (1 -> -3, 1000 -> 0), else None."""
+    digits = str(step_size_wh)
+    if digits[0] != "1" or digits.strip("0") != "1":
+        return None
+    return len(digits) - 1 - 3
+
+
 def _component(component: PriceComponent, index: int) -> CompiledComponent:
+    step_size = int(component.step_size)
+    step_size_s = Decimal(step_size)
     return CompiledComponent(
         dimension=_value(component.type),
         price=component.price,
         vat=component.vat,
-        step_size=int(component.step_size),
+        step_size=step_size,
         component_index=index,
         vat_multiplier=vat_multiplier(component.vat),
+        step_size_kwh=RATING_CONTEXT.divide(step_size_s, WH_PER_KWH),
+        step_size_s=step_size_s,
+        step_size_kwh_exponent=_power_of_ten_exponent(step_size),
     )
 
 
@@ -140,13 +155,15 @@ def compile_element(element: TariffElement, index: int) -> CompiledElement:
     first: dict[str, CompiledComponent] = {}
     for component_index, component in enumerate(element.price_components):
         first.setdefault(_value(component.type), _component(component, component_index))
+    restrictions = compile_restrictions(element.restrictions)
     return CompiledElement(
         index=index,
-        restrictions=compile_restrictions(element.restrictions),
+        restrictions=restrictions,
         energy=first.get("ENERGY"),
         time=first.get("TIME"),
         parking=first.get("PARKING_TIME"),
         flat=first.get("FLAT"),
+        holds=compile_predicate(restrictions),
     )
 
 

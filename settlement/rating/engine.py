@@ -28,9 +28,9 @@ from settlement.rating.errors import MissingTimeZone, NoMatchingElement
 from settlement.rating.model import CompiledTariff
 from settlement.rating.periods import build_session
 from settlement.rating.pricing import charge_periods
-from settlement.rating.results import RatedCdr
+from settlement.rating.results import PeriodCharge, RatedCdr, new_rated_cdr
 from settlement.rating.selection import check_applicable, select_tariff
-from settlement.rating.timezones import ZoneLookup, resolve_zone
+from settlement.rating.timezones import ZoneLookup, load_zone, resolve_zone
 from settlement.rating.totals import compare, declared_totals, exact_totals, signed_totals
 
 DEFAULT_TOLERANCE = Decimal("0.01")
@@ -46,6 +46,8 @@ def _zone(
     """The zone for local-time restrictions; None when the tariff has none and none is given."""
     if not tariff.needs_local_time and time_zone is None:
         return None
+    if isinstance(time_zone, str) and time_zone:
+        return load_zone(time_zone)  # explicit, as resolve_zone would find it
     resolved = resolve_zone(cdr, time_zone, zone_lookup)
     if resolved is None:
         location = cdr.cdr_location
@@ -55,6 +57,13 @@ def _zone(
             "or register the location"
         )
     return resolved.zone
+
+
+def _any_charge(periods: tuple[PeriodCharge, ...]) -> bool:
+    for period in periods:  # noqa: SIM110 - a loop: any() over a generator costs twice as much
+        if period.charges:
+            return True
+    return False
 
 
 def rate_cdr(
@@ -75,7 +84,7 @@ def rate_cdr(
         credit = cdr.credit is True
         session = build_session(cdr, zone if compiled.needs_local_time else None, credit)
         periods = charge_periods(compiled, session)
-        if session.has_priced_volume and not any(p.charges for p in periods):
+        if session.has_priced_volume and not _any_charge(periods):
             raise NoMatchingElement(
                 f"no element of tariff {compiled.ref.id!r} matches any period of CDR "
                 f"{cdr.id!r}; the tariff cannot be the one the session was charged with"
@@ -83,7 +92,7 @@ def rate_cdr(
         exact, price_limit = exact_totals(compiled, periods)
         rounded, exact_signed = signed_totals(exact, credit)
         declared = declared_totals(cdr)
-        return RatedCdr(
+        return new_rated_cdr(
             cdr_id=cdr.id,
             currency=cdr.currency,
             credit=credit,

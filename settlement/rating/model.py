@@ -7,7 +7,8 @@ without touching the pydantic wire models again. For example the OCPI element
      "restrictions": {"start_time": "17:00", "end_time": "20:00"}}
 
 becomes ``CompiledElement(index=1, time=CompiledComponent(TIME, 2.40, None, 900), ...,
-restrictions=CompiledRestrictions(start_second=61200, end_second=72000, ...))``, and
+restrictions=CompiledRestrictions(start_second=61200, end_second=72000, ...))`` whose
+``holds`` is the closure ``lambda facts: 61200 <= facts.local_second < 72000``, and
 ``CompiledTariff.candidates[ReservationMode.NONE][Dimension.TIME]`` lists, in tariff order,
 the (element, component) pairs that may price charging time outside a reservation.
 """
@@ -15,7 +16,8 @@ the (element, component) pairs that may price charging time outside a reservatio
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -56,6 +58,11 @@ class CompiledComponent:
     step_size: int  # Wh for ENERGY, seconds for TIME/PARKING_TIME, unused for FLAT
     component_index: int
     vat_multiplier: Decimal  # 1 + vat/100 (exact), 1 when no VAT applies
+    step_size_kwh: Decimal  # step_size / 1000 (exact): the ENERGY step in kWh
+    # k when step_size_kwh is 10**k (1 Wh: -3), else None: an energy total with exponent >= k
+    # is already a multiple of the step, so step rounding adds nothing.
+    step_size_kwh_exponent: int | None
+    step_size_s: Decimal  # step_size as a Decimal: the TIME/PARKING_TIME step in seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,9 @@ class CompiledElement:
     time: CompiledComponent | None
     parking: CompiledComponent | None
     flat: CompiledComponent | None
+    # ``restrictions`` as one closure (``restrictions.compile_predicate``), None when the
+    # element always applies. Derived from ``restrictions``, so left out of equality and repr.
+    holds: Callable[[SessionPeriod], bool] | None = field(compare=False, repr=False)
 
 
 Candidate = tuple[CompiledElement, CompiledComponent]

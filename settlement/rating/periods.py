@@ -17,13 +17,14 @@ volume in any other CDR is ``NegativeVolume``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from schemas.ocpi.cdr import Cdr, ChargingPeriod
+from schemas.ocpi.cdr import Cdr, CdrDimension
 from settlement.money import ZERO
 from settlement.rating.errors import EndBeforeStart, NegativeVolume, PeriodsLimitExceeded
 from settlement.rating.model import Dimension, SessionPeriod
@@ -33,15 +34,27 @@ RATING_PERIODS_MAX: Final = 10_000
 
 _MICROSECOND: Final = timedelta(microseconds=1)
 
-_PRICED: Final = {
-    "ENERGY": Dimension.ENERGY,
-    "TIME": Dimension.TIME,
-    "PARKING_TIME": Dimension.PARKING_TIME,
-    "RESERVATION_TIME": Dimension.RESERVATION_TIME,
+# Where each CdrDimensionType goes: the priced dimensions in their fixed order within a
+# period (slots 0-3), then the current/power facts (slots 4-7).
+_SLOT: Final = {
+    "ENERGY": 0,
+    "TIME": 1,
+    "PARKING_TIME": 2,
+    "RESERVATION_TIME": 3,
+    "MIN_CURRENT": 4,
+    "MAX_CURRENT": 5,
+    "MIN_POWER": 6,
+    "MAX_POWER": 7,
 }
-_FACTS: Final = frozenset({"MIN_CURRENT", "MAX_CURRENT", "MIN_POWER", "MAX_POWER"})
-_ACTIVITY: Final = frozenset({Dimension.ENERGY, Dimension.TIME, Dimension.PARKING_TIME})
-_ORDER: Final = tuple(Dimension)  # a fixed order of priced dimensions within a period
+_PRICED: Final = (
+    Dimension.ENERGY,
+    Dimension.TIME,
+    Dimension.PARKING_TIME,
+    Dimension.RESERVATION_TIME,
+)
+_FACTS_FIRST_SLOT: Final = len(_PRICED)
+
+Volumes = tuple[tuple[Dimension, Decimal], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,90 +66,98 @@ class Session:
     has_priced_volume: bool  # some ENERGY/TIME/PARKING/RESERVATION volume is > 0
 
 
-def _period_volumes(
-    period: ChargingPeriod, credit: bool, cdr_id: str, position: int
-) -> tuple[dict[Dimension, Decimal], dict[str, Decimal]]:
-    """Priced volumes (summed when a type repeats) and current/power facts of one period.
-    A dict keyed by type makes the result independent of the order of dimensions."""
-    volumes: dict[Dimension, Decimal] = {}
-    facts: dict[str, Decimal] = {}
-    for measured in period.dimensions:
+def _canonical(volumes: list[tuple[Dimension, Decimal]]) -> Volumes:
+    """Volumes summed per dimension (in the order sent) and put in ``_PRICED`` order."""
+    summed: dict[Dimension, Decimal] = {}
+    for dimension, volume in volumes:
+        previous = summed.get(dimension)
+        summed[dimension] = volume if previous is None else previous + volume
+    return tuple((dimension, summed[dimension]) for dimension in _PRICED if dimension in summed)
+
+
+def _readings(
+    dimensions: Iterable[CdrDimension], credit: bool, cdr_id: str, position: int
+) -> tuple[Volumes, list[Decimal | None]]:
+    """One period's priced volumes (a type sent twice is summed; the result is independent of
+    the order of dimensions) and its MIN/MAX_CURRENT, MIN/MAX_POWER facts (the last wins)."""
+    volumes: list[tuple[Dimension, Decimal]] = []
+    facts: list[Decimal | None] = [None, None, None, None]
+    canonical, last_slot = True, -1
+    for measured in dimensions:
         kind = measured.type  # a str Enum: hashes and compares as its OCPI string
+        slot = _SLOT.get(kind)
+        if slot is None:
+            continue
         volume = measured.volume
-        dimension = _PRICED.get(kind)
-        if dimension is not None:
-            if volume < ZERO:
-                if not credit:
-                    raise NegativeVolume(
-                        f"CDR {cdr_id!r} period {position} has {kind} volume {volume}"
-                    )
-                volume = -volume
-            previous = volumes.get(dimension)
-            volumes[dimension] = volume if previous is None else previous + volume
-        elif kind in _FACTS:
-            facts[kind] = volume
-    return volumes, facts
-
-
-def _local_facts(start: datetime, zone: ZoneInfo | None) -> tuple[int, date | None, int]:
-    if zone is None:
-        return 0, None, start.weekday()
-    local = start.astimezone(zone)
-    return local.hour * 3600 + local.minute * 60 + local.second, local.date(), local.weekday()
+        if slot >= _FACTS_FIRST_SLOT:
+            facts[slot - _FACTS_FIRST_SLOT] = volume
+            continue
+        if volume < ZERO:
+            if not credit:
+                raise NegativeVolume(f"CDR {cdr_id!r} period {position} has {kind} volume {volume}")
+            volume = -volume
+        canonical = canonical and slot > last_slot
+        last_slot = slot
+        volumes.append((_PRICED[slot], volume))
+    return (tuple(volumes) if canonical else _canonical(volumes)), facts
 
 
 def build_session(cdr: Cdr, zone: ZoneInfo | None, credit: bool) -> Session:
     """The CDR's periods in time order with their facts (``zone`` None: no local time used)."""
-    if cdr.end_date_time < cdr.start_date_time:
+    cdr_start, cdr_end = cdr.start_date_time, cdr.end_date_time
+    if cdr_end < cdr_start:
         raise EndBeforeStart(
-            f"CDR {cdr.id!r} ends {cdr.end_date_time.isoformat()} before it starts "
-            f"{cdr.start_date_time.isoformat()}"
+            f"CDR {cdr.id!r} ends {cdr_end.isoformat()} before it starts {cdr_start.isoformat()}"
         )
     raw = cdr.charging_periods
-    if len(raw) > RATING_PERIODS_MAX:
-        raise PeriodsLimitExceeded(f"CDR {cdr.id!r} has {len(raw)} charging periods")
+    count = len(raw)
+    if count > RATING_PERIODS_MAX:
+        raise PeriodsLimitExceeded(f"CDR {cdr.id!r} has {count} charging periods")
     starts = [p.start_date_time for p in raw]
-    order = sorted(range(len(raw)), key=starts.__getitem__)
-    session_start = min(cdr.start_date_time, raw[order[0]].start_date_time)
+    order = sorted(range(count), key=starts.__getitem__)
+    session_start = min(cdr_start, starts[order[0]])
     energy_so_far = ZERO
     periods: list[SessionPeriod] = []
     reserved = active = priced = False
     for rank, position in enumerate(order):
         period = raw[position]
-        start = period.start_date_time
-        end = raw[order[rank + 1]].start_date_time if rank + 1 < len(order) else cdr.end_date_time
-        volumes, measured = _period_volumes(period, credit, cdr.id, position)
-        local_second, local_date, weekday = _local_facts(start, zone)
-        duration_so_far_us = (start - session_start) // _MICROSECOND
-        energy_before = energy_so_far
-        energy = volumes.get(Dimension.ENERGY)
-        if energy is not None:
-            energy_so_far += energy
-        is_reservation = Dimension.RESERVATION_TIME in volumes
-        reserved = reserved or is_reservation
-        for dimension, volume in volumes.items():
+        start = starts[position]
+        end = starts[order[rank + 1]] if rank + 1 < count else cdr_end
+        volumes, facts = _readings(period.dimensions, credit, cdr.id, position)
+        for dimension, volume in volumes:
             if volume > ZERO:
                 priced = True
-                active = active or dimension in _ACTIVITY
+                active = active or dimension is not Dimension.RESERVATION_TIME
+        # In _PRICED order, energy comes first and a reservation last.
+        is_reservation = bool(volumes) and volumes[-1][0] is Dimension.RESERVATION_TIME
+        reserved = reserved or is_reservation
+        if zone is None:
+            local_second, local_date, weekday = 0, None, start.weekday()
+        else:
+            local = start.astimezone(zone)
+            local_second = local.hour * 3600 + local.minute * 60 + local.second
+            local_date, weekday = local.date(), local.weekday()
         periods.append(
-            SessionPeriod(
-                position=position,
-                start=start,
-                end=max(end, start),
-                tariff_id=period.tariff_id,
-                volumes=tuple((d, volumes[d]) for d in _ORDER if d in volumes),
-                is_reservation=is_reservation,
-                local_second=local_second,
-                local_date=local_date,
-                weekday=weekday,
-                energy_so_far_kwh=energy_before,
-                duration_so_far_us=duration_so_far_us,
-                min_current=measured.get("MIN_CURRENT"),
-                max_current=measured.get("MAX_CURRENT"),
-                min_power=measured.get("MIN_POWER"),
-                max_power=measured.get("MAX_POWER"),
+            tuple.__new__(  # SessionPeriod(...) without the per-field keyword handling
+                SessionPeriod,
+                (
+                    position,
+                    start,
+                    max(end, start),
+                    period.tariff_id,
+                    volumes,
+                    is_reservation,
+                    local_second,
+                    local_date,
+                    weekday,
+                    energy_so_far,  # energy charged before this period
+                    (start - session_start) // _MICROSECOND,
+                    *facts,  # min_current, max_current, min_power, max_power
+                ),
             )
         )
+        if volumes and volumes[0][0] is Dimension.ENERGY:
+            energy_so_far += volumes[0][1]
     return Session(
         periods=tuple(periods),
         reservation_expired=reserved and not active,

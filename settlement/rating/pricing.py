@@ -28,29 +28,29 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-from settlement.money import (
-    SECONDS_PER_HOUR,
-    WH_PER_KWH,
-    ZERO,
-    hours_from_seconds,
-    round_up_to_step,
-)
+from settlement.money import SECONDS_PER_HOUR, ZERO, hours_from_seconds, round_up_to_step
 from settlement.rating.model import (
-    Candidate,
     CompiledComponent,
     CompiledElement,
     CompiledTariff,
     Dimension,
     ReservationMode,
-    SessionPeriod,
 )
 from settlement.rating.periods import Session
-from settlement.rating.restrictions import holds
-from settlement.rating.results import ComponentCharge, PeriodCharge, Price
+from settlement.rating.results import (
+    ComponentCharge,
+    PeriodCharge,
+    new_component_charge,
+    new_period_charge,
+    new_price,
+)
 
-_ONE = Decimal(1)
-_DIMENSIONS = tuple(Dimension)
-_FLAT = Dimension.FLAT
+_ONE: Final = Decimal(1)
+_ENERGY: Final = Dimension.ENERGY
+_TIME: Final = Dimension.TIME
+_PARKING_TIME: Final = Dimension.PARKING_TIME
+_RESERVATION_TIME: Final = Dimension.RESERVATION_TIME
+_FLAT: Final = Dimension.FLAT
 
 
 _Match = tuple[int, Dimension, CompiledElement, CompiledComponent, Decimal, bool]
@@ -61,40 +61,40 @@ _COMPONENT: Final = 3
 _VOLUME: Final = 4
 
 
-def first_match(candidates: tuple[Candidate, ...], period: SessionPeriod) -> Candidate | None:
-    """The first candidate whose element's restrictions hold for the period."""
-    for candidate in candidates:
-        restrictions = candidate[0].restrictions
-        if restrictions is None or holds(restrictions, period):
-            return candidate
-    return None
-
-
 def match_session(
     tariff: CompiledTariff, session: Session
 ) -> tuple[list[_Match], list[tuple[Dimension, ...]]]:
-    """Every (period, dimension) matched to its component; plus the unpriced dimensions."""
+    """Every (period, dimension) matched to its component; plus the unpriced dimensions.
+
+    The first candidate (in tariff order) whose element's compiled restrictions hold for the
+    period prices it (``CompiledElement.holds``; None: unrestricted)."""
     plain = tariff.candidates[ReservationMode.NONE]
     reserved = tariff.candidates[
         ReservationMode.EXPIRED if session.reservation_expired else ReservationMode.RESERVED
     ]
+    plain_flat, reserved_flat = plain[_FLAT], reserved[_FLAT]
     matches: list[_Match] = []
     unpriced: list[tuple[Dimension, ...]] = []
     flat_elements_charged: set[int] = set()
     for rank, period in enumerate(session.periods):
         missing: tuple[Dimension, ...] = ()
         for dimension, volume in period.volumes:
-            reservation = dimension is Dimension.RESERVATION_TIME
-            found = first_match((reserved if reservation else plain)[dimension], period)
-            if found is None:
-                missing += (dimension,)
+            reservation = dimension is _RESERVATION_TIME
+            for element, component in (reserved if reservation else plain)[dimension]:
+                holds = element.holds
+                if holds is None or holds(period):
+                    matches.append((rank, dimension, element, component, volume, reservation))
+                    break
             else:
-                matches.append((rank, dimension, found[0], found[1], volume, reservation))
+                missing += (dimension,)
         is_reservation = period.is_reservation
-        found = first_match((reserved if is_reservation else plain)[_FLAT], period)
-        if found is not None and found[0].index not in flat_elements_charged:
-            flat_elements_charged.add(found[0].index)
-            matches.append((rank, _FLAT, found[0], found[1], _ONE, is_reservation))
+        for element, component in reserved_flat if is_reservation else plain_flat:
+            holds = element.holds
+            if holds is None or holds(period):
+                if element.index not in flat_elements_charged:
+                    flat_elements_charged.add(element.index)
+                    matches.append((rank, _FLAT, element, component, _ONE, is_reservation))
+                break
         unpriced.append(missing)
     return matches, unpriced
 
@@ -104,32 +104,45 @@ def _step_extra(group: list[int], matches: list[_Match]) -> tuple[int, Decimal] 
     if not group:
         return None
     last = group[-1]
-    step = matches[last][_COMPONENT].step_size
-    if step <= 0:
+    component = matches[last][_COMPONENT]
+    if component.step_size <= 0:
         return None
     total = ZERO
     for index in group:
         total += matches[index][_VOLUME]
-    if matches[last][_DIMENSION] is Dimension.ENERGY:
-        billed = round_up_to_step(total, Decimal(step) / WH_PER_KWH)
+    if matches[last][_DIMENSION] is _ENERGY:
+        exponent = component.step_size_kwh_exponent
+        if exponent is not None:
+            total_exponent = total.as_tuple().exponent
+            if isinstance(total_exponent, int) and total_exponent >= exponent:
+                return None  # already a multiple of the step (e.g. 1 Wh, kWh to 3 decimals)
+        billed = round_up_to_step(total, component.step_size_kwh)
     else:
-        billed = hours_from_seconds(round_up_to_step(total * SECONDS_PER_HOUR, Decimal(step)))
+        billed = hours_from_seconds(
+            round_up_to_step(total * SECONDS_PER_HOUR, component.step_size_s)
+        )
     extra = billed - total
     return (last, extra) if extra > ZERO else None
 
 
 def step_extras(matches: list[_Match]) -> dict[int, Decimal]:
     """Volume added by step_size, keyed by index into ``matches`` (see module docstring)."""
-    by_dimension: dict[Dimension, list[int]] = {d: [] for d in _DIMENSIONS}
+    energy: list[int] = []
+    time: list[int] = []
+    parking: list[int] = []
+    reservation: list[int] = []
     for index, match in enumerate(matches):
-        by_dimension[match[_DIMENSION]].append(index)
-    time_group = by_dimension[Dimension.PARKING_TIME] or by_dimension[Dimension.TIME]
+        dimension = match[_DIMENSION]
+        if dimension is _ENERGY:
+            energy.append(index)
+        elif dimension is _TIME:
+            time.append(index)
+        elif dimension is _PARKING_TIME:
+            parking.append(index)
+        elif dimension is _RESERVATION_TIME:
+            reservation.append(index)
     extras: dict[int, Decimal] = {}
-    for group in (
-        by_dimension[Dimension.ENERGY],
-        time_group,
-        by_dimension[Dimension.RESERVATION_TIME],
-    ):
+    for group in (energy, parking or time, reservation):
         found = _step_extra(group, matches)
         if found is not None:
             extras[found[0]] = found[1]
@@ -140,33 +153,37 @@ def charge_periods(tariff: CompiledTariff, session: Session) -> tuple[PeriodChar
     """Price the session: matched components, step_size applied, exact costs per period."""
     matches, unpriced = match_session(tariff, session)
     extras = step_extras(matches)
-    charges: list[list[ComponentCharge]] = [[] for _ in session.periods]
+    periods = session.periods
+    charges: list[list[ComponentCharge]] = [[] for _ in periods]
     for index, (rank, dimension, element, component, volume, reservation) in enumerate(matches):
-        extra = extras.get(index)
+        extra = extras.get(index) if extras else None
         billed = volume if extra is None else volume + extra
-        excl = billed * component.price
+        price = component.price
+        excl = billed * price
         charges[rank].append(
-            ComponentCharge(
-                dimension=dimension,
-                element_index=element.index,
-                component_index=component.component_index,
-                price=component.price,
-                vat=component.vat,
-                step_size=component.step_size,
-                volume=volume,
-                billed_volume=billed,
-                cost=Price(excl, excl * component.vat_multiplier),  # exact: vat has <= 4 dp
-                reservation=reservation,
+            new_component_charge(
+                dimension,
+                element.index,
+                component.component_index,
+                price,
+                component.vat,
+                component.step_size,
+                volume,
+                billed,
+                new_price(excl, excl * component.vat_multiplier),  # exact: vat has <= 4 dp
+                reservation,
             )
         )
     return tuple(
-        PeriodCharge(
-            index=period.position,
-            start_date_time=period.start,
-            end_date_time=period.end,
-            tariff_id=period.tariff_id,
-            charges=tuple(charges[rank]),
-            unpriced=unpriced[rank],
-        )
-        for rank, period in enumerate(session.periods)
+        [
+            new_period_charge(
+                period.position,
+                period.start,
+                period.end,
+                period.tariff_id,
+                tuple(charges[rank]),
+                unpriced[rank],
+            )
+            for rank, period in enumerate(periods)
+        ]
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any, Final
 
 from schemas.ocpi.cdr import Cdr
 from settlement.money import ZERO, round_cdr_total
@@ -31,6 +32,8 @@ from settlement.rating.results import (
     PeriodCharge,
     Price,
     Totals,
+    new_price,
+    new_totals,
 )
 
 _FIELD_OF: dict[tuple[Dimension, bool], str] = {
@@ -57,38 +60,59 @@ def _limited(
             excl, applied = max_price.excl_vat, "max_price"
         if max_price.incl_vat is not None and incl > max_price.incl_vat:
             incl, applied = max_price.incl_vat, "max_price"
-    return Price(excl, incl), applied
+    if applied is None:
+        return total, None
+    return new_price(excl, incl), applied
 
 
 def exact_totals(
     tariff: CompiledTariff, periods: Iterable[PeriodCharge]
 ) -> tuple[Totals, str | None]:
     """Full-precision totals, with min/max price applied to total_cost."""
-    sums = {field: [ZERO, ZERO] for field in TOTAL_FIELDS}
+    # Every sum starts at ZERO and adds in charge order: both fix the exact digits of the
+    # result (0 + Decimal("5E+1") is Decimal("50"), not Decimal("5E+1")).
+    sums: dict[str, list[Decimal]] = {}
     total_excl = total_incl = ZERO
     for period in periods:
         for charge in period.charges:
-            pair = sums[_FIELD_OF[(charge.dimension, charge.reservation)]]
+            field = _FIELD_OF[charge.dimension, charge.reservation]
             cost = charge.cost
-            pair[0] += cost.excl_vat
-            pair[1] += cost.incl_vat
-            total_excl += cost.excl_vat
-            total_incl += cost.incl_vat
-    total = Price(total_excl, total_incl)
-    total, applied = _limited(total, tariff.min_price, tariff.max_price)
+            excl, incl = cost.excl_vat, cost.incl_vat
+            pair = sums.get(field)
+            if pair is None:
+                sums[field] = [ZERO + excl, ZERO + incl]
+            else:
+                pair[0] += excl
+                pair[1] += incl
+            total_excl += excl
+            total_incl += incl
+    total, applied = _limited(new_price(total_excl, total_incl), tariff.min_price, tariff.max_price)
 
     def subtotal(field: str, present: bool) -> Price | None:
-        return Price(sums[field][0], sums[field][1]) if present else None
+        if not present:
+            return None
+        pair = sums.get(field)
+        return _FREE if pair is None else new_price(pair[0], pair[1])
 
-    totals = Totals(
-        total_cost=total,
-        total_energy_cost=subtotal("total_energy_cost", tariff.has_energy),
-        total_time_cost=subtotal("total_time_cost", tariff.has_time),
-        total_parking_cost=subtotal("total_parking_cost", tariff.has_parking),
-        total_fixed_cost=subtotal("total_fixed_cost", tariff.has_fixed),
-        total_reservation_cost=subtotal("total_reservation_cost", tariff.has_reservation),
+    totals = new_totals(
+        total,
+        subtotal("total_energy_cost", tariff.has_energy),
+        subtotal("total_time_cost", tariff.has_time),
+        subtotal("total_parking_cost", tariff.has_parking),
+        subtotal("total_fixed_cost", tariff.has_fixed),
+        subtotal("total_reservation_cost", tariff.has_reservation),
     )
     return totals, applied
+
+
+_FREE: Final = Price(ZERO, ZERO)
+"""A subtotal the tariff can produce but nothing charged (shared: Price is immutable)."""
+
+
+def _rounded(price: Price | None) -> Price | None:
+    if price is None:
+        return None
+    return new_price(round_cdr_total(price.excl_vat), round_cdr_total(price.incl_vat))
 
 
 def _map(totals: Totals, negate: bool, rounding: bool) -> Totals:
@@ -116,20 +140,37 @@ def _map(totals: Totals, negate: bool, rounding: bool) -> Totals:
 
 def signed_totals(totals: Totals, credit: bool) -> tuple[Totals, Totals]:
     """(rounded, exact) totals, negated for a credit CDR."""
-    exact = _map(totals, credit, rounding=False) if credit else totals
-    return _map(totals, credit, rounding=True), exact
+    if credit:
+        return _map(totals, True, rounding=True), _map(totals, True, rounding=False)
+    total = _rounded(totals.total_cost)
+    assert total is not None
+    rounded = new_totals(
+        total,
+        _rounded(totals.total_energy_cost),
+        _rounded(totals.total_time_cost),
+        _rounded(totals.total_parking_cost),
+        _rounded(totals.total_fixed_cost),
+        _rounded(totals.total_reservation_cost),
+    )
+    return rounded, totals
+
+
+def _declared(price: Any) -> DeclaredPrice | None:
+    if price is None:
+        return None
+    return DeclaredPrice(excl_vat=price.excl_vat, incl_vat=price.incl_vat)
 
 
 def declared_totals(cdr: Cdr) -> DeclaredTotals:
     """The CPO's totals as stated in the CDR."""
-
-    def one(field: str) -> DeclaredPrice | None:
-        price = getattr(cdr, field, None)
-        if price is None:
-            return None
-        return DeclaredPrice(excl_vat=price.excl_vat, incl_vat=price.incl_vat)
-
-    return DeclaredTotals(*(one(field) for field in TOTAL_FIELDS))
+    return DeclaredTotals(
+        _declared(cdr.total_cost),
+        _declared(getattr(cdr, "total_energy_cost", None)),
+        _declared(getattr(cdr, "total_time_cost", None)),
+        _declared(getattr(cdr, "total_parking_cost", None)),
+        _declared(getattr(cdr, "total_fixed_cost", None)),
+        _declared(getattr(cdr, "total_reservation_cost", None)),
+    )
 
 
 def _delta(computed: Decimal, declared: Decimal, by_magnitude: bool) -> Decimal:
@@ -149,12 +190,13 @@ def compare(
     cannot produce counts as zero. In a credit CDR only total_cost must be negative (mod_cdrs
     Credit CDRs), so its subtotals are compared by magnitude."""
     fields: list[FieldDelta] = []
+    within_all = True
     for field in TOTAL_FIELDS:
-        stated = declared.get(field)
+        stated: DeclaredPrice | None = getattr(declared, field)
         if stated is None:
             fields.append(_NOT_DECLARED[field])
             continue
-        computed = totals.get(field) or Price(ZERO, ZERO)
+        computed: Price = getattr(totals, field) or _FREE
         by_magnitude = credit and field != "total_cost"
         delta_excl = _delta(computed.excl_vat, stated.excl_vat, by_magnitude)
         delta_incl = (
@@ -163,9 +205,6 @@ def compare(
             else _delta(computed.incl_vat, stated.incl_vat, by_magnitude)
         )
         within = delta_excl <= tolerance and (delta_incl is None or delta_incl <= tolerance)
+        within_all = within_all and within
         fields.append(FieldDelta(field, delta_excl, delta_incl, within))
-    return Comparison(
-        tolerance=tolerance,
-        fields=tuple(fields),
-        within_tolerance=all(f.within_tolerance for f in fields),
-    )
+    return Comparison(tolerance=tolerance, fields=tuple(fields), within_tolerance=within_all)
