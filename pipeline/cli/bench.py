@@ -52,3 +52,92 @@ def rating(
         f"{result.complex_parse_and_price_per_s:,.0f}",
     )
     console.print(table)
+
+
+@app.command("settle")
+def settle(
+    postings: int = typer.Option(1_000_000, "--postings", min=3, help="ledger postings to load"),
+    runs: int = typer.Option(3, "--runs", min=1, help="runs; the median is reported"),
+    json_output: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Close N postings across 200 partners and export a 100,000-line CSV (scratch database)."""
+    import io
+
+    from rich.progress import Progress
+
+    from pipeline.bench import settle as bench
+    from pipeline.config import Settings
+    from pipeline.embedded import devstack
+    from settlement.store.db import connect
+    from settlement.store.statements_csv import export_csv
+
+    settings = devstack.resolve(Settings.from_env())
+    assert settings.database_url is not None
+
+    def export(url: str, batch_id: int) -> int:
+        with connect(url) as conn:
+            return export_csv(conn, batch_id, io.StringIO())
+
+    with Progress(console=console, transient=True, disable=json_output) as progress:
+        loading = progress.add_task("loading postings (COPY, not timed)", total=postings)
+        running = progress.add_task("close + export runs", total=runs)
+
+        def report(stage: str, done: int) -> None:
+            progress.update(loading if stage == "load" else running, completed=done)
+
+        result = bench.run(settings.database_url, postings, runs, export, report)
+    if json_output:
+        typer.echo(
+            json.dumps(
+                {
+                    "postings": result.postings,
+                    "close_s": round(result.close_s, 3),
+                    "export_lines": result.export_lines,
+                    "export_s": round(result.export_s, 3),
+                    "batches": result.batches,
+                    "runs": result.runs,
+                }
+            )
+        )
+        return
+    table = Table(title=f"settlement, median of {runs} runs ({result.batches} batches closed)")
+    table.add_column("step")
+    table.add_column("size", justify="right")
+    table.add_column("seconds", justify="right")
+    table.add_row("load (COPY, not timed)", f"{result.postings:,} postings", f"{result.load_s:.2f}")
+    table.add_row("close", f"{result.postings:,} postings", f"{result.close_s:.2f}")
+    table.add_row("CSV export", f"{result.export_lines:,} lines", f"{result.export_s:.2f}")
+    console.print(table)
+
+
+@app.command("pipeline")
+def pipeline_bench(
+    cdrs: int = typer.Option(20_000, "--cdrs", min=100, help="simulated CDRs to clear"),
+    workers: int = typer.Option(1, "--workers", min=1, max=8, help="worker processes"),
+    json_output: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """End-to-end clearing (submitted → committed in PostgreSQL) vs a passthrough agent."""
+    from pipeline.bench import pipeline as bench
+    from pipeline.cli.common import live_settings
+
+    with console.status(f"clearing {cdrs:,} CDRs, then the passthrough baseline…"):
+        result = bench.run(live_settings(), cdrs, workers)
+    figures = {
+        "cdrs": result.cdrs,
+        "per_s": round(result.per_s, 1),
+        "p50_ms": round(result.p50_ms, 1),
+        "p99_ms": round(result.p99_ms, 1),
+        "passthrough_per_s": round(result.passthrough_per_s, 1),
+        "ratio": round(result.ratio, 2),
+    }
+    if json_output:
+        typer.echo(json.dumps(figures))
+        return
+    table = Table(title=f"pipeline, {workers} worker process(es), {cdrs:,} CDRs")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("clearing, CDRs/s end to end", f"{result.per_s:,.0f}")
+    table.add_row("latency p50 / p99 (ms)", f"{result.p50_ms:,.0f} / {result.p99_ms:,.0f}")
+    table.add_row("passthrough, events/s", f"{result.passthrough_per_s:,.0f}")
+    table.add_row("clearing cost vs passthrough", f"{result.ratio:.2f}x")
+    console.print(table)

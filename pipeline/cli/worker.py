@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Annotated
 
 import faust
@@ -28,7 +29,21 @@ def worker(
     settings.home.mkdir(parents=True, exist_ok=True)
     create_topics(settings.kafka_bootstrap_servers, topic_specs(settings.topic_prefix))
     app = create_app(settings, with_passthrough=passthrough_to)
+    _tune_gc()
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+GC_GENERATION0_THRESHOLD = 50_000
+
+
+def _tune_gc() -> None:
+    """A clearing batch allocates ~100k short-lived objects; at CPython's default threshold
+    (700) the collector rescans the long-lived heap (faust, pydantic schemas) so often that
+    it cost about 40 % of clearing time when measured. Freeze what startup built and collect
+    young objects less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GENERATION0_THRESHOLD, 20, 20)
 
 
 def register(root: typer.Typer) -> None:

@@ -91,34 +91,30 @@ CREATE TABLE ledger_posting (
 CREATE INDEX ledger_posting_transaction ON ledger_posting (transaction_id);
 CREATE INDEX ledger_posting_account ON ledger_posting (account, currency);
 
--- Invariant 4, checked by the database at commit: every transaction's postings balance per
--- currency (a deferred constraint trigger sees the whole transaction's rows).
-CREATE FUNCTION check_transaction_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Invariant 4, checked by the database: the postings of every transaction balance per
+-- currency. Checked once per INSERT statement over its transition table (a COPY of a whole
+-- batch is one statement), so the postings of one transaction must be inserted together, in
+-- one statement; a transaction may have none (a zero-value CDR), never a lone posting.
+CREATE FUNCTION check_postings_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    imbalance numeric;
-    posting_count integer;
+    offender uuid;
 BEGIN
-    SELECT COALESCE(SUM(CASE side WHEN 'DEBIT' THEN amount ELSE -amount END), 0), COUNT(*)
-      INTO imbalance, posting_count
-      FROM ledger_posting WHERE transaction_id = NEW.transaction_id;
-    IF posting_count = 1 THEN  -- none is a zero-value CDR; one can never balance
-        RAISE EXCEPTION 'transaction % has % posting; none or at least 2 are needed',
-            NEW.transaction_id, posting_count USING ERRCODE = 'check_violation';
-    END IF;
-    IF EXISTS (
-        SELECT 1 FROM ledger_posting WHERE transaction_id = NEW.transaction_id
-         GROUP BY currency
-        HAVING SUM(CASE side WHEN 'DEBIT' THEN amount ELSE -amount END) <> 0
-    ) THEN
-        RAISE EXCEPTION 'transaction % does not balance (debits - credits = %)',
-            NEW.transaction_id, imbalance USING ERRCODE = 'check_violation';
+    SELECT p.transaction_id INTO offender
+      FROM ledger_posting p
+     WHERE p.transaction_id IN (SELECT DISTINCT transaction_id FROM inserted)
+     GROUP BY p.transaction_id, p.currency
+    HAVING SUM(CASE p.side WHEN 'DEBIT' THEN p.amount ELSE -p.amount END) <> 0
+     LIMIT 1;
+    IF offender IS NOT NULL THEN
+        RAISE EXCEPTION 'transaction % does not balance: debits must equal credits per currency',
+            offender USING ERRCODE = 'check_violation';
     END IF;
     RETURN NULL;
 END;
 $$;
-CREATE CONSTRAINT TRIGGER ledger_transaction_balanced
-    AFTER INSERT ON ledger_transaction DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION check_transaction_balanced();
+CREATE TRIGGER ledger_posting_balanced
+    AFTER INSERT ON ledger_posting REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION check_postings_balanced();
 
 CREATE TRIGGER ledger_transaction_append_only BEFORE UPDATE OR DELETE ON ledger_transaction
     FOR EACH ROW EXECUTE FUNCTION refuse_change();

@@ -1,0 +1,207 @@
+"""`roamclear bench pipeline`: end-to-end clearing throughput and latency, and the cost of
+clearing against a passthrough agent with the same number of workers.
+
+Each run uses a scratch database (created on the configured or embedded PostgreSQL, dropped
+after) and a fresh topic prefix, so the user's books are never touched. Workers are real
+`roamclear worker` processes; they are started and joined before the first CDR is produced.
+
+- clearing: N simulated CDRs produced as fast as possible; throughput is N over the time from
+  the first produce to the last outcome committed in PostgreSQL; latency per CDR is the
+  outcome's commit time minus the broker timestamp of its record.
+- passthrough: the same N records, forwarded unchanged by the same batching and producer
+  path; throughput is N over the time until the target topic holds all N.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psycopg
+
+from pipeline.config import Settings
+from pipeline.kafka.admin import create_topics
+from pipeline.kafka.client import records_in_topic
+from pipeline.simulate import ScenarioConfig, build_reference
+from pipeline.simulate.scenario import iter_submissions
+from pipeline.simulate.send import register, send_stream
+from pipeline.topics import Topic, TopicSpec, topic_name, topic_specs
+from settlement.store.db import connect
+from settlement.store.migrate import apply_migrations
+from settlement.store.urls import with_database
+
+READY_WAIT_S_MAX = 60.0
+DONE_WAIT_S_MAX = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineBench:
+    cdrs: int
+    workers: int
+    per_s: float
+    p50_ms: float
+    p99_ms: float
+    passthrough_per_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.passthrough_per_s / self.per_s
+
+
+@contextmanager
+def scratch_database(settings: Settings) -> Iterator[str]:
+    assert settings.database_url is not None
+    name = f"roamclear_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(settings.database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(settings.database_url, name)
+    try:
+        apply_migrations(url)
+        yield url
+    finally:
+        with psycopg.connect(settings.database_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def worker_processes(
+    settings: Settings, count: int, log_dir: Path, passthrough_to: str | None = None
+) -> Iterator[None]:
+    assert settings.kafka_bootstrap_servers and settings.database_url
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        DATABASE_URL=settings.database_url,
+        ROAMCLEAR_TOPIC_PREFIX=settings.topic_prefix,
+        ROAMCLEAR_HOME=str(log_dir),
+        ROAMCLEAR_APP_ID=f"bench-{uuid.uuid4().hex[:8]}",
+        ROAMCLEAR_SESSION_TIMEOUT_S="6",
+        ROAMCLEAR_HEARTBEAT_INTERVAL_S="0.5",
+    )
+    command = [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"]
+    if passthrough_to:
+        command += ["--passthrough-to", passthrough_to]
+    logs = [log_dir / f"worker-{i}.log" for i in range(count)]
+    processes = [
+        subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        for log in logs
+    ]
+    try:
+        _wait_ready(processes, logs)
+        yield
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_ready(processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
+    """Until every worker has joined the group and has partitions assigned."""
+    deadline = time.monotonic() + READY_WAIT_S_MAX
+    while time.monotonic() < deadline:
+        for process, log in zip(processes, logs, strict=True):
+            if process.poll() is not None:
+                raise RuntimeError(f"a worker exited: {log.read_text(errors='replace')[-2000:]}")
+        texts = [log.read_text(errors="replace") for log in logs]
+        if all("Worker]: Ready" in text for text in texts) and all(
+            texts[-1].count("Setting newly assigned partitions") >= 1 for _ in texts
+        ):
+            time.sleep(1.0)  # let the last rebalance settle
+            return
+        time.sleep(0.2)
+    raise TimeoutError("workers did not become ready")
+
+
+def _outcome_stats(database_url: str, topic: str) -> tuple[int, float | None, list[float]]:
+    with connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n, extract(epoch FROM max(o.decided_at)) AS last "
+            "FROM cdr_outcome o JOIN raw_event e USING (archive_id) WHERE e.topic = %s",
+            (topic,),
+        ).fetchone()
+        assert row is not None
+        if row["n"] == 0:
+            return 0, None, []
+        latencies = conn.execute(
+            "SELECT extract(epoch FROM o.decided_at - e.broker_timestamp) * 1000 AS ms "
+            "FROM cdr_outcome o JOIN raw_event e USING (archive_id) WHERE e.topic = %s",
+            (topic,),
+        ).fetchall()
+    return row["n"], float(row["last"]), [float(r["ms"]) for r in latencies]
+
+
+def _clearing_run(
+    settings: Settings, cdrs: int, workers: int, log_dir: Path
+) -> tuple[float, float, float]:
+    assert settings.database_url is not None
+    config = ScenarioConfig(cdrs=cdrs, seed=1)
+    data = build_reference(config)
+    register(settings, data)
+    submissions = list(iter_submissions(config, data))
+    topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
+    with worker_processes(settings, workers, log_dir):
+        started = time.time()
+        asyncio.run(send_stream(settings, submissions))
+        deadline = time.monotonic() + DONE_WAIT_S_MAX
+        while time.monotonic() < deadline:
+            done, last, latencies = _outcome_stats(settings.database_url, topic)
+            if done >= cdrs:
+                break
+            time.sleep(0.5)
+        else:
+            raise TimeoutError(f"only {done} of {cdrs} CDRs were decided")
+    assert last is not None
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return cdrs / (last - started), p50, p99
+
+
+def _passthrough_run(settings: Settings, cdrs: int, workers: int, log_dir: Path) -> float:
+    assert settings.kafka_bootstrap_servers is not None
+    target = f"{settings.topic_prefix}.bench.passthrough"
+    create_topics(settings.kafka_bootstrap_servers, [TopicSpec(target, 8)])
+    config = ScenarioConfig(cdrs=cdrs, seed=1)
+    submissions = list(iter_submissions(config, build_reference(config)))
+    with worker_processes(settings, workers, log_dir, passthrough_to=target):
+        started = time.time()
+        asyncio.run(send_stream(settings, submissions))
+        deadline = time.monotonic() + DONE_WAIT_S_MAX
+        while time.monotonic() < deadline:
+            if asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, target)) >= cdrs:
+                return cdrs / (time.time() - started)
+            time.sleep(0.2)
+    raise TimeoutError("the passthrough did not forward every record")
+
+
+def run(settings: Settings, cdrs: int, workers: int) -> PipelineBench:
+    assert settings.kafka_bootstrap_servers is not None
+    with tempfile.TemporaryDirectory(prefix="roamclear-bench-") as tmp:
+        base = Path(tmp)
+        with scratch_database(settings) as database_url:
+            clearing = replace(
+                settings, database_url=database_url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}"
+            )
+            create_topics(settings.kafka_bootstrap_servers, topic_specs(clearing.topic_prefix))
+            (base / "clearing").mkdir()
+            per_s, p50, p99 = _clearing_run(clearing, cdrs, workers, base / "clearing")
+            passthrough = replace(clearing, topic_prefix=f"bench{uuid.uuid4().hex[:8]}")
+            create_topics(settings.kafka_bootstrap_servers, topic_specs(passthrough.topic_prefix))
+            (base / "passthrough").mkdir()
+            passthrough_per_s = _passthrough_run(passthrough, cdrs, workers, base / "passthrough")
+    return PipelineBench(cdrs, workers, per_s, p50, p99, passthrough_per_s)
