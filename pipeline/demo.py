@@ -7,25 +7,44 @@ stopped again at the end unless it was running before (or `--keep` is given).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from importlib import resources
 
+import psycopg
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
+from pipeline import reference
 from pipeline.cli.rate import explain_table
 from pipeline.config import Settings
 from pipeline.embedded import devstack
-from pipeline.kafka.client import read_from_beginning
+from pipeline.kafka.admin import create_topics
+from pipeline.kafka.client import read_from_beginning, records_in_topic
 from pipeline.publish import cdr_record, publish_records
-from pipeline.topics import Topic, topic_name
+from pipeline.simulate import ScenarioConfig, build_reference, category_counts
+from pipeline.simulate.scenario import iter_submissions
+from pipeline.simulate.send import register, send_stream
+from pipeline.topics import Topic, topic_name, topic_specs
+from pipeline.workers import worker_processes
 from schemas.base import loads_exact
 from schemas.events import CdrSubmitted, parse_envelope
+from schemas.hub.party import PartyRef
 from schemas.ocpi.cdr import Cdr
+from schemas.validation import parse_agreement, parse_location, parse_tariff
 from settlement.rating import rate_cdr
+from settlement.store import books
+from settlement.store.db import connect
+from settlement.store.migrate import apply_migrations
+from settlement.store.urls import with_database
 
 SAMPLE_CDRS = "cdrs_nl_tnm.json"
+DEMO_DATABASE = "roamclear_demo"
+DEMO_CDRS = 5_000  # simulated CDRs cleared by the demo (a few seconds of work)
+CLEARING_WAIT_S_MAX = 600.0
 
 
 def sample_cdrs() -> list[Cdr]:
@@ -35,26 +54,44 @@ def sample_cdrs() -> list[Cdr]:
 
 @contextmanager
 def demo_stack(settings: Settings, keep: bool, console: Console) -> Iterator[Settings]:
-    """The servers for the demo; stops what it started unless `keep`."""
-    if settings.kafka_bootstrap_servers and settings.database_url:
-        yield settings
-        return
-    with console.status("starting the embedded broker and PostgreSQL…"):
-        state, started = devstack.up(settings)
-    console.print(
-        f"[bold]broker[/] {state.bootstrap_servers}   [bold]PostgreSQL[/] {state.database_url}"
-        + ("" if started else "   (already running)"),
-        soft_wrap=True,
-    )
-    try:
-        yield settings.with_servers(
+    """Servers for the demo, with a database and topics of its own, recreated every run, so
+    a second run shows the same books. Stops the embedded stack it started unless `keep`."""
+    started = False
+    if not (settings.kafka_bootstrap_servers and settings.database_url):
+        with console.status("starting the embedded broker and PostgreSQL…"):
+            state, started = devstack.up(settings)
+        settings = settings.with_servers(
             settings.kafka_bootstrap_servers or state.bootstrap_servers,
             settings.database_url or state.database_url,
         )
+    assert settings.database_url is not None and settings.kafka_bootstrap_servers is not None
+    demo_url = with_database(settings.database_url, DEMO_DATABASE)
+    with psycopg.connect(settings.database_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+    apply_migrations(demo_url)
+    live = replace(settings, database_url=demo_url, topic_prefix=f"demo{int(time.time())}")
+    create_topics(settings.kafka_bootstrap_servers, topic_specs(live.topic_prefix))
+    console.print(
+        f"[bold]broker[/] {settings.kafka_bootstrap_servers}   [bold]PostgreSQL[/] {demo_url}"
+        f"   [bold]topics[/] {live.topic_prefix}.*",
+        soft_wrap=True,
+    )
+    try:
+        yield live
     finally:
         if started and not keep:
             devstack.down(settings)
             console.print("[dim]stopped the embedded stack (use --keep to leave it running)[/]")
+        elif keep:
+            console.print(
+                "inspect the demo's books with:\n"
+                f"  export KAFKA_BOOTSTRAP_SERVERS='{settings.kafka_bootstrap_servers}'\n"
+                f"  export DATABASE_URL='{demo_url}'\n"
+                f"  export ROAMCLEAR_TOPIC_PREFIX='{live.topic_prefix}'",
+                soft_wrap=True,
+                highlight=False,
+            )
 
 
 def step_submit(settings: Settings, cdrs: Sequence[Cdr], console: Console) -> list[CdrSubmitted]:
@@ -125,10 +162,111 @@ def step_rate(envelopes: Sequence[CdrSubmitted], console: Console) -> None:
     console.print(explain_table(priciest))
 
 
-def run(settings: Settings, keep: bool, console: Console) -> None:
-    cdrs = sample_cdrs()
+def register_samples(settings: Settings) -> None:
+    """The sample CPO, its eMSPs, tariff, location and default agreement."""
+    files = resources.files("pipeline.samples")
+
+    def read(name: str) -> object:
+        return loads_exact(files.joinpath(name).read_bytes())
+
+    reference.add_partners(
+        settings,
+        [
+            (PartyRef.parse("NL*TNM"), "CPO", "TNM Charging"),
+            (PartyRef.parse("DE*EMP"), "EMSP", "EMP Mobility"),
+            (PartyRef.parse("BE*EVB"), "EMSP", "EVB Roaming"),
+        ],
+    )
+    reference.publish_tariffs(settings, [parse_tariff(read("tariff_nl_tnm_ac.json"))])  # type: ignore[arg-type]
+    reference.publish_locations(settings, [parse_location(read("location_nl_tnm_ams.json"))])  # type: ignore[arg-type]
+    reference.publish_agreements(
+        settings,
+        [parse_agreement(read("agreement_nl_tnm_default.json"))],  # type: ignore[arg-type]
+    )
+
+
+def step_clear(settings: Settings, cdrs: int, console: Console) -> None:
+    """Simulated partner traffic through a clearing worker into the ledger; check the books."""
+    assert settings.database_url is not None and settings.kafka_bootstrap_servers is not None
+    register_samples(settings)
+    config = ScenarioConfig(cdrs=cdrs, seed=2026)
+    data = build_reference(config)
+    register(settings, data)
+    sent = asyncio.run(send_stream(settings, iter_submissions(config, data)))
+    expected = category_counts(config)
+    console.print(
+        f"simulated {len(data.partners)} partners; submitted {sum(sent.values()):,} CDRs: "
+        + ", ".join(f"{name} {count:,}" for name, count in sorted(sent.items()))
+    )
+    topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
+    with (
+        console.status("a clearing worker is starting…"),
+        worker_processes(settings, 1, settings.home),
+    ):
+        wait_for_books(settings, topic, console)
+    with connect(settings.database_url) as conn:
+        in_topic = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
+        counts = books.counts(conn, topic, in_topic)
+        balances = books.balances(conn)
+    table = Table("submitted", "ledgered", "rejected", "duplicates", "pending", title="the books")
+    table.add_row(
+        *(f"{counts[k]:,}" for k in ("submitted", "ledgered", "rejected", "duplicates", "pending"))
+    )
+    console.print(table)
+    decided = counts["ledgered"] + counts["rejected"] + counts["duplicates"]
+    holds = counts["pending"] == 0 and decided == counts["submitted"]
+    console.print(
+        f"invariant 2 {'[green]holds[/]' if holds else '[red]BROKEN[/]'}: submitted "
+        f"{counts['submitted']:,} = ledgered {counts['ledgered']:,} + rejected "
+        f"{counts['rejected']:,} + duplicates {counts['duplicates']:,}"
+    )
+    # the three sample CDRs of step 1 are on the topic too, and book as charges
+    matches = (
+        counts["ledgered"] == expected.ledgered + 3
+        and counts["rejected"] == expected.rejected
+        and counts["duplicates"] == expected.duplicates
+    )
+    console.print(
+        "outcomes match what the simulator sent: "
+        + ("[green]yes[/]" if matches else f"[red]no[/] (expected {expected})")
+    )
+    top = sorted(balances, key=lambda b: abs(b["balance"]), reverse=True)[:8]
+    table = Table(
+        "account", "currency", "balance", "postings", title="top balances (+: the hub owes)"
+    )
+    for row in top:
+        table.add_row(
+            row["account"], row["currency"], f"{row['balance']:,}", f"{row['postings']:,}"
+        )
+    console.print(table)
+    total = sum(b["balance"] for b in balances)
+    console.print(f"sum of all balances: {total} (every transaction balances)")
+    if not (holds and matches and total == 0):
+        raise RuntimeError("the books do not add up")
+
+
+def wait_for_books(settings: Settings, topic: str, console: Console) -> None:
+    assert settings.database_url is not None and settings.kafka_bootstrap_servers is not None
+    in_topic = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task("clearing", total=in_topic)
+        deadline = time.monotonic() + CLEARING_WAIT_S_MAX
+        while time.monotonic() < deadline:
+            with connect(settings.database_url) as conn:
+                counts = books.counts(conn, topic, in_topic)
+            bar.update(task, completed=in_topic - counts["pending"])
+            if counts["pending"] == 0:
+                return
+            time.sleep(0.5)
+    raise TimeoutError("the worker did not clear every CDR in time")
+
+
+def run(settings: Settings, keep: bool, console: Console, cdrs: int = DEMO_CDRS) -> None:
+    samples = sample_cdrs()
     with demo_stack(settings, keep, console) as live:
         console.rule("1. submit CDRs to the hub")
-        envelopes = step_submit(live, cdrs, console)
+        envelopes = step_submit(live, samples, console)
         console.rule("2. price them against the CPO's tariff (OCPI 2.2.1 semantics)")
         step_rate(envelopes, console)
+        console.rule("3. clear simulated partner traffic into the ledger")
+        step_clear(live, cdrs, console)

@@ -15,11 +15,7 @@ after) and a fresh topic prefix, so the user's books are never touched. Workers 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,6 +33,7 @@ from pipeline.simulate import ScenarioConfig, build_reference
 from pipeline.simulate.scenario import iter_submissions
 from pipeline.simulate.send import register, send_stream
 from pipeline.topics import Topic, TopicSpec, topic_name, topic_specs
+from pipeline.workers import worker_processes
 from settlement.store.db import connect
 from settlement.store.migrate import apply_migrations
 from settlement.store.urls import with_database
@@ -72,59 +69,6 @@ def scratch_database(settings: Settings) -> Iterator[str]:
     finally:
         with psycopg.connect(settings.database_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def worker_processes(
-    settings: Settings, count: int, log_dir: Path, passthrough_to: str | None = None
-) -> Iterator[None]:
-    assert settings.kafka_bootstrap_servers and settings.database_url
-    env = dict(os.environ)
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
-        DATABASE_URL=settings.database_url,
-        ROAMCLEAR_TOPIC_PREFIX=settings.topic_prefix,
-        ROAMCLEAR_HOME=str(log_dir),
-        ROAMCLEAR_APP_ID=f"bench-{uuid.uuid4().hex[:8]}",
-        ROAMCLEAR_SESSION_TIMEOUT_S="6",
-        ROAMCLEAR_HEARTBEAT_INTERVAL_S="0.5",
-    )
-    command = [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"]
-    if passthrough_to:
-        command += ["--passthrough-to", passthrough_to]
-    logs = [log_dir / f"worker-{i}.log" for i in range(count)]
-    processes = [
-        subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-        for log in logs
-    ]
-    try:
-        _wait_ready(processes, logs)
-        yield
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def _wait_ready(processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
-    """Until every worker has joined the group and has partitions assigned."""
-    deadline = time.monotonic() + READY_WAIT_S_MAX
-    while time.monotonic() < deadline:
-        for process, log in zip(processes, logs, strict=True):
-            if process.poll() is not None:
-                raise RuntimeError(f"a worker exited: {log.read_text(errors='replace')[-2000:]}")
-        texts = [log.read_text(errors="replace") for log in logs]
-        if all("Worker]: Ready" in text for text in texts) and all(
-            texts[-1].count("Setting newly assigned partitions") >= 1 for _ in texts
-        ):
-            time.sleep(1.0)  # let the last rebalance settle
-            return
-        time.sleep(0.2)
-    raise TimeoutError("workers did not become ready")
 
 
 def _outcome_stats(database_url: str, topic: str) -> tuple[int, float | None, list[float]]:

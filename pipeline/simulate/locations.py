@@ -6,8 +6,8 @@ of one connector: AC (Type 2 socket, 22 kW) priced by the CPO's AC tariff, or DC
 (Indian/Reunion, UTC+4). A `Site` carries what a CDR needs from its EVSE, precomputed once:
 the `cdr_location` object in wire form, the tariff (model and wire form) and the zone.
 
-    NL*TNM LOC-AMS-0001 "Stationsplein 12", Amsterdam, Europe/Amsterdam
-        EVSE NL*TNM*E0001*1 (AC 22 kW, tariff AC-STANDARD), NL*TNM*E0001*2 (DC 150 kW, ...)
+    NL*TLP LOC-AMS-0001 "Stationsplein 12", Amsterdam, Europe/Amsterdam
+        EVSE NL*TLP*E0001*1 (AC 22 kW, tariff AC-STANDARD), NL*TLP*E0001*2 (DC 150 kW, ...)
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ its time zone, VAT rate (percent, as tariffs state it) and a few cities for loca
 
     >>> cpos, emsps = build_partners(2, 2)
     >>> [str(p.party) for p in cpos + emsps]
-    ['NL*TNM', 'DE*ION', 'DE*EMP', 'NL*SHL']
+    ['NL*TLP', 'DE*ION', 'DE*EMP', 'NL*SHL']
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ REUNION: Final = Country("REU", "Indian/Reunion", Decimal("8.5"), (
 ))  # fmt: skip
 
 _CPO_CATALOGUE: Final = (
-    ("NL", "TNM", "Tulpnet Mobility B.V."),
+    ("NL", "TLP", "Tulpnet Mobility B.V."),
     ("DE", "ION", "Ionstrom Laden GmbH"),
     ("BE", "ALF", "Alfacharge BV"),
     ("FR", "CHA", "Charge & Go France SAS"),

@@ -11,7 +11,7 @@ carries. Rating costs more than everything else here, so `generator` rates each 
 pricing signature once (`sessions.pricing_signature`).
 
     {"event_id": "…", "type": "cdr.submitted", "version": 1, "occurred_at": "…Z",
-     "submitter": {"country_code": "NL", "party_id": "TNM"}, "cdr": {…}}
+     "submitter": {"country_code": "NL", "party_id": "TLP"}, "cdr": {…}}
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def test_partners_are_realistic(book: Book) -> None:
     partners = book.scenario.partners
     roles = Counter(p.role for p in partners)
     assert roles == {Role.CPO: CONFIG.cpos, Role.EMSP: CONFIG.emsps}
-    assert str(partners[0].party) == "NL*TNM" and partners[0].name
+    assert str(partners[0].party) == "NL*TLP" and partners[0].name
     assert len({p.party for p in partners}) == len(partners)
 
 

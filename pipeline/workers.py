@@ -1,0 +1,71 @@
+"""Starting `roamclear worker` processes from another command (demo, benchmarks) and waiting
+until they have joined their consumer group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipeline.config import Settings
+
+READY_WAIT_S_MAX = 60.0
+
+
+@contextmanager
+def worker_processes(
+    settings: Settings, count: int, log_dir: Path, passthrough_to: str | None = None
+) -> Iterator[None]:
+    assert settings.kafka_bootstrap_servers and settings.database_url
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
+        DATABASE_URL=settings.database_url,
+        ROAMCLEAR_TOPIC_PREFIX=settings.topic_prefix,
+        ROAMCLEAR_HOME=str(log_dir),
+        ROAMCLEAR_APP_ID=f"bench-{uuid.uuid4().hex[:8]}",
+        ROAMCLEAR_SESSION_TIMEOUT_S="6",
+        ROAMCLEAR_HEARTBEAT_INTERVAL_S="0.5",
+    )
+    command = [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"]
+    if passthrough_to:
+        command += ["--passthrough-to", passthrough_to]
+    logs = [log_dir / f"worker-{i}.log" for i in range(count)]
+    processes = [
+        subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        for log in logs
+    ]
+    try:
+        _wait_ready(processes, logs)
+        yield
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_ready(processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
+    """Until every worker has joined the group and has partitions assigned."""
+    deadline = time.monotonic() + READY_WAIT_S_MAX
+    while time.monotonic() < deadline:
+        for process, log in zip(processes, logs, strict=True):
+            if process.poll() is not None:
+                raise RuntimeError(f"a worker exited: {log.read_text(errors='replace')[-2000:]}")
+        texts = [log.read_text(errors="replace") for log in logs]
+        if all("Worker]: Ready" in text for text in texts) and all(
+            texts[-1].count("Setting newly assigned partitions") >= 1 for _ in texts
+        ):
+            time.sleep(1.0)  # let the last rebalance settle
+            return
+        time.sleep(0.2)
+    raise TimeoutError("workers did not become ready")
