@@ -48,6 +48,8 @@ format: setup ## apply ruff's fixes and formatting
 
 bench: setup ## the benchmarks (figures printed, no pass/fail)
 	$(BIN)/roamclear bench rating
+	$(BIN)/roamclear bench pipeline
+	$(BIN)/roamclear bench settle
 
 schemas: setup ## regenerate schemas/json from the models
 	$(BIN)/roamclear schemas export

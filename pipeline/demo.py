@@ -11,7 +11,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 
 import psycopg
 from rich.console import Console
@@ -20,6 +23,7 @@ from rich.table import Table
 
 from pipeline import reference
 from pipeline.cli.rate import explain_table
+from pipeline.cli.settle import policy_from_env
 from pipeline.config import Settings
 from pipeline.embedded import devstack
 from pipeline.kafka.admin import create_topics
@@ -36,9 +40,13 @@ from schemas.hub.party import PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.validation import parse_agreement, parse_location, parse_tariff
 from settlement.rating import rate_cdr
+from settlement.statements.pdf import render_pdf
 from settlement.store import books
+from settlement.store.closing import close_once
 from settlement.store.db import connect
 from settlement.store.migrate import apply_migrations
+from settlement.store.statements import list_statements, load_statement
+from settlement.store.statements_csv import export_csv
 from settlement.store.urls import with_database
 
 SAMPLE_CDRS = "cdrs_nl_tnm.json"
@@ -261,6 +269,46 @@ def wait_for_books(settings: Settings, topic: str, console: Console) -> None:
     raise TimeoutError("the worker did not clear every CDR in time")
 
 
+def step_settle(settings: Settings, console: Console, out_dir: Path) -> None:
+    """Close every ended period, write each statement as CSV and PDF, print net positions."""
+    assert settings.database_url is not None
+    report = close_once(settings.database_url, datetime.now(UTC), policy_from_env())
+    console.print(
+        f"closed {len(report.batches):,} batches over {report.postings:,} postings "
+        f"in {report.duration_s:.2f} s"
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with connect(settings.database_url) as conn:
+        summaries = list_statements(conn)
+        with Progress(
+            *Progress.get_default_columns(), MofNCompleteColumn(), console=console
+        ) as bar:
+            task = bar.add_task("writing statements", total=len(summaries))
+            for summary in summaries:
+                stem = out_dir / (
+                    f"statement-{summary.batch_id:05d}-{summary.partner.replace('*', '')}-"
+                    f"{summary.period_kind.lower()}-{summary.period_start:%Y%m%d}"
+                )
+                with stem.with_suffix(".csv").open("w", newline="") as csv_file:
+                    export_csv(conn, summary.batch_id, csv_file)
+                stem.with_suffix(".pdf").write_bytes(
+                    render_pdf(load_statement(conn, summary.batch_id))
+                )
+                bar.advance(task)
+    positions: dict[tuple[str, str], Decimal] = {}
+    for summary in summaries:
+        key = (summary.partner, summary.currency)
+        positions[key] = positions.get(key, Decimal(0)) + summary.net_amount
+    table = Table(
+        "partner", "currency", "net over all closed periods", "direction", title="net positions"
+    )
+    for (partner, currency), net in sorted(positions.items(), key=lambda item: -abs(item[1])):
+        direction = "hub pays partner" if net > 0 else "partner pays hub" if net < 0 else "-"
+        table.add_row(partner, currency, f"{net:,}", direction)
+    console.print(table)
+    console.print(f"{len(summaries) * 2:,} statement files (CSV and PDF) in {out_dir}/")
+
+
 def run(settings: Settings, keep: bool, console: Console, cdrs: int = DEMO_CDRS) -> None:
     samples = sample_cdrs()
     with demo_stack(settings, keep, console) as live:
@@ -270,3 +318,5 @@ def run(settings: Settings, keep: bool, console: Console, cdrs: int = DEMO_CDRS)
         step_rate(envelopes, console)
         console.rule("3. clear simulated partner traffic into the ledger")
         step_clear(live, cdrs, console)
+        console.rule("4. close settlement batches and write the statements")
+        step_settle(live, console, Path("out"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from pipeline.api import cli as api_cli
 from pipeline.cli import (
     bench,
     books,
@@ -14,7 +15,9 @@ from pipeline.cli import (
     reference,
     rejected,
     schemas,
+    settle,
     simulate,
+    statements,
     topics,
     worker,
 )
@@ -36,10 +39,13 @@ app.add_typer(reference.agreements, name="agreements")
 app.add_typer(books.ledger, name="ledger")
 app.add_typer(rejected.app, name="rejected")
 app.add_typer(ingest.app, name="ingest")
+app.add_typer(settle.app, name="settle")
+app.add_typer(statements.app, name="statements")
 app.add_typer(bench.app, name="bench")
 app.command("counts")(books.counts)
 worker.register(app)
 simulate.register_command(app)
+api_cli.register(app)
 rate.register(app)
 demo.register(app)
 

@@ -34,9 +34,11 @@ def simulate(
     seed: Annotated[int, typer.Option()] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
 ) -> None:
-    """Register partners, tariffs, locations and agreements, then submit CDRs (valid, exact
+    """Simulate partner traffic: reference data, then CDRs of every kind to the hub.
+
+    Registers partners, tariffs, locations and agreements, then submits CDRs (valid, exact
     and conflicting duplicates, credits, malformed JSON, schema-invalid, unknown tariff, no
-    agreement) and print what was sent by category and the outcomes the books must show."""
+    agreement) and prints what was sent by category and the outcomes the books must show."""
     if via != "kafka":
         raise typer.BadParameter("only kafka is available (the OCPI receiver is not built yet)")
     config = ScenarioConfig(cpos=cpos, emsps=emsps, cdrs=cdrs, seed=seed)

@@ -63,6 +63,7 @@ class TransactionKind(StrEnum):
 
     CHARGE = "CHARGE"  # books a CDR
     REVERSAL = "REVERSAL"  # reverses a CHARGE exactly (credit CDR or correction)
+    ROUNDING = "ROUNDING"  # a settlement batch's payable rounded to the minor unit
 
 
 class Posting(HubModel):

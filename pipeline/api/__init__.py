@@ -1,0 +1,1 @@
+"""roamclear's HTTP API (FastAPI): the finance API for statements; ``create_app(settings)``."""

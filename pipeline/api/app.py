@@ -1,0 +1,58 @@
+"""The HTTP application: ``create_app(settings)`` (FastAPI; OpenAPI at /docs).
+
+It mounts the finance API (pipeline.api.finance) and holds one PostgreSQL connection pool,
+opened when the app starts and closed when it stops (nothing connects at import). Other
+routers (the OCPI receiver) are included the same way: ``app.include_router(router)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Final
+
+import psycopg
+from fastapi import FastAPI
+from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
+from psycopg_pool import ConnectionPool
+
+from pipeline.api import finance
+from pipeline.config import Settings
+from schemas.base import loads_exact
+
+POOL_SIZE_MAX: Final = 8
+
+
+def _exact_json(conn: psycopg.Connection[Any]) -> None:
+    set_json_loads(loads_exact, conn)  # jsonb numbers as Decimal, as settlement.store.db does
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The app for ``settings`` (its ``database_url`` must name a server)."""
+    assert settings.database_url is not None, "resolve the servers first (devstack.resolve)"
+    database_url = settings.database_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = ConnectionPool(
+            database_url,
+            min_size=1,
+            max_size=POOL_SIZE_MAX,
+            open=True,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            configure=_exact_json,
+        )
+        app.state.finance_pool = pool
+        try:
+            yield
+        finally:
+            pool.close()
+
+    app = FastAPI(
+        title="roamclear",
+        summary="Clearing and settlement back office of an EV-charging roaming hub",
+        lifespan=lifespan,
+    )
+    app.include_router(finance.router)
+    return app

@@ -1,0 +1,34 @@
+"""``roamclear api``: serve the HTTP API (uvicorn) on 127.0.0.1.
+
+    roamclear api [--port 8080] [--host 127.0.0.1]
+
+The lead mounts it with ``api_cli.register(app)``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pipeline.cli.console import error_console
+from pipeline.config import Settings
+from pipeline.embedded import devstack
+
+
+def api(
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8080,
+    host: Annotated[str, typer.Option("--host", help="bind address")] = "127.0.0.1",
+) -> None:
+    """Serve the finance API (OpenAPI at /docs); SIGTERM stops it cleanly."""
+    import uvicorn
+
+    from pipeline.api.app import create_app
+
+    settings = devstack.resolve(Settings.from_env())
+    error_console.print(f"roamclear api on http://{host}:{port} (OpenAPI: /docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("api")(api)

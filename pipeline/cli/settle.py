@@ -1,0 +1,193 @@
+"""``roamclear settle``: close settlement batches per partner, currency and period.
+
+    roamclear settle close [--as-of 2025-07-01T00:00:00] [--json]   close once, print it
+    roamclear settle run [--every 5m]         the periodic closer (SIGTERM stops it cleanly)
+
+Configuration: ``ROAMCLEAR_SETTLEMENT_TZ`` (period boundaries, default UTC) and
+``ROAMCLEAR_SETTLEMENT_GRACE`` (how long after its end a period waits, default 1h; ``90s``,
+``30m``, ``2h``, ``1d``). The lead mounts it with ``app.add_typer(settle.app, name="settle")``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+from rich.table import Table
+
+from pipeline.cli.console import console, error_console, fail, print_json
+from pipeline.config import Settings
+from pipeline.embedded import devstack
+from settlement.batches.model import ClosePolicy
+from settlement.store.closing import CloseRefused, CloseReport, close_once
+
+app = typer.Typer(
+    help="Close settlement batches (one per partner, currency and period).", no_args_is_help=True
+)
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable")]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``5m``, ``2h``, ``1d`` (a bare number is seconds)."""
+    text = text.strip().lower()
+    unit = text[-1] if text and text[-1] in _UNITS else "s"
+    number = text[:-1] if text and text[-1] in _UNITS else text
+    if not number.isdigit():
+        raise ValueError(f"not a duration: {text!r} (use 90s, 5m, 2h, 1d)")
+    return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+def policy_from_env(environ: Mapping[str, str] | None = None) -> ClosePolicy:
+    env = os.environ if environ is None else environ
+    zone = env.get("ROAMCLEAR_SETTLEMENT_TZ", "UTC") or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"ROAMCLEAR_SETTLEMENT_TZ: unknown time zone {zone!r}") from exc
+    grace = parse_duration(env.get("ROAMCLEAR_SETTLEMENT_GRACE", "1h") or "1h")
+    return ClosePolicy(time_zone=zone, grace=grace)
+
+
+def _database_url() -> str:
+    settings = devstack.resolve(Settings.from_env())
+    assert settings.database_url is not None
+    return settings.database_url
+
+
+def report_json(report: CloseReport) -> dict[str, Any]:
+    return {
+        "run_id": report.run_id,
+        "as_of": report.as_of.isoformat(),
+        "watermark": report.watermark,
+        "postings": report.postings,
+        "duration_s": round(report.duration_s, 3),
+        "batches": [
+            {
+                "id": b.batch_id,
+                "partner": b.partner,
+                "currency": b.currency,
+                "period_kind": b.period_kind,
+                "period_start": b.period_start.isoformat(),
+                "period_end": b.period_end.isoformat(),
+                "postings": b.postings,
+                "late_postings": b.late_postings,
+                "net_amount": str(b.net_amount),
+                "rounding": str(b.rounding),
+                "checksum": b.checksum,
+            }
+            for b in report.batches
+        ],
+    }
+
+
+def _print_report(report: CloseReport) -> None:
+    if not report.batches:
+        console.print(f"nothing to close as of {report.as_of.isoformat()}")
+        return
+    table = Table(
+        title=f"run {report.run_id}: {len(report.batches)} batches closed, "
+        f"{report.postings} postings, {report.duration_s:.2f} s"
+    )
+    for column in ("id", "partner", "currency", "period", "start", "postings", "late"):
+        table.add_column(
+            column, justify="right" if column in ("id", "postings", "late") else "left"
+        )
+    table.add_column("net amount", justify="right")
+    for b in report.batches:
+        table.add_row(
+            str(b.batch_id),
+            b.partner,
+            b.currency,
+            b.period_kind,
+            b.period_start.isoformat(),
+            str(b.postings),
+            str(b.late_postings),
+            str(b.net_amount),
+        )
+    console.print(table)
+
+
+def _policy() -> ClosePolicy:
+    try:
+        return policy_from_env()
+    except ValueError as exc:
+        raise fail(str(exc), 2) from exc
+
+
+@app.command("close")
+def close(
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            help="close as of this instant (default now; never the future)",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
+        ),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Close every partner period that ended (plus the grace delay); print what closed."""
+    policy = _policy()
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=ZoneInfo("UTC"))
+    url = _database_url()
+    try:
+        if json_output:
+            report = close_once(url, as_of, policy)
+        else:
+            with console.status("closing settlement periods…"):
+                report = close_once(url, as_of, policy)
+    except CloseRefused as exc:
+        raise fail(str(exc), 2) from exc
+    if json_output:
+        print_json(report_json(report))
+    else:
+        _print_report(report)
+
+
+@app.command("run")
+def run(
+    every: Annotated[str, typer.Option("--every", help="interval between closes")] = "5m",
+    json_output: JsonOpt = False,
+) -> None:
+    """The periodic closer: close, wait, repeat; SIGTERM or Ctrl-C stops it between closes."""
+    policy = _policy()
+    try:
+        interval = parse_duration(every)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from exc
+    url = _database_url()
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        error_console.print(f"{signal.Signals(signum).name}: stopping after this close")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    error_console.print(
+        f"settlement closer: every {interval}, zone {policy.time_zone}, grace {policy.grace}"
+    )
+    while not stop.is_set():
+        try:
+            report = close_once(url, None, policy)
+        except Exception as exc:  # one failed close must not end the service; it is recorded
+            error_console.print(f"[bold red]close failed:[/] {type(exc).__name__}: {exc}")
+        else:
+            if json_output:
+                print_json(report_json(report))
+            else:
+                _print_report(report)
+        if json_output:
+            stop.wait(interval.total_seconds())
+        else:
+            with console.status(f"next close in {interval}…"):
+                stop.wait(interval.total_seconds())
+    error_console.print("settlement closer stopped")

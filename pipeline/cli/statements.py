@@ -1,0 +1,235 @@
+"""``roamclear statements``: settlement statements of closed batches.
+
+    roamclear statements list [--partner NL*TNM] [--from 2025-05-01] [--to 2025-06-01] [--json]
+    roamclear statements show ID [--json]
+    roamclear statements export ID --format csv|json|pdf [-o FILE]
+    roamclear statements verify ID [--json]          exit 1 when the ledger no longer matches
+    roamclear statements token create --finance | --partner NL*TNM [--label L]
+
+``list --json`` gives objects with ``id``, ``partner``, ``currency``, ``period_start``,
+``period_end``, ``net_amount`` (signed decimal string, positive when the hub pays the
+partner) and ``postings``. The lead mounts it with
+``app.add_typer(statements.app, name="statements")``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipeline.api.tokens import create_token
+from pipeline.cli.console import console, fail, print_json
+from pipeline.config import Settings
+from pipeline.embedded import devstack
+from schemas.hub.party import PartyRef
+from settlement.statements.build import statement_json
+from settlement.statements.model import Statement
+from settlement.statements.pdf import render_pdf
+from settlement.store.db import connect
+from settlement.store.statements import (
+    StatementNotFound,
+    list_statements,
+    load_statement,
+    verify,
+)
+from settlement.store.statements_csv import export_csv
+
+app = typer.Typer(
+    help="Settlement statements: list, show, export, verify; API tokens.", no_args_is_help=True
+)
+token_app = typer.Typer(help="Finance API bearer tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable")]
+_DATES = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    JSON = "json"
+    PDF = "pdf"
+
+
+def _database_url() -> str:
+    settings = devstack.resolve(Settings.from_env())
+    assert settings.database_url is not None
+    return settings.database_url
+
+
+def _partner(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return str(PartyRef.parse(text))
+    except ValueError as exc:
+        raise fail(str(exc), 2) from exc
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """Dates without a zone are UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@app.command("list")
+def list_command(
+    partner: Annotated[str | None, typer.Option("--partner", help="CC*PID")] = None,
+    period_from: Annotated[
+        datetime | None,
+        typer.Option("--from", formats=_DATES, help="periods ending after this (UTC)"),
+    ] = None,
+    period_to: Annotated[
+        datetime | None,
+        typer.Option("--to", formats=_DATES, help="periods starting before this (UTC)"),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Closed statements, oldest period first."""
+    with connect(_database_url()) as conn:
+        found = list_statements(conn, _partner(partner), _aware(period_from), _aware(period_to))
+    if json_output:
+        print_json([item.json() for item in found])
+        return
+    table = Table(title=f"{len(found)} statements")
+    for column in ("id", "partner", "currency", "period", "start", "end", "postings", "late"):
+        table.add_column(column)
+    table.add_column("net amount", justify="right")
+    for s in found:
+        table.add_row(
+            str(s.batch_id),
+            s.partner,
+            s.currency,
+            s.period_kind,
+            s.period_start.isoformat(),
+            s.period_end.isoformat(),
+            str(s.postings),
+            str(s.late_postings),
+            str(s.net_amount),
+        )
+    console.print(table)
+
+
+def _load(statement_id: int) -> Statement:
+    with connect(_database_url()) as conn:
+        try:
+            return load_statement(conn, statement_id)
+        except StatementNotFound as exc:
+            raise fail(str(exc), 2) from exc
+
+
+@app.command("show")
+def show(
+    statement_id: Annotated[int, typer.Argument(help="statement (batch) id")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Header, totals and VAT of one statement (``--json``: with every line)."""
+    statement = _load(statement_id)
+    if json_output:
+        print_json(statement_json(statement))
+        return
+    body = statement_json(statement, lines=False)
+    head = Table(show_header=False, title=f"statement {statement_id}")
+    for name in (
+        "partner",
+        "roles",
+        "currency",
+        "period_kind",
+        "period_start",
+        "period_end",
+        "settlement_tz",
+        "checksum",
+        "created_at",
+        "closed_at",
+    ):
+        value = body[name]
+        head.add_row(name, ", ".join(value) if isinstance(value, list) else str(value))
+    console.print(head)
+    totals = Table("total", "amount", title=f"totals ({statement.header.currency})")
+    for name, value in body["totals"].items():
+        totals.add_row(name, str(value))
+    console.print(totals)
+    if body["vat_breakdown"]:
+        vat = Table("role", "VAT %", "excl. VAT", "incl. VAT", title="VAT breakdown")
+        for row in body["vat_breakdown"]:
+            vat.add_row(row["role"], str(row["vat"] or "unknown"), row["excl_vat"], row["incl_vat"])
+        console.print(vat)
+
+
+@app.command("export")
+def export(
+    statement_id: Annotated[int, typer.Argument(help="statement (batch) id")],
+    export_format: Annotated[ExportFormat, typer.Option("--format", help="csv, json or pdf")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="file (default stdout)")
+    ] = None,
+) -> None:
+    """Write one statement as CSV, JSON or PDF."""
+    if export_format is ExportFormat.PDF and output is None and sys.stdout.isatty():
+        raise fail("a PDF on a terminal: pass -o FILE", 2)
+    with connect(_database_url()) as conn:
+        try:
+            if export_format is ExportFormat.CSV:
+                buffer = io.StringIO()
+                export_csv(conn, statement_id, buffer)
+                data = buffer.getvalue().encode()
+            elif export_format is ExportFormat.JSON:
+                text = json.dumps(statement_json(load_statement(conn, statement_id)), indent=2)
+                data = (text + "\n").encode()
+            else:
+                data = render_pdf(load_statement(conn, statement_id))
+        except StatementNotFound as exc:
+            raise fail(str(exc), 2) from exc
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(data)
+        console.print(f"wrote {output} ({len(data):,} bytes)")
+
+
+@app.command("verify")
+def verify_command(
+    statement_id: Annotated[int, typer.Argument(help="statement (batch) id")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Recompute totals and checksum from the ledger; exit 1 when they no longer match."""
+    with connect(_database_url()) as conn:
+        try:
+            result = verify(conn, statement_id)
+        except StatementNotFound as exc:
+            raise fail(str(exc), 2) from exc
+    if json_output:
+        print_json(result.json())
+    elif result.matches:
+        console.print(
+            f"statement {statement_id} matches the ledger (checksum {result.stored_checksum})"
+        )
+    else:
+        console.print(f"[bold red]statement {statement_id} does NOT match the ledger[/]")
+        for difference in result.differences:
+            console.print(f"  {difference}", highlight=False)
+    if not result.matches:
+        raise typer.Exit(1)
+
+
+@token_app.command("create")
+def token_create(
+    finance: Annotated[bool, typer.Option("--finance", help="sees every statement")] = False,
+    partner: Annotated[str | None, typer.Option("--partner", help="sees only CC*PID's")] = None,
+    label: Annotated[str, typer.Option("--label", help="a note on who holds it")] = "",
+) -> None:
+    """Create a bearer token and print it once (only its sha256 is stored)."""
+    if finance == (partner is not None):
+        raise fail("pass exactly one of --finance and --partner CC*PID", 2)
+    with connect(_database_url()) as conn:
+        token = create_token(conn, _partner(partner), label)
+        conn.commit()
+    typer.echo(token)

@@ -1,0 +1,198 @@
+"""Statements from lines: totals, VAT breakdown and the figures' JSON form (pure).
+
+``build_statement(header, lines)`` sums the lines; ``statement_json`` and ``summary_json``
+give the machine form (decimals as strings, never floats), shared by the CLI, the CSV/PDF
+renderers and the finance API.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from schemas.hub.ledger import Side
+from settlement.money import RATING_CONTEXT, sum_exact
+from settlement.statements.model import (
+    Direction,
+    Role,
+    Statement,
+    StatementHeader,
+    StatementLine,
+    StatementTotals,
+    VatPart,
+    VatRow,
+)
+
+
+def role_of(partner: str, cpo: str, emsp: str, kind: str, side: Side) -> Role:
+    """The partner's role in a posting of a CDR transaction (or ROUNDING)."""
+    if kind == "ROUNDING":
+        return Role.ROUNDING
+    if partner == cpo and partner != emsp:
+        return Role.CPO
+    if partner == emsp and partner != cpo:
+        return Role.EMSP
+    # both sides (self-billing): a CHARGE credits the CPO side, a REVERSAL debits it
+    credits_cpo = (kind == "CHARGE") == (side is Side.CREDIT)
+    return Role.CPO if credits_cpo else Role.EMSP
+
+
+def vat_parts(raw: object, excl_vat: Decimal, incl_vat: Decimal, sign: int) -> tuple[VatPart, ...]:
+    """``rating->'vat_breakdown'`` as parts (signed like the line); absent or malformed: one
+    part with unknown rate carrying the line's own amounts."""
+    if isinstance(raw, list) and raw:
+        parts = []
+        for item in raw:
+            if not isinstance(item, dict) or "excl_vat" not in item or "incl_vat" not in item:
+                break
+            parts.append(
+                VatPart(
+                    None if item.get("vat") is None else str(item["vat"]),
+                    Decimal(str(item["excl_vat"])) * sign,
+                    Decimal(str(item["incl_vat"])) * sign,
+                )
+            )
+        else:
+            return tuple(parts)
+    return (VatPart(None, excl_vat, incl_vat),)
+
+
+def direction_of(net: Decimal) -> Direction:
+    if net > 0:
+        return Direction.HUB_PAYS_PARTNER
+    if net < 0:
+        return Direction.PARTNER_PAYS_HUB
+    return Direction.NOTHING_DUE
+
+
+def _sum(values: Iterable[Decimal]) -> Decimal:
+    return sum_exact(list(values))
+
+
+def totals_of(lines: Sequence[StatementLine]) -> StatementTotals:
+    cpo = [line for line in lines if line.role is Role.CPO]
+    emsp = [line for line in lines if line.role is Role.EMSP]
+    debit = _sum(line.amount for line in lines if line.side is Side.DEBIT)
+    credit = _sum(line.amount for line in lines if line.side is Side.CREDIT)
+    totals = StatementTotals(
+        postings=len(lines),
+        late_postings=sum(1 for line in lines if line.late),
+        receivable_as_cpo=_sum(line.amount_incl_vat for line in cpo),
+        payable_as_emsp=_sum(line.amount_incl_vat for line in emsp),
+        hub_fees=_sum(line.fee_paid for line in lines),
+        rounding=_sum(line.net for line in lines if line.role is Role.ROUNDING),
+        late_adjustments=_sum(line.net for line in lines if line.late),
+        debit=debit,
+        credit=credit,
+        net_amount=RATING_CONTEXT.subtract(credit, debit),
+        direction=direction_of(RATING_CONTEXT.subtract(credit, debit)),
+    )
+    identity = totals.receivable_as_cpo - totals.payable_as_emsp - totals.hub_fees + totals.rounding
+    assert identity == totals.net_amount, ("statement identity broken", totals)
+    return totals
+
+
+def vat_rows(lines: Sequence[StatementLine]) -> tuple[VatRow, ...]:
+    sums: defaultdict[tuple[Role, str | None], list[Decimal]] = defaultdict(
+        lambda: [Decimal(0), Decimal(0)]
+    )
+    for line in lines:
+        if line.role is Role.ROUNDING:
+            continue
+        for part in line.vat_breakdown:
+            entry = sums[(line.role, part.vat)]
+            entry[0] = RATING_CONTEXT.add(entry[0], part.excl_vat)
+            entry[1] = RATING_CONTEXT.add(entry[1], part.incl_vat)
+    ordered = sorted(sums.items(), key=lambda item: (item[0][0].value, item[0][1] or ""))
+    return tuple(VatRow(role, vat, excl, incl) for (role, vat), (excl, incl) in ordered)
+
+
+def build_statement(header: StatementHeader, lines: Sequence[StatementLine]) -> Statement:
+    ordered = tuple(sorted(lines, key=lambda line: line.posting_id))
+    return Statement(header, totals_of(ordered), vat_rows(ordered), ordered)
+
+
+def roles_of(lines: Iterable[StatementLine]) -> tuple[str, ...]:
+    found = {line.role for line in lines if line.role is not Role.ROUNDING}
+    return tuple(role.value for role in (Role.CPO, Role.EMSP) if role in found)
+
+
+def _text(value: Decimal) -> str:
+    return str(value)
+
+
+def totals_json(totals: StatementTotals) -> dict[str, Any]:
+    return {
+        "postings": totals.postings,
+        "late_postings": totals.late_postings,
+        "receivable_as_cpo": _text(totals.receivable_as_cpo),
+        "payable_as_emsp": _text(totals.payable_as_emsp),
+        "hub_fees": _text(totals.hub_fees),
+        "rounding": _text(totals.rounding),
+        "late_adjustments": _text(totals.late_adjustments),
+        "debit": _text(totals.debit),
+        "credit": _text(totals.credit),
+        "net_amount": _text(totals.net_amount),
+        "direction": totals.direction.value,
+    }
+
+
+def header_json(header: StatementHeader) -> dict[str, Any]:
+    return {
+        "id": header.batch_id,
+        "partner": header.partner,
+        "roles": list(header.roles),
+        "currency": header.currency,
+        "period_kind": header.period_kind,
+        "period_start": header.period_start.isoformat(),
+        "period_end": header.period_end.isoformat(),
+        "settlement_tz": header.settlement_tz,
+        "state": header.state,
+        "checksum": header.checksum,
+        "created_at": header.created_at.isoformat(),
+        "closed_at": None if header.closed_at is None else header.closed_at.isoformat(),
+    }
+
+
+def line_json(line: StatementLine) -> dict[str, Any]:
+    return {
+        "posting_id": line.posting_id,
+        "transaction_id": line.transaction_id,
+        "kind": line.kind,
+        "cdr_key": line.cdr_key,
+        "role": line.role.value,
+        "counterparty": line.counterparty,
+        "session_start": line.session_start.isoformat(),
+        "session_end": line.session_end.isoformat(),
+        "location_id": line.location_id,
+        "energy_kwh": _text(line.energy_kwh),
+        "amount_excl_vat": _text(line.amount_excl_vat),
+        "amount_incl_vat": _text(line.amount_incl_vat),
+        "fee": _text(line.fee),
+        "fee_paid": _text(line.fee_paid),
+        "side": line.side.value,
+        "amount": _text(line.amount),
+        "net": _text(line.net),
+        "late": line.late,
+    }
+
+
+def statement_json(statement: Statement, lines: bool = True) -> dict[str, Any]:
+    body = header_json(statement.header)
+    body["net_amount"] = _text(statement.totals.net_amount)
+    body["postings"] = statement.totals.postings
+    body["totals"] = totals_json(statement.totals)
+    body["vat_breakdown"] = [
+        {
+            "role": row.role.value,
+            "vat": row.vat,
+            "excl_vat": _text(row.excl_vat),
+            "incl_vat": _text(row.incl_vat),
+        }
+        for row in statement.vat
+    ]
+    if lines:
+        body["lines"] = [line_json(line) for line in statement.lines]
+    return body

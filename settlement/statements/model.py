@@ -1,0 +1,141 @@
+"""A settlement statement: one closed batch as finance sends it to the partner.
+
+Every figure comes from the ledger: the lines are the batch's postings (joined with their
+ledger transactions), the totals are sums over the lines, and
+
+    net_amount = receivable_as_cpo - payable_as_emsp - hub_fees + rounding
+
+holds exactly, where ``net_amount = credit - debit`` on the partner's account (positive: the
+hub pays the partner). Per line, the *gross* is the CDR's amount incl. VAT (negative for a
+reversal); the hub fee the partner paid on a line is what separates its gross from what was
+booked (``+gross - booked`` as CPO, ``-gross - booked`` as eMSP), so the statement never
+guesses who paid the fee.
+
+Example (NL*TNM as CPO, fee paid by the CPO): gross 10.0000, booked CREDIT 9.8500
+-> receivable 10.0000, fee 0.1500, net 9.8500; rounding +0.0000.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from schemas.hub.ledger import Side
+
+
+class Role(StrEnum):
+    """The partner's part in a line."""
+
+    CPO = "CPO"  # the partner operated the charge point: the hub owes it
+    EMSP = "EMSP"  # the partner's customer charged: it owes the hub
+    ROUNDING = "ROUNDING"  # the batch's rounding to the currency's minor unit
+
+
+class Direction(StrEnum):
+    """Who pays whom at settlement."""
+
+    HUB_PAYS_PARTNER = "HUB_PAYS_PARTNER"  # net > 0
+    PARTNER_PAYS_HUB = "PARTNER_PAYS_HUB"  # net < 0
+    NOTHING_DUE = "NOTHING_DUE"  # net = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VatPart:
+    """One VAT rate's share of a CDR (``rating->'vat_breakdown'``); ``vat`` None: unknown."""
+
+    vat: str | None
+    excl_vat: Decimal
+    incl_vat: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """One posting on the partner's account in the batch, with its CDR's facts."""
+
+    posting_id: int
+    transaction_id: str
+    kind: str  # CHARGE, REVERSAL or ROUNDING
+    cdr_key: str
+    role: Role
+    counterparty: str | None
+    session_start: datetime
+    session_end: datetime
+    location_id: str | None
+    energy_kwh: Decimal
+    amount_excl_vat: Decimal  # signed: negative for a reversal
+    amount_incl_vat: Decimal  # signed: the line's gross
+    fee: Decimal  # the CDR's hub fee (whoever paid it)
+    side: Side
+    amount: Decimal  # booked on the partner's account, positive
+    late: bool
+    vat_breakdown: tuple[VatPart, ...]
+
+    @property
+    def net(self) -> Decimal:
+        """Credit minus debit on the partner's account."""
+        return self.amount if self.side is Side.CREDIT else -self.amount
+
+    @property
+    def expected_net(self) -> Decimal:
+        """The line's gross as the partner's net: + as CPO, - as eMSP, 0 for rounding."""
+        if self.role is Role.CPO:
+            return self.amount_incl_vat
+        if self.role is Role.EMSP:
+            return -self.amount_incl_vat
+        return Decimal(0)
+
+    @property
+    def fee_paid(self) -> Decimal:
+        """The hub fee this partner paid on this line (0 when the counterparty paid it)."""
+        if self.role is Role.ROUNDING:
+            return Decimal(0)
+        return self.expected_net - self.net
+
+
+@dataclass(frozen=True, slots=True)
+class StatementHeader:
+    batch_id: int
+    partner: str
+    roles: tuple[str, ...]
+    currency: str
+    period_kind: str
+    period_start: datetime
+    period_end: datetime
+    settlement_tz: str
+    state: str
+    checksum: str
+    created_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatementTotals:
+    postings: int
+    late_postings: int
+    receivable_as_cpo: Decimal
+    payable_as_emsp: Decimal
+    hub_fees: Decimal
+    rounding: Decimal
+    late_adjustments: Decimal  # net of the late lines (already inside the other totals)
+    debit: Decimal
+    credit: Decimal
+    net_amount: Decimal
+    direction: Direction
+
+
+@dataclass(frozen=True, slots=True)
+class VatRow:
+    role: Role
+    vat: str | None
+    excl_vat: Decimal
+    incl_vat: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    header: StatementHeader
+    totals: StatementTotals
+    vat: tuple[VatRow, ...]
+    lines: tuple[StatementLine, ...]

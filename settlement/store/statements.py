@@ -1,0 +1,280 @@
+"""Statements from PostgreSQL: list closed batches, load one with its lines, verify it.
+
+A batch's lines are its member postings (SQL function ``settlement_batch_postings``, the
+membership rule of migration 0003) joined with their ledger transactions. VAT comes from
+``ledger_transaction.rating->'vat_breakdown'``: a list of
+``{"vat": "21.0", "excl_vat": "8.2645", "incl_vat": "10.0000"}`` (amounts as JSON strings
+or numbers); when absent, the line counts under an unknown rate with its own amounts.
+
+``verify`` recomputes a batch's totals and checksum from the ledger and lists every
+difference with what was stored (an empty list: the statement still matches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from schemas.hub.agreement import SettlementPeriod
+from schemas.hub.ledger import Side
+from settlement.batches.checksum import batch_checksum, body_digest, rounding_line
+from settlement.batches.model import BatchKey
+from settlement.money import round_minor_unit
+from settlement.statements.build import build_statement, role_of, roles_of, vat_parts
+from settlement.statements.model import Statement, StatementHeader, StatementLine
+from settlement.store.db import Row
+
+LIST_LIMIT_MAX: Final = 10_000
+LINES_FETCH_ROWS: Final = 20_000
+
+_LINES = """
+SELECT p.posting_id, p.transaction_id::text, t.kind, t.cdr_key, t.cpo, t.emsp,
+       t.session_start, t.session_end, t.location_id, t.energy_kwh, t.amount_excl_vat,
+       t.amount_incl_vat, t.fee, p.side, p.amount, p.value_time < b.period_start AS late,
+       t.rating->'vat_breakdown' AS vat
+  FROM settlement_batch b
+ CROSS JOIN LATERAL settlement_batch_postings(b) p
+  JOIN ledger_transaction t ON t.transaction_id = p.transaction_id
+ WHERE b.batch_id = %s
+ ORDER BY p.posting_id
+"""
+
+_RECOMPUTE = """
+SELECT count(*) AS postings,
+       count(*) FILTER (WHERE p.value_time < b.period_start) AS late_postings,
+       coalesce(sum(p.amount) FILTER (WHERE p.side = 'DEBIT'), 0) AS debit,
+       coalesce(sum(p.amount) FILTER (WHERE p.side = 'CREDIT'), 0) AS credit,
+       coalesce(sum(CASE p.side WHEN 'CREDIT' THEN p.amount ELSE -p.amount END)
+                FILTER (WHERE p.value_time < b.period_start), 0) AS late_net,
+       encode(sha256(convert_to(string_agg(
+           p.posting_id || '|' || p.transaction_id || '|' || p.side || '|' || p.amount,
+           E'\\n' ORDER BY p.posting_id)
+           FILTER (WHERE p.transaction_id IS DISTINCT FROM b.rounding_transaction_id),
+           'UTF8')), 'hex') AS body,
+       count(*) FILTER (WHERE p.transaction_id = b.rounding_transaction_id) AS rounding_legs,
+       min(p.side) FILTER (WHERE p.transaction_id = b.rounding_transaction_id) AS rounding_side,
+       min(p.amount) FILTER (WHERE p.transaction_id = b.rounding_transaction_id)
+           AS rounding_amount
+  FROM settlement_batch b
+ CROSS JOIN LATERAL settlement_batch_postings(b) p
+ WHERE b.batch_id = %s
+"""
+
+
+class StatementNotFound(Exception):
+    """No closed batch has this id. List them with ``roamclear statements list``."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatementSummary:
+    """One row of ``statements list``."""
+
+    batch_id: int
+    partner: str
+    currency: str
+    period_kind: str
+    period_start: datetime
+    period_end: datetime
+    net_amount: Decimal
+    postings: int
+    late_postings: int
+    rounding: Decimal
+    checksum: str
+    closed_at: datetime
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "id": self.batch_id,
+            "partner": self.partner,
+            "currency": self.currency,
+            "period_kind": self.period_kind,
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "net_amount": str(self.net_amount),
+            "postings": self.postings,
+            "late_postings": self.late_postings,
+            "rounding": str(self.rounding),
+            "checksum": self.checksum,
+            "closed_at": self.closed_at.isoformat(),
+        }
+
+
+def list_statements(
+    conn: psycopg.Connection[Row],
+    partner: str | None = None,
+    period_from: datetime | None = None,
+    period_to: datetime | None = None,
+    limit: int = LIST_LIMIT_MAX,
+) -> list[StatementSummary]:
+    """Closed batches whose period overlaps [period_from, period_to), oldest first."""
+    rows = conn.execute(
+        "SELECT batch_id, partner, currency, period_kind, period_start, period_end, net_amount,"
+        " postings, late_postings, rounding, checksum, closed_at FROM settlement_batch"
+        " WHERE state = 'CLOSED' AND (%(partner)s::text IS NULL OR partner = %(partner)s)"
+        " AND (%(from)s::timestamptz IS NULL OR period_end > %(from)s)"
+        " AND (%(to)s::timestamptz IS NULL OR period_start < %(to)s)"
+        " ORDER BY period_start, partner, currency, period_kind LIMIT %(limit)s",
+        {
+            "partner": partner,
+            "from": period_from,
+            "to": period_to,
+            "limit": min(limit, LIST_LIMIT_MAX),
+        },
+    ).fetchall()
+    return [StatementSummary(**row) for row in rows]
+
+
+def _batch(conn: psycopg.Connection[Row], batch_id: int) -> Row:
+    row = conn.execute(
+        "SELECT * FROM settlement_batch WHERE batch_id = %s AND state = 'CLOSED'", (batch_id,)
+    ).fetchone()
+    if row is None:
+        raise StatementNotFound(f"no closed settlement batch {batch_id}")
+    return row
+
+
+def batch_partner(conn: psycopg.Connection[Row], batch_id: int) -> str:
+    """The partner of a closed batch (StatementNotFound otherwise): for access checks."""
+    return str(_batch(conn, batch_id)["partner"])
+
+
+def _lines(conn: psycopg.Connection[Row], batch_id: int, partner: str) -> Iterator[StatementLine]:
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        cursor.execute(_LINES, (batch_id,))
+        while rows := cursor.fetchmany(LINES_FETCH_ROWS):
+            for (
+                posting_id,
+                transaction_id,
+                kind,
+                cdr_key,
+                cpo,
+                emsp,
+                start,
+                end,
+                location,
+                energy,
+                excl,
+                incl,
+                fee,
+                side_text,
+                amount,
+                late,
+                vat,
+            ) in rows:
+                side = Side(side_text)
+                sign = -1 if kind == "REVERSAL" else 1
+                role = role_of(partner, cpo, emsp, kind, side)
+                counterparty = (
+                    None if kind == "ROUNDING" else (emsp if role.value == "CPO" else cpo)
+                )
+                yield StatementLine(
+                    posting_id,
+                    transaction_id,
+                    kind,
+                    cdr_key,
+                    role,
+                    counterparty,
+                    start,
+                    end,
+                    location,
+                    energy,
+                    excl * sign,
+                    incl * sign,
+                    fee * sign,
+                    side,
+                    amount,
+                    late,
+                    vat_parts(vat, excl * sign, incl * sign, sign),
+                )
+
+
+def load_statement(conn: psycopg.Connection[Row], batch_id: int) -> Statement:
+    batch = _batch(conn, batch_id)
+    lines = list(_lines(conn, batch_id, batch["partner"]))
+    header = StatementHeader(
+        batch_id=batch["batch_id"],
+        partner=batch["partner"],
+        roles=roles_of(lines),
+        currency=batch["currency"],
+        period_kind=batch["period_kind"],
+        period_start=batch["period_start"],
+        period_end=batch["period_end"],
+        settlement_tz=batch["settlement_tz"],
+        state=batch["state"],
+        checksum=batch["checksum"],
+        created_at=batch["created_at"],
+        closed_at=batch["closed_at"],
+    )
+    return build_statement(header, lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    batch_id: int
+    stored_checksum: str
+    recomputed_checksum: str
+    differences: tuple[str, ...]
+
+    @property
+    def matches(self) -> bool:
+        return not self.differences
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "id": self.batch_id,
+            "matches": self.matches,
+            "stored_checksum": self.stored_checksum,
+            "recomputed_checksum": self.recomputed_checksum,
+            "differences": list(self.differences),
+        }
+
+
+def verify(conn: psycopg.Connection[Row], batch_id: int) -> Verification:
+    """Recompute the batch from the ledger; every difference with what was stored."""
+    batch = _batch(conn, batch_id)
+    found = conn.execute(_RECOMPUTE, (batch_id,)).fetchone()
+    assert found is not None
+    key = BatchKey(batch["account"], batch["currency"], SettlementPeriod(batch["period_kind"]))
+    body = found["body"] if found["body"] is not None else body_digest([])
+    line = rounding_line(
+        None if found["rounding_side"] is None else str(batch["rounding_transaction_id"]),
+        found["rounding_side"],
+        found["rounding_amount"],
+    )
+    checksum = batch_checksum(
+        key,
+        batch["period_start"],
+        batch["period_end"],
+        batch["watermark"],
+        batch["prior_watermark"],
+        body,
+        line,
+    )
+    differences = [
+        f"{name}: stored {batch[column]}, ledger {found[name]}"
+        for name, column in (
+            ("postings", "postings"),
+            ("late_postings", "late_postings"),
+            ("debit", "debit_total"),
+            ("credit", "credit_total"),
+            ("late_net", "late_net"),
+        )
+        if batch[column] != found[name]
+    ]
+    expected_legs = 0 if batch["rounding_transaction_id"] is None else 1
+    if found["rounding_legs"] != expected_legs:
+        differences.append(
+            f"rounding postings: expected {expected_legs}, ledger {found['rounding_legs']}"
+        )
+    net = batch["credit_total"] - batch["debit_total"]
+    if round_minor_unit(net, batch["currency"]) != net:
+        differences.append(f"net_amount {net} is not in {batch['currency']} minor units")
+    if checksum != batch["checksum"]:
+        differences.append(f"checksum: stored {batch['checksum']}, ledger {checksum}")
+    return Verification(batch_id, batch["checksum"], checksum, tuple(differences))

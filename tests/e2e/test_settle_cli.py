@@ -1,0 +1,125 @@
+"""The closer and statements as processes: ``settle close``, ``statements …``, and the
+periodic ``settle run`` stopping cleanly on SIGTERM. Runs the sub-apps directly (the lead
+mounts them in ``roamclear``), each against its own fresh database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pypdf
+import pytest
+
+from settlement.store.db import connect
+from settlement.store.migrate import apply_migrations
+from settlement.store.urls import with_database
+from tests.integration.settlement.factories import at, book
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def own_db(postgres_server_url: str) -> Iterator[str]:
+    name = f"roamclear_e2e_settle_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(postgres_server_url, name)
+    apply_migrations(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _command(module: str, database_url: str, *args: str) -> list[str]:
+    return [sys.executable, "-c", f"from pipeline.cli.{module} import app; app()", *args]
+
+
+def _env(database_url: str) -> dict[str, str]:
+    # both servers named: nothing embedded is started (the closer needs no broker)
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+        "PYTHONPATH": str(ROOT),
+        "ROAMCLEAR_SETTLEMENT_GRACE": "1h",
+    }
+
+
+def _run(module: str, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _command(module, database_url, *args),
+        env=_env(database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_close_list_show_export_verify(own_db: str, tmp_path: Path) -> None:
+    with connect(own_db) as conn:
+        book(conn, "NL*TNM", "DE*EMS", "10.0000", "0.1500")
+        book(conn, "NL*TNM", "DE*EMS", "2.0001", "0.0300")
+        conn.commit()
+    closed = _run("settle", own_db, "close", "--as-of", "2025-06-02T00:00:00", "--json")
+    assert closed.returncode == 0, closed.stderr
+    report = json.loads(closed.stdout)
+    assert {b["partner"] for b in report["batches"]} == {"NL*TNM", "DE*EMS"}
+    listed = _run("statements", own_db, "list", "--partner", "nl*tnm", "--json")
+    [tnm] = json.loads(listed.stdout)
+    assert tnm["net_amount"] == "11.8200" and tnm["postings"] == 3  # 11.8201 rounded, + rounding
+    assert _run("statements", own_db, "verify", str(tnm["id"])).returncode == 0
+    pdf = tmp_path / "s.pdf"
+    exported = _run(
+        "statements", own_db, "export", str(tnm["id"]), "--format", "pdf", "-o", str(pdf)
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert "11.82" in pypdf.PdfReader(pdf).pages[0].extract_text()
+    as_csv = _run("statements", own_db, "export", str(tnm["id"]), "--format", "csv")
+    assert "total,net_amount,11.8200" in as_csv.stdout
+    token = _run("statements", own_db, "token", "create", "--partner", "NL*TNM")
+    assert token.returncode == 0 and len(token.stdout.strip()) >= 40
+    again = _run("settle", own_db, "close", "--as-of", "2025-06-02T00:00:00", "--json")
+    assert json.loads(again.stdout)["batches"] == []
+    assert _run("statements", own_db, "verify", "999").returncode == 2
+
+
+def test_settle_run_stops_cleanly_on_sigterm(own_db: str) -> None:
+    with connect(own_db) as conn:
+        book(conn, "NL*TNM", "DE*EMS", "10.0000", end=at("2025-05-10 12:00"))
+        conn.commit()
+    process = subprocess.Popen(
+        _command("settle", own_db, "run", "--every", "1s", "--json"),
+        env=_env(own_db),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with connect(own_db) as conn:
+                row = conn.execute("SELECT count(*) AS n FROM settlement_batch").fetchone()
+            if row and row["n"]:
+                break
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "settlement closer stopped" in err

@@ -1,0 +1,110 @@
+"""The finance API: a finance token sees every statement, a partner token only its own."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pypdf
+import pytest
+import uvicorn
+
+from pipeline.api.app import create_app
+from pipeline.api.tokens import create_token
+from pipeline.config import Settings
+from settlement.batches.model import ClosePolicy
+from settlement.store.closing import close_once
+from settlement.store.db import connect
+from tests.integration.settlement.factories import at, book
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def api(settle_db: str, tmp_path: Path) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
+    with connect(settle_db) as conn:
+        book(conn, "NL*TNM", "DE*EMS", "10.0000")
+        book(conn, "FR*CPO", "BE*EMB", "5.0000")
+        tokens = {
+            "finance": create_token(conn, None, "test"),
+            "tnm": create_token(conn, "NL*TNM"),
+        }
+        conn.commit()
+    close_once(settle_db, at("2025-06-02 00:00"), ClosePolicy())
+    settings = Settings(None, settle_db, "t", tmp_path, 6.0, 0.5)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client, tokens
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_finance_sees_all_and_a_partner_only_its_own(
+    api: tuple[httpx.Client, dict[str, str]],
+) -> None:
+    client, tokens = api
+    everything = client.get("/finance/v1/statements", headers=_auth(tokens["finance"]))
+    assert everything.status_code == 200
+    partners = {s["partner"] for s in everything.json()}
+    assert partners == {"NL*TNM", "DE*EMS", "FR*CPO", "BE*EMB"}
+    own = client.get("/finance/v1/statements", headers=_auth(tokens["tnm"])).json()
+    assert [s["partner"] for s in own] == ["NL*TNM"]
+    assert own[0]["net_amount"] == "9.8500"
+    other = next(s["id"] for s in everything.json() if s["partner"] == "FR*CPO")
+    for suffix in ("", ".csv", ".pdf"):
+        assert (
+            client.get(
+                f"/finance/v1/statements/{other}{suffix}", headers=_auth(tokens["tnm"])
+            ).status_code
+            == 403
+        )
+        assert (
+            client.get(
+                f"/finance/v1/statements/{other}{suffix}", headers=_auth(tokens["finance"])
+            ).status_code
+            == 200
+        )
+    assert (
+        client.get(
+            "/finance/v1/statements?partner=FR*CPO", headers=_auth(tokens["tnm"])
+        ).status_code
+        == 403
+    )
+    mine = own[0]["id"]
+    body = client.get(f"/finance/v1/statements/{mine}", headers=_auth(tokens["tnm"])).json()
+    assert body["totals"]["net_amount"] == "9.8500" and len(body["lines"]) == 1
+    csv_text = client.get(f"/finance/v1/statements/{mine}.csv", headers=_auth(tokens["tnm"])).text
+    assert "total,net_amount,9.8500" in csv_text
+    pdf = client.get(f"/finance/v1/statements/{mine}.pdf", headers=_auth(tokens["tnm"]))
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert "9.85" in pypdf.PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+
+
+def test_no_or_a_wrong_token_is_401(api: tuple[httpx.Client, dict[str, str]]) -> None:
+    client, _ = api
+    assert client.get("/finance/v1/statements").status_code == 401
+    assert client.get("/finance/v1/statements", headers=_auth("nope")).status_code == 401
+    assert client.get("/finance/v1/statements/1").status_code == 401
+    assert client.get("/docs").status_code == 200
+    assert "/finance/v1/statements" in client.get("/openapi.json").json()["paths"]

@@ -1,0 +1,84 @@
+"""Statements of closed batches: JSON, CSV (SQL path) and PDF agree on every total."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pypdf
+import pytest
+
+from settlement.batches.model import ClosePolicy
+from settlement.statements.build import statement_json, totals_json
+from settlement.statements.pdf import render_pdf
+from settlement.store.closing import close_once
+from settlement.store.db import connect
+from settlement.store.statements import list_statements, load_statement
+from settlement.store.statements_csv import export_csv, statement_totals
+from tests.integration.settlement.factories import at, book
+
+pytestmark = pytest.mark.integration
+POLICY = ClosePolicy(time_zone="Europe/Amsterdam", grace=timedelta(hours=2))
+
+
+def _ledger(url: str) -> None:
+    with connect(url) as conn:
+        for i in range(130):  # enough lines for several PDF pages
+            book(
+                conn,
+                "NL*TNM",
+                "DE*EMS",
+                f"{i % 17 + 1}.{i:04d}",
+                "0.0250",
+                end=at("2025-05-01 00:00") + timedelta(hours=5 * i),
+            )
+        book(conn, "DE*EMS", "NL*TNM", "12.3456", "0.2000", fee_payer="EMSP", vat=None)
+        book(conn, "FR*CPO", "NL*TNM", "8.0000", "0.1000", vat="5.5")
+        conn.commit()
+    close_once(url, at("2025-06-10 00:00"), POLICY)
+
+
+def test_csv_json_and_pdf_carry_the_same_totals(settle_db: str) -> None:
+    _ledger(settle_db)
+    with connect(settle_db) as conn:
+        [summary] = list_statements(conn, partner="NL*TNM")
+        statement = load_statement(conn, summary.batch_id)
+        sql_totals, sql_vat = statement_totals(conn, summary.batch_id)
+        buffer = io.StringIO()
+        lines = export_csv(conn, summary.batch_id, buffer)
+    body = statement_json(statement)
+    assert body["net_amount"] == str(summary.net_amount)
+    assert (sql_totals, sql_vat) == (statement.totals, statement.vat)
+    assert set(body["roles"]) == {"CPO", "EMSP"}
+    totals = statement.totals
+    assert (
+        totals.receivable_as_cpo - totals.payable_as_emsp - totals.hub_fees + totals.rounding
+        == totals.net_amount
+    )
+    rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    csv_totals = {r["name"]: r["value"] for r in rows if r["record"] == "total"}
+    assert csv_totals == {k: str(v) for k, v in totals_json(totals).items()}
+    line_rows = [r for r in rows if r["record"] == "line"]
+    assert len(line_rows) == lines == totals.postings == len(body["lines"])
+    assert sum(Decimal(r["net"]) for r in line_rows) == totals.net_amount
+    vat_rates = {r["name"] for r in rows if r["record"] == "vat"}
+    assert vat_rates == {"CPO 21.0", "EMSP 5.5", "EMSP unknown"}
+
+    reader = pypdf.PdfReader(io.BytesIO(render_pdf(statement)))
+    assert len(reader.pages) >= 3
+    first = reader.pages[0].extract_text()
+    net = f"{totals.net_amount:,} EUR"
+    assert "Settlement statement" in first and "NL*TNM" in first and net in first
+    assert statement.header.checksum in first
+    assert f"Page 1/{len(reader.pages)}" in first
+    assert net in reader.pages[-1].extract_text()
+
+
+def test_period_boundaries_follow_the_settlement_time_zone(settle_db: str) -> None:
+    _ledger(settle_db)
+    with connect(settle_db) as conn:
+        found = list_statements(conn, partner="NL*TNM")
+    assert found[0].period_start == at("2025-04-30 22:00")  # 1 May 00:00 in Amsterdam
+    assert found[0].period_end == at("2025-05-31 22:00")
