@@ -18,22 +18,33 @@ from pipeline.config import Settings
 READY_WAIT_S_MAX = 60.0
 
 
-@contextmanager
-def worker_processes(
-    settings: Settings, count: int, log_dir: Path, passthrough_to: str | None = None
-) -> Iterator[None]:
+def worker_env(settings: Settings, home: Path, app_id: str, **extra: str) -> dict[str, str]:
+    """The environment of a worker on `settings`' servers and topics, with short consumer
+    sessions (rebalances take seconds, not faust's default minute)."""
     assert settings.kafka_bootstrap_servers and settings.database_url
     env = dict(os.environ)
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
         DATABASE_URL=settings.database_url,
         ROAMCLEAR_TOPIC_PREFIX=settings.topic_prefix,
-        ROAMCLEAR_HOME=str(log_dir),
-        ROAMCLEAR_APP_ID=f"bench-{uuid.uuid4().hex[:8]}",
+        ROAMCLEAR_HOME=str(home),
+        ROAMCLEAR_APP_ID=app_id,
         ROAMCLEAR_SESSION_TIMEOUT_S="6",
         ROAMCLEAR_HEARTBEAT_INTERVAL_S="0.5",
+        **extra,
     )
-    command = [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"]
+    return env
+
+
+WORKER_COMMAND = (sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info")
+
+
+@contextmanager
+def worker_processes(
+    settings: Settings, count: int, log_dir: Path, passthrough_to: str | None = None
+) -> Iterator[None]:
+    env = worker_env(settings, log_dir, f"run-{uuid.uuid4().hex[:8]}")
+    command = list(WORKER_COMMAND)
     if passthrough_to:
         command += ["--passthrough-to", passthrough_to]
     logs = [log_dir / f"worker-{i}.log" for i in range(count)]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,26 +12,11 @@ from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.topics import Topic, topic_name
+from pipeline.workers import WORKER_COMMAND, worker_env
 from settlement.store import books
 from settlement.store.db import connect
 
 WAIT_S_MAX = 120.0
-
-
-def worker_env(settings: Settings, app_id: str) -> dict[str, str]:
-    assert settings.kafka_bootstrap_servers and settings.database_url
-    env = dict(os.environ)
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
-        DATABASE_URL=settings.database_url,
-        ROAMCLEAR_TOPIC_PREFIX=settings.topic_prefix,
-        ROAMCLEAR_HOME=str(settings.home / app_id),
-        ROAMCLEAR_APP_ID=app_id,
-        ROAMCLEAR_SESSION_TIMEOUT_S="6",
-        ROAMCLEAR_HEARTBEAT_INTERVAL_S="0.5",
-        ROAMCLEAR_CLEARING_BATCH_MAX="200",
-    )
-    return env
 
 
 class Workers:
@@ -48,8 +31,13 @@ class Workers:
     def start(self) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info"],
-            env=worker_env(self.settings, self.app_id),
+            list(WORKER_COMMAND),
+            env=worker_env(
+                self.settings,
+                self.settings.home / self.app_id,
+                self.app_id,
+                ROAMCLEAR_CLEARING_BATCH_MAX="200",
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
