@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from pipeline.embedded.postgres import start_postgres, stop_postgres
 from pipeline.kafka.admin import create_topics
 from pipeline.topics import topic_specs
 from settlement.store.migrate import apply_migrations
-from settlement.store.urls import with_database
+from settlement.store.urls import database_name, with_database
 
 CORPUS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "ocpi-cases"
 
@@ -81,47 +82,46 @@ def postgres_server_url(
         stop_postgres(pgdata)
 
 
+@contextmanager
+def scratch_database(
+    server_url: str, prefix: str, template: str | None = None, migrate: bool = True
+) -> Iterator[str]:
+    """A database of its own on the server (copied from `template`, else migrated), dropped
+    at exit; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"{copy}')
+    url = with_database(server_url, name)
+    try:
+        if template is None and migrate:
+            apply_migrations(url)
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def database_url(postgres_server_url: str) -> Iterator[str]:
     """A fresh, migrated database for this test session, dropped afterwards."""
-    name = f"roamclear_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(postgres_server_url, name)
-    apply_migrations(url)
-    try:
+    with scratch_database(postgres_server_url, "roamclear_test") as url:
         yield url
-    finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
 def template_database(postgres_server_url: str) -> Iterator[str]:
     """A migrated database that `fresh_database_url` copies (CREATE DATABASE … TEMPLATE);
     nothing else connects to it, as a template must have no other sessions."""
-    name = f"roamclear_tpl_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    apply_migrations(with_database(postgres_server_url, name))
-    try:
-        yield name
-    finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(postgres_server_url, "roamclear_tpl") as url:
+        yield database_name(url)
 
 
 @pytest.fixture
 def fresh_database_url(postgres_server_url: str, template_database: str) -> Iterator[str]:
     """An empty, migrated database of this test's own (counts and balances are exact)."""
-    name = f"roamclear_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    try:
-        yield with_database(postgres_server_url, name)
-    finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(postgres_server_url, "roamclear_t", template_database) as url:
+        yield url
 
 
 @pytest.fixture

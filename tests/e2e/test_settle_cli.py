@@ -10,35 +10,16 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pypdf
 import pytest
 
 from settlement.store.db import connect
-from settlement.store.migrate import apply_migrations
-from settlement.store.urls import with_database
 from tests.integration.settlement.factories import at, book
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def own_db(postgres_server_url: str) -> Iterator[str]:
-    name = f"roamclear_e2e_settle_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(postgres_server_url, name)
-    apply_migrations(url)
-    try:
-        yield url
-    finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _command(module: str, database_url: str, *args: str) -> list[str]:
@@ -68,41 +49,48 @@ def _run(module: str, database_url: str, *args: str) -> subprocess.CompletedProc
     )
 
 
-def test_close_list_show_export_verify(own_db: str, tmp_path: Path) -> None:
-    with connect(own_db) as conn:
+def test_close_list_show_export_verify(fresh_database_url: str, tmp_path: Path) -> None:
+    with connect(fresh_database_url) as conn:
         book(conn, "NL*TNM", "DE*EMS", "10.0000", "0.1500")
         book(conn, "NL*TNM", "DE*EMS", "2.0001", "0.0300")
         conn.commit()
-    closed = _run("settle", own_db, "close", "--as-of", "2025-06-02T00:00:00", "--json")
+    closed = _run("settle", fresh_database_url, "close", "--as-of", "2025-06-02T00:00:00", "--json")
     assert closed.returncode == 0, closed.stderr
     report = json.loads(closed.stdout)
     assert {b["partner"] for b in report["batches"]} == {"NL*TNM", "DE*EMS"}
-    listed = _run("statements", own_db, "list", "--partner", "nl*tnm", "--json")
+    listed = _run("statements", fresh_database_url, "list", "--partner", "nl*tnm", "--json")
     [tnm] = json.loads(listed.stdout)
     assert tnm["net_amount"] == "11.8200" and tnm["postings"] == 3  # 11.8201 rounded, + rounding
-    assert _run("statements", own_db, "verify", str(tnm["id"])).returncode == 0
+    assert _run("statements", fresh_database_url, "verify", str(tnm["id"])).returncode == 0
     pdf = tmp_path / "s.pdf"
     exported = _run(
-        "statements", own_db, "export", str(tnm["id"]), "--format", "pdf", "-o", str(pdf)
+        "statements",
+        fresh_database_url,
+        "export",
+        str(tnm["id"]),
+        "--format",
+        "pdf",
+        "-o",
+        str(pdf),
     )
     assert exported.returncode == 0, exported.stderr
     assert "11.82" in pypdf.PdfReader(pdf).pages[0].extract_text()
-    as_csv = _run("statements", own_db, "export", str(tnm["id"]), "--format", "csv")
+    as_csv = _run("statements", fresh_database_url, "export", str(tnm["id"]), "--format", "csv")
     assert "total,net_amount,11.8200" in as_csv.stdout
-    token = _run("statements", own_db, "token", "create", "--partner", "NL*TNM")
+    token = _run("statements", fresh_database_url, "token", "create", "--partner", "NL*TNM")
     assert token.returncode == 0 and len(token.stdout.strip()) >= 40
-    again = _run("settle", own_db, "close", "--as-of", "2025-06-02T00:00:00", "--json")
+    again = _run("settle", fresh_database_url, "close", "--as-of", "2025-06-02T00:00:00", "--json")
     assert json.loads(again.stdout)["batches"] == []
-    assert _run("statements", own_db, "verify", "999").returncode == 2
+    assert _run("statements", fresh_database_url, "verify", "999").returncode == 2
 
 
-def test_settle_run_stops_cleanly_on_sigterm(own_db: str) -> None:
-    with connect(own_db) as conn:
+def test_settle_run_stops_cleanly_on_sigterm(fresh_database_url: str) -> None:
+    with connect(fresh_database_url) as conn:
         book(conn, "NL*TNM", "DE*EMS", "10.0000", end=at("2025-05-10 12:00"))
         conn.commit()
     process = subprocess.Popen(
-        _command("settle", own_db, "run", "--every", "1s", "--json"),
-        env=_env(own_db),
+        _command("settle", fresh_database_url, "run", "--every", "1s", "--json"),
+        env=_env(fresh_database_url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -111,7 +99,7 @@ def test_settle_run_stops_cleanly_on_sigterm(own_db: str) -> None:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with connect(own_db) as conn:
+            with connect(fresh_database_url) as conn:
                 row = conn.execute("SELECT count(*) AS n FROM settlement_batch").fetchone()
             if row and row["n"]:
                 break

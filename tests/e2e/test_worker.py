@@ -4,12 +4,17 @@ a mixed batch, a kill -9 mid-stream, a second worker joining mid-stream, and a g
 from __future__ import annotations
 
 import signal
+import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import Settings
+from pipeline.kafka.admin import create_topics
+from pipeline.topics import topic_specs
+from tests.conftest import scratch_database
 from tests.e2e.workers import (
     balances,
     counts,
@@ -129,22 +134,9 @@ def test_two_workers_book_exactly_what_one_worker_books(
 @pytest.fixture
 def second_settings(
     settings: Settings, postgres_server_url: str, template_database: str, kafka_bootstrap: str
-) -> object:
-    import uuid
-
-    import psycopg
-
-    from pipeline.kafka.admin import create_topics
-    from pipeline.topics import topic_specs
-    from settlement.store.urls import with_database
-
-    name = f"roamclear_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-    prefix = f"rct{uuid.uuid4().hex[:10]}"
-    create_topics(kafka_bootstrap, topic_specs(prefix))
-    yield replace(
-        settings, database_url=with_database(postgres_server_url, name), topic_prefix=prefix
-    )
-    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+) -> Iterator[Settings]:
+    """A second database and topic set, for comparing two runs of the same input."""
+    with scratch_database(postgres_server_url, "roamclear_t", template_database) as url:
+        prefix = f"rct{uuid.uuid4().hex[:10]}"
+        create_topics(kafka_bootstrap, topic_specs(prefix))
+        yield replace(settings, database_url=url, topic_prefix=prefix)
