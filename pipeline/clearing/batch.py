@@ -1,7 +1,9 @@
 """One clearing batch: archive → decode → decide → book → emit, in one PostgreSQL transaction.
 
 Order matters for exactly-once effect under at-least-once delivery:
-1. decode every record (pure, outside the transaction);
+1. decode every record (pure, outside the transaction; `decode_batch` yields to the event
+   loop between slices, so the agent decodes the next batch while this one's PostgreSQL and
+   broker round trips are in flight);
 2. in one PostgreSQL transaction: archive the records (a redelivered record is already
    archived and is skipped), decide each new one against the ledger as it stands plus the
    batch's own bookings, write transactions, postings, rejections and one outcome per event;
@@ -24,6 +26,7 @@ import psycopg
 
 from pipeline.clearing.events import EventWriter, OutputRecord
 from pipeline.clearing.refcache import ReferenceCache
+from pipeline.kafka.client import send_records
 from schemas.hub.ledger import TransactionKind
 from schemas.hub.party import CdrKey
 from settlement.clearing.decide import Booking, clear
@@ -36,6 +39,10 @@ from settlement.store.clearing_rows import posting_rows, rejection_row, transact
 from settlement.store.db import Row
 
 Send = Callable[[Sequence[OutputRecord]], Awaitable[None]]
+
+# Records decoded between two yields to the event loop: small enough that a waiting
+# PostgreSQL or broker reply is picked up within a few milliseconds.
+DECODE_SLICE = 50
 
 
 @dataclass(slots=True)
@@ -94,19 +101,50 @@ def _keys(decoded: Sequence[Decoded | Rejected]) -> set[str]:
     return keys
 
 
+async def decode_batch(records: Sequence[store.SubmittedRecord]) -> list[Decoded | Rejected]:
+    """Every record decoded, yielding to the event loop after each slice."""
+    decoded: list[Decoded | Rejected] = []
+    for start in range(0, len(records), DECODE_SLICE):
+        decoded.extend(decode(record.value) for record in records[start : start + DECODE_SLICE])
+        await asyncio.sleep(0)
+    return decoded
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Clearing:
+    """What every batch of one agent is cleared with."""
+
+    refs: ReferenceCache
+    limits: PlausibilityLimits
+    writer: EventWriter
+    send: Send
+    now: Callable[[], datetime] = _utc_now
+
+
 async def process_batch(
     conn: psycopg.AsyncConnection[Row],
     records: Sequence[store.SubmittedRecord],
-    refs: ReferenceCache,
-    limits: PlausibilityLimits,
-    writer: EventWriter,
-    send: Send,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clearing: Clearing,
 ) -> BatchResult:
+    decoded = await decode_batch(records)
+    return await commit_batch(conn, records, decoded, clearing)
+
+
+async def commit_batch(
+    conn: psycopg.AsyncConnection[Row],
+    records: Sequence[store.SubmittedRecord],
+    decoded: Sequence[Decoded | Rejected],
+    clearing: Clearing,
+) -> BatchResult:
+    """Steps 2 to 4 of the module docstring for records already decoded."""
     result = BatchResult(received=len(records))
-    decoded = [decode(record.value) for record in records]
+    limits, writer = clearing.limits, clearing.writer
     async with conn.transaction():
-        view = await refs.refresh(conn)
+        view = await clearing.refs.refresh(conn)
         archived = await store.archive(conn, records)
         fresh = [
             (record, item, archived[record.position])
@@ -115,7 +153,7 @@ async def process_batch(
         ]
         result.skipped = len(records) - len(fresh)
         books = _BatchLedger(await store.bookings(conn, _keys([i for _, i, _ in fresh])))
-        moment = now()
+        moment = clearing.now()
         decisions: list[tuple[store.SubmittedRecord, int, Outcome]] = []
         for record, item, archive_id in fresh:
             outcome = (
@@ -132,7 +170,7 @@ async def process_batch(
                 output.extend(writer.booked(outcome, moment))
             elif isinstance(outcome, Rejected):
                 output.append(writer.rejected(outcome, record, moment))
-        await send(output)
+        await clearing.send(output)
     return result
 
 
@@ -243,6 +281,6 @@ def _redecide(booked: Booked, existing: store.StoredBooking | None) -> Outcome:
 
 async def send_with(producer: Any, records: Sequence[OutputRecord]) -> None:
     """Produce and wait for every ack (the caller commits PostgreSQL only afterwards)."""
-    futures = [await producer.send(r.topic, value=r.value, key=r.key) for r in records]
+    futures = await send_records(producer, ((r.topic, r.key, r.value) for r in records))
     if futures:
         await asyncio.gather(*futures)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.topics import Topic, topic_name
-from schemas.events import CdrRated, LedgerTransaction, Rejection, new_envelope
+from schemas.events import CdrRated, LedgerTransaction, Rejection, envelope_bytes, new_envelope
 from schemas.events import Rejected as RejectedEvent
 from schemas.hub.party import CdrKey, PartyRef
 from schemas.wire import to_ocpi_json
@@ -49,12 +49,12 @@ class EventWriter:
                     "agreement_id": booked.agreement.agreement_id,
                     "version": booked.agreement.version,
                 }
-            envelope = new_envelope(CdrRated, submitter=self.hub, payload=rated, occurred_at=now)
-            records.append(OutputRecord(self.rated_topic, key, to_ocpi_json(envelope)))
-        transaction = new_envelope(
+            envelope = envelope_bytes(CdrRated, submitter=self.hub, payload=rated, occurred_at=now)
+            records.append(OutputRecord(self.rated_topic, key, envelope))
+        transaction = envelope_bytes(
             LedgerTransaction, submitter=self.hub, payload=booked.transaction, occurred_at=now
         )
-        records.append(OutputRecord(self.transactions_topic, key, to_ocpi_json(transaction)))
+        records.append(OutputRecord(self.transactions_topic, key, transaction))
         return records
 
     def rejected(self, rejected: Rejected, record: SubmittedRecord, now: datetime) -> OutputRecord:

@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 
 from pipeline import reference
 from pipeline.config import Settings
-from pipeline.kafka.client import new_producer
+from pipeline.kafka.client import new_producer, send_records
 from pipeline.simulate.generator import Submission
 from pipeline.simulate.reference import ReferenceData
 from pipeline.topics import Topic, topic_name
 
-IN_FLIGHT_MAX = 5_000  # sends awaiting their ack before we wait (bounds memory)
+IN_FLIGHT_MAX = 5_000  # records awaiting their ack before we wait (bounds memory)
+CHUNK_MAX = 1_000  # records handed to the producer at once
 
 
 def register(settings: Settings, data: ReferenceData) -> None:
@@ -40,22 +42,39 @@ async def send_stream(
     producer = new_producer(settings.kafka_bootstrap_servers)
     await producer.start()
     sent: Counter[str] = Counter()
+    # with a target rate, chunks of a twentieth of a second keep the pace smooth
+    chunk_size = CHUNK_MAX if not rate_per_s else max(1, min(CHUNK_MAX, int(rate_per_s / 20)))
     started = time.monotonic()
-    pending: list[asyncio.Future[object]] = []
+    in_flight: list[tuple[int, list[asyncio.Future[object]]]] = []
+    index = 0
     try:
-        for index, submission in enumerate(submissions):
+        for chunk in _chunks(submissions, chunk_size):
             if rate_per_s:
                 ahead = index / rate_per_s - (time.monotonic() - started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
-            pending.append(await producer.send(topic, value=submission.value, key=submission.key))
-            sent[submission.category.value] += 1
-            if len(pending) >= IN_FLIGHT_MAX:
-                await asyncio.gather(*pending)
-                progress(len(pending))
-                pending.clear()
-        await asyncio.gather(*pending)
-        progress(len(pending))
+            records = [(topic, s.key, s.value) for s in chunk]
+            in_flight.append((len(chunk), await send_records(producer, records)))
+            sent.update(s.category.value for s in chunk)
+            index += len(chunk)
+            while sum(n for n, _ in in_flight) > IN_FLIGHT_MAX:
+                await _acked(in_flight.pop(0), progress)
+        while in_flight:
+            await _acked(in_flight.pop(0), progress)
     finally:
         await producer.stop()
     return sent
+
+
+def _chunks(items: Iterable[Submission], size: int) -> Iterator[list[Submission]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+async def _acked(
+    chunk: tuple[int, list[asyncio.Future[object]]], progress: Callable[[int], None]
+) -> None:
+    count, futures = chunk
+    await asyncio.gather(*futures)
+    progress(count)

@@ -27,10 +27,18 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Final, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 from schemas.base import OcpiModel
@@ -125,14 +133,38 @@ def refuse_float(value: object) -> object:
     return value
 
 
-def _digits_within(places_max: int, digits_max: int) -> AfterValidator:
-    """pydantic's own decimal_places/max_digits checks run in Python and cost more than the
-    rest of a CDR's validation; this one reads the Decimal's tuple once. Same semantics:
-    places are the exponent's, digits at least the places."""
+def _to_decimal(value: object) -> Decimal:
+    if type(value) is Decimal:
+        return value
+    refuse_float(value)
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            raise PydanticCustomError(
+                "decimal_parsing", "Input should be a valid decimal"
+            ) from None
+    raise PydanticCustomError(
+        "decimal_type", "Decimal input should be an integer, string or Decimal object"
+    )
 
-    def check(value: Decimal) -> Decimal:
-        _, digit_tuple, exponent = value.as_tuple()
-        assert isinstance(exponent, int), "allow_inf_nan=False keeps NaN and infinities out"
+
+def _exact_decimal(places_max: int, digits_max: int, non_negative: bool = False) -> PlainValidator:
+    """One Python call per number, doing what pydantic's Decimal type with `allow_inf_nan`,
+    `ge`, `decimal_places` and `max_digits` would do in several (a CDR has about twenty
+    numbers, so this is a fifth of its validation time), with the same error types: `float`
+    refused, then finite, then places (the exponent's), then digits (at least the places),
+    then >= 0."""
+
+    def validate(value: object) -> Decimal:
+        number = _to_decimal(value)
+        _, digit_tuple, exponent = number.as_tuple()
+        if not isinstance(exponent, int):
+            raise PydanticCustomError("finite_number", "Input should be a finite number")
         places = -exponent if exponent < 0 else 0
         digits = max(len(digit_tuple), places) if exponent < 0 else len(digit_tuple) + exponent
         if places > places_max:
@@ -147,27 +179,32 @@ def _digits_within(places_max: int, digits_max: int) -> AfterValidator:
                 "Decimal input should have no more than {max_digits} digits in total",
                 {"max_digits": digits_max},
             )
-        return value
+        if non_negative and number < 0:
+            raise PydanticCustomError(
+                "greater_than_equal", "Input should be greater than or equal to {ge}", {"ge": 0}
+            )
+        return number
 
-    return AfterValidator(check)
+    return PlainValidator(validate)
 
 
+_AMOUNT_SCHEMA = WithJsonSchema({"type": "number", "description": "decimal, at most 4 decimals"})
+_VOLUME_SCHEMA = WithJsonSchema({"type": "number", "description": "decimal quantity"})
+# pydantic's own JSON-mode output for a Decimal (its text), stated because behind a plain
+# validator pydantic's decimal serializer warns about the string it made itself
+_AS_TEXT = PlainSerializer(str, when_used="json")
 Amount = Annotated[
-    Decimal,
-    BeforeValidator(refuse_float),
-    WithJsonSchema({"type": "number", "description": "decimal, at most 4 decimals"}),
-    Field(allow_inf_nan=False),
-    _digits_within(AMOUNT_DECIMALS_MAX, AMOUNT_DIGITS_MAX),
+    Decimal, _exact_decimal(AMOUNT_DECIMALS_MAX, AMOUNT_DIGITS_MAX), _AS_TEXT, _AMOUNT_SCHEMA
 ]
-NonNegativeAmount = Annotated[Amount, Field(ge=0)]
+NonNegativeAmount = Annotated[
+    Decimal, _exact_decimal(AMOUNT_DECIMALS_MAX, AMOUNT_DIGITS_MAX, True), _AS_TEXT, _AMOUNT_SCHEMA
+]
 Volume = Annotated[
-    Decimal,
-    BeforeValidator(refuse_float),
-    WithJsonSchema({"type": "number", "description": "decimal quantity"}),
-    Field(allow_inf_nan=False),
-    _digits_within(VOLUME_DECIMALS_MAX, VOLUME_DIGITS_MAX),
+    Decimal, _exact_decimal(VOLUME_DECIMALS_MAX, VOLUME_DIGITS_MAX), _AS_TEXT, _VOLUME_SCHEMA
 ]
-NonNegativeVolume = Annotated[Volume, Field(ge=0)]
+NonNegativeVolume = Annotated[
+    Decimal, _exact_decimal(VOLUME_DECIMALS_MAX, VOLUME_DIGITS_MAX, True), _AS_TEXT, _VOLUME_SCHEMA
+]
 
 
 ItemT = TypeVar("ItemT")

@@ -53,28 +53,45 @@ def decode(value: bytes | None) -> Decoded | Rejected:
             submitter=str(envelope.submitter),
         )
     payload = envelope.payload
+    submitter = str(envelope.submitter)
     if payload is None:
-        violation = Violation(path="cdr", rule="field required", code="missing")
-        return Rejected(
-            Reason.SCHEMA_INVALID,
-            Stage.DECODE,
-            str(violation),
-            (violation,),
-            submitter=str(envelope.submitter),
-        )
+        missing = Violation(path="cdr", rule="field required", code="missing")
+        return _schema_invalid((missing,), submitter)
     try:
         cdr = parse_model(Cdr, payload)
     except SchemaInvalid as exc:
         violations = _prefixed(tuple(exc.violations), "cdr")
-        return Rejected(
-            Reason.SCHEMA_INVALID,
-            Stage.DECODE,
-            "; ".join(str(v) for v in violations),
-            violations,
-            submitter=str(envelope.submitter),
-            cdr_key=_key_of(payload),
-        )
+        return _schema_invalid(violations, submitter, _key_of(payload))
+    empty = _empty_identity(cdr)
+    if empty:
+        return _schema_invalid(empty, submitter)
     return Decoded(event_id=str(envelope.event_id), submitter=envelope.submitter, cdr=cdr)
+
+
+def _schema_invalid(
+    violations: tuple[Violation, ...], submitter: str, cdr_key: str | None = None
+) -> Rejected:
+    return Rejected(
+        Reason.SCHEMA_INVALID,
+        Stage.DECODE,
+        "; ".join(str(v) for v in violations),
+        violations,
+        submitter=submitter,
+        cdr_key=cdr_key,
+    )
+
+
+def _empty_identity(cdr: Cdr) -> tuple[Violation, ...]:
+    """OCPI's CiString allows "", but a CDR without an id (or a credit naming none) has no
+    canonical key to book, dedupe or reverse by."""
+    violations = []
+    if not cdr.id:
+        violations.append(Violation(path="cdr.id", rule="must not be empty", code="too_short"))
+    if cdr.is_credit and cdr.credit_reference_id == "":
+        violations.append(
+            Violation(path="cdr.credit_reference_id", rule="must not be empty", code="too_short")
+        )
+    return tuple(violations)
 
 
 def _key_of(payload: object) -> str | None:

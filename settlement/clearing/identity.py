@@ -29,7 +29,7 @@ TRANSACTION_NAMESPACE: Final = uuid.UUID("6f1f2a8e-2b8e-4d1b-9a63-6c1f3f0b9c41")
 def _canonical_default(value: object) -> object:
     if isinstance(value, Decimal):
         normal = value.normalize()
-        return format(normal, "f") if normal != 0 else "0"
+        return "0" if normal.is_zero() else format(normal, "f")
     if isinstance(value, datetime):
         return format_datetime(value)
     raise TypeError(f"cannot hash {type(value).__name__}")

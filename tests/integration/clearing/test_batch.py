@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipeline.clearing.batch import BatchResult, process_batch, send_with
+from pipeline.clearing.batch import BatchResult, Clearing, process_batch, send_with
 from pipeline.clearing.events import EventWriter
 from pipeline.clearing.refcache import ReferenceCache
 from pipeline.config import Settings
@@ -37,9 +37,8 @@ async def _clear(settings: Settings, records: list[SubmittedRecord]) -> BatchRes
         async def send(out: object) -> None:
             await send_with(producer, out)  # type: ignore[arg-type]
 
-        return await process_batch(
-            conn, records, ReferenceCache(), PlausibilityLimits(), writer, send
-        )
+        clearing = Clearing(ReferenceCache(), PlausibilityLimits(), writer, send)
+        return await process_batch(conn, records, clearing)
     finally:
         await producer.stop()
         await conn.close()

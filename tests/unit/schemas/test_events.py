@@ -12,13 +12,17 @@ import pytest
 from schemas.events import (
     ENVELOPES,
     EVENT_PAYLOAD,
+    CdrRated,
     CdrSubmitted,
     EventType,
+    LedgerTransaction,
     Rejected,
+    envelope_bytes,
     new_envelope,
     parse_envelope,
     split_envelope,
 )
+from schemas.hub.ledger import Transaction
 from schemas.hub.party import PartyRef
 from schemas.ocpi import Cdr
 from schemas.validation import SchemaInvalid, parse_cdr
@@ -89,3 +93,42 @@ def test_wrong_type_is_refused() -> None:
     with pytest.raises(SchemaInvalid) as caught:
         split_envelope(b'{"event_id": "x", "type": "cdr.eaten", "occurred_at": "2025-01-01"}')
     assert {v.path for v in caught.value.violations} >= {"event_id", "type", "occurred_at"}
+
+
+def test_envelope_bytes_writes_what_the_models_write() -> None:
+    transaction = Transaction.model_validate(
+        {
+            "transaction_id": "6c1a3b0e-8a51-5b55-9f5f-1c2d3e4f5a6b",
+            "cdr_key": {"party": {"country_code": "NL", "party_id": "TNM"}, "cdr_id": "CDR1"},
+            "kind": "CHARGE",
+            "postings": [
+                {
+                    "account": "partner:DE*EMS",
+                    "side": "DEBIT",
+                    "amount": "12.1000",
+                    "currency": "EUR",
+                },
+                {
+                    "account": "partner:NL*TNM",
+                    "side": "CREDIT",
+                    "amount": "11.9",
+                    "currency": "EUR",
+                },
+                {"account": "hub:fees", "side": "CREDIT", "amount": "0.2000", "currency": "EUR"},
+            ],
+            "content_hash": "ab" * 32,
+            "occurred_at": "2025-03-01T13:00:00+01:00",
+        }
+    )
+    rated = {"total_cost": {"excl_vat": "5.5000", "incl_vat": None}, "periods": [{"index": 0}]}
+    moment = datetime(2025, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    event_id = UUID("0f8e4a55-6e4b-4b8e-9a0e-3c1d2b3a4f5e")
+    for envelope, payload in ((LedgerTransaction, transaction), (CdrRated, rated)):
+        fast = envelope_bytes(
+            envelope, submitter=SUBMITTER, payload=payload, occurred_at=moment, event_id=event_id
+        )
+        model = new_envelope(
+            envelope, submitter=SUBMITTER, payload=payload, occurred_at=moment, event_id=event_id
+        )
+        assert fast == to_ocpi_json(model)
+        assert parse_envelope(fast) == model

@@ -61,6 +61,40 @@ def test_python_float_is_refused() -> None:
     assert caught.value.errors()[0]["type"] == "float_refused"
 
 
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (True, "decimal_type"),
+        ([1], "decimal_type"),
+        ("abc", "decimal_parsing"),
+        (Decimal("NaN"), "finite_number"),
+        ("Infinity", "finite_number"),
+        (Decimal("-0.01"), "greater_than_equal"),
+        (Decimal("0.00001"), "decimal_max_places"),
+        (Decimal("1E+20"), "decimal_max_digits"),
+        (Decimal("-1.00001"), "decimal_max_places"),  # the places are reported before the sign
+    ],
+)
+def test_amount_errors_name_the_rule(value: object, error: str) -> None:
+    component = {"type": "ENERGY", "step_size": 1, "price": value}
+    with pytest.raises(ValidationError) as caught:
+        Tariff.model_validate(build(TARIFF, elements=[{"price_components": [component]}]))
+    assert [e["type"] for e in caught.value.errors()] == [error]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(3, Decimal(3)), (" 0.50 ", Decimal("0.50")), (Decimal("-0"), Decimal("-0"))],
+)
+def test_amounts_accept_integers_decimal_strings_and_negative_zero(
+    value: object, expected: Decimal
+) -> None:
+    component = {"type": "ENERGY", "step_size": 1, "price": value}
+    tariff = Tariff.model_validate(build(TARIFF, elements=[{"price_components": [component]}]))
+    price = tariff.elements[0].price_components[0].price
+    assert price == expected and str(price) == str(expected)
+
+
 def test_decimal_amounts_are_written_as_exact_json_numbers() -> None:
     price = Price(excl_vat=Decimal("4.00"), incl_vat=Decimal("4.4000"))
     assert to_ocpi_json(price) == b'{"excl_vat":4.00,"incl_vat":4.4000}'

@@ -1,0 +1,43 @@
+"""Decoding a cdr.submitted value: bytes in, a valid CDR or a rejection that says why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schemas.events import CdrSubmitted, new_envelope
+from schemas.wire import encode_json_bytes, to_ocpi_json
+from settlement.clearing.decode import Decoded, decode
+from settlement.clearing.outcome import Rejected
+from settlement.clearing.reasons import Reason
+from tests.unit.clearing.factories import TNM, cdr, cdr_data
+
+
+def _submitted(payload: dict[str, Any]) -> bytes:
+    envelope = new_envelope(CdrSubmitted, submitter=TNM, payload=cdr(1))
+    document = {**envelope.model_dump(mode="python", exclude_none=True), "cdr": payload}
+    return encode_json_bytes(document)
+
+
+def test_a_valid_submission_decodes() -> None:
+    value = to_ocpi_json(new_envelope(CdrSubmitted, submitter=TNM, payload=cdr(1)))
+    decoded = decode(value)
+    assert isinstance(decoded, Decoded)
+    assert decoded.cdr == cdr(1)
+    assert decoded.submitter == TNM
+
+
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"id": ""}, "cdr.id"),
+        ({"credit": True, "credit_reference_id": ""}, "cdr.credit_reference_id"),
+    ],
+)
+def test_an_empty_identity_is_schema_invalid(changes: dict[str, Any], path: str) -> None:
+    outcome = decode(_submitted({**cdr_data(1), **changes}))
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.SCHEMA_INVALID
+    assert [v.path for v in outcome.violations] == [path]
+    assert outcome.message == f"{path}: must not be empty"
