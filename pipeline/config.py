@@ -32,7 +32,7 @@ class Settings:
     consumer_heartbeat_interval_s: float
     hub_party: str = "ZZ*HUB"  # the hub's own party reference, submitter of its own events
     energy_kwh_max: Decimal = Decimal("1000")  # plausibility ceiling per CDR
-    clearing_batch_max: int = 1000  # events per clearing batch (one PostgreSQL transaction)
+    clearing_batch_max: int = 2000  # events per clearing batch (one PostgreSQL transaction)
     clearing_batch_within_s: float = 0.2  # how long a batch waits to fill
     app_id: str = "roamclear-clearing"  # the consumer group of the clearing workers
 
@@ -48,7 +48,7 @@ class Settings:
             consumer_heartbeat_interval_s=float(env.get("ROAMCLEAR_HEARTBEAT_INTERVAL_S", "1")),
             hub_party=env.get("ROAMCLEAR_HUB_PARTY", "ZZ*HUB"),
             energy_kwh_max=Decimal(env.get("ROAMCLEAR_ENERGY_KWH_MAX", "1000")),
-            clearing_batch_max=int(env.get("ROAMCLEAR_CLEARING_BATCH_MAX", "1000")),
+            clearing_batch_max=int(env.get("ROAMCLEAR_CLEARING_BATCH_MAX", "2000")),
             clearing_batch_within_s=float(env.get("ROAMCLEAR_CLEARING_BATCH_WITHIN_S", "0.2")),
             app_id=env.get("ROAMCLEAR_APP_ID", "roamclear-clearing"),
         )

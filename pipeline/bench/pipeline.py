@@ -5,9 +5,10 @@ Each run uses a scratch database (created on the configured or embedded PostgreS
 after) and a fresh topic prefix, so the user's books are never touched. Workers are real
 `roamclear worker` processes; they are started and joined before the first CDR is produced.
 
-- clearing: N simulated CDRs produced as fast as possible; throughput is N over the time from
-  the first produce to the last outcome committed in PostgreSQL; latency per CDR is the
-  outcome's commit time minus the broker timestamp of its record.
+- clearing: N simulated CDRs produced as fast as possible (or at `rate` per second);
+  throughput is N over the time from the first produce to the last outcome committed in
+  PostgreSQL; latency per CDR is the outcome's commit time minus the broker timestamp of its
+  record (with an unpaced producer it includes the time a record waits in the backlog).
 - passthrough: the same N records, forwarded unchanged by the same batching and producer
   path; throughput is N over the time until the target topic holds all N.
 """
@@ -90,7 +91,7 @@ def _outcome_stats(database_url: str, topic: str) -> tuple[int, float | None, li
 
 
 def _clearing_run(
-    settings: Settings, cdrs: int, workers: int, log_dir: Path
+    settings: Settings, cdrs: int, workers: int, log_dir: Path, rate: float | None
 ) -> tuple[float, float, float]:
     assert settings.database_url is not None
     config = ScenarioConfig(cdrs=cdrs, seed=1)
@@ -100,7 +101,7 @@ def _clearing_run(
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
     with worker_processes(settings, workers, log_dir):
         started = time.time()
-        asyncio.run(send_stream(settings, submissions))
+        asyncio.run(send_stream(settings, submissions, rate))
         deadline = time.monotonic() + DONE_WAIT_S_MAX
         while time.monotonic() < deadline:
             done, last, latencies = _outcome_stats(settings.database_url, topic)
@@ -116,7 +117,9 @@ def _clearing_run(
     return cdrs / (last - started), p50, p99
 
 
-def _passthrough_run(settings: Settings, cdrs: int, workers: int, log_dir: Path) -> float:
+def _passthrough_run(
+    settings: Settings, cdrs: int, workers: int, log_dir: Path, rate: float | None
+) -> float:
     assert settings.kafka_bootstrap_servers is not None
     target = f"{settings.topic_prefix}.bench.passthrough"
     create_topics(settings.kafka_bootstrap_servers, [TopicSpec(target, 8)])
@@ -124,7 +127,7 @@ def _passthrough_run(settings: Settings, cdrs: int, workers: int, log_dir: Path)
     submissions = list(iter_submissions(config, build_reference(config)))
     with worker_processes(settings, workers, log_dir, passthrough_to=target):
         started = time.time()
-        asyncio.run(send_stream(settings, submissions))
+        asyncio.run(send_stream(settings, submissions, rate))
         deadline = time.monotonic() + DONE_WAIT_S_MAX
         while time.monotonic() < deadline:
             if asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, target)) >= cdrs:
@@ -133,7 +136,7 @@ def _passthrough_run(settings: Settings, cdrs: int, workers: int, log_dir: Path)
     raise TimeoutError("the passthrough did not forward every record")
 
 
-def run(settings: Settings, cdrs: int, workers: int) -> PipelineBench:
+def run(settings: Settings, cdrs: int, workers: int, rate: float | None = None) -> PipelineBench:
     assert settings.kafka_bootstrap_servers is not None
     with tempfile.TemporaryDirectory(prefix="roamclear-bench-") as tmp:
         base = Path(tmp)
@@ -143,9 +146,11 @@ def run(settings: Settings, cdrs: int, workers: int) -> PipelineBench:
             )
             create_topics(settings.kafka_bootstrap_servers, topic_specs(clearing.topic_prefix))
             (base / "clearing").mkdir()
-            per_s, p50, p99 = _clearing_run(clearing, cdrs, workers, base / "clearing")
+            per_s, p50, p99 = _clearing_run(clearing, cdrs, workers, base / "clearing", rate)
             passthrough = replace(clearing, topic_prefix=f"bench{uuid.uuid4().hex[:8]}")
             create_topics(settings.kafka_bootstrap_servers, topic_specs(passthrough.topic_prefix))
             (base / "passthrough").mkdir()
-            passthrough_per_s = _passthrough_run(passthrough, cdrs, workers, base / "passthrough")
+            passthrough_per_s = _passthrough_run(
+                passthrough, cdrs, workers, base / "passthrough", rate
+            )
     return PipelineBench(cdrs, workers, per_s, p50, p99, passthrough_per_s)
