@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
@@ -224,9 +225,9 @@ def _outcome_rows(
     rows: list[tuple[Any, ...]] = []
     for _, archive_id, outcome in decisions:
         if isinstance(outcome, Booked):
-            rows.append((archive_id, "LEDGERED", outcome.transaction.transaction_id, None))
+            rows.append((archive_id, "LEDGERED", UUID(outcome.transaction.transaction_id), None))
         elif isinstance(outcome, Duplicate):
-            rows.append((archive_id, "DUPLICATE", outcome.transaction_id, None))
+            rows.append((archive_id, "DUPLICATE", UUID(outcome.transaction_id), None))
         else:
             rows.append((archive_id, "REJECTED", None, rejection_ids[archive_id]))
     return rows

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.ocpi import Cdr, Location, Session, Tariff, Token
 from schemas.ocpi.enums import CdrDimensionType, TariffDimensionType
-from schemas.ocpi.types import Price
+from schemas.ocpi.types import DateTime, Price, format_datetime
 from schemas.wire import to_ocpi_json
 from tests.unit.schemas.factories import CDR, LOCATION, SESSION, TARIFF, TOKEN, build
 
@@ -167,3 +167,53 @@ def test_credit_cdr_may_have_negative_totals_and_a_longer_id() -> None:
 def test_session_allows_negative_power() -> None:
     session = Session.model_validate(SESSION)
     assert session.charging_periods[0].dimensions[0].volume == Decimal("-3.2")
+
+
+class _Stamped(BaseModel):
+    at: DateTime
+
+
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2015-06-29T20:39:09Z", datetime(2015, 6, 29, 20, 39, 9, tzinfo=UTC)),
+        ("2015-06-29t20:39:09z", datetime(2015, 6, 29, 20, 39, 9, tzinfo=UTC)),
+        ("2015-06-29T22:39:09+02:00", datetime(2015, 6, 29, 20, 39, 9, tzinfo=UTC)),
+        ("2015-06-29T20:39:09.5-01:30", datetime(2015, 6, 29, 22, 9, 9, 500_000, tzinfo=UTC)),
+        ("2015-06-29T20:39:09.123456789Z", datetime(2015, 6, 29, 20, 39, 9, 123456, tzinfo=UTC)),
+    ],
+)
+def test_datetimes_with_an_offset_are_read_as_utc(text: str, utc: datetime) -> None:
+    stamped = _Stamped.model_validate({"at": text})
+    assert stamped.at == utc and stamped.at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("2015-06-29T20:39:09", "rfc3339"),  # no offset
+        ("2015-06-29 20:39:09Z", "rfc3339"),
+        ("yesterday", "rfc3339"),
+        (1435610349, "rfc3339"),
+        ("2015-02-30T20:39:09Z", "datetime_from_date_parsing"),
+        ("2015-06-29T24:00:00Z", "datetime_from_date_parsing"),
+        (datetime(2015, 6, 29, 20, 39, 9), "timezone_aware"),  # noqa: DTZ001 - naive on purpose
+    ],
+)
+def test_datetime_errors_name_the_rule(value: object, error: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        _Stamped.model_validate({"at": value})
+    assert [e["type"] for e in caught.value.errors()] == [error]
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2015, 6, 29, 20, 39, 9, tzinfo=UTC), "2015-06-29T20:39:09Z"),
+        (datetime(2015, 6, 29, 20, 39, 9, 120_000, tzinfo=UTC), "2015-06-29T20:39:09.120Z"),
+        (datetime(2015, 6, 29, 20, 39, 9, 5, tzinfo=UTC), "2015-06-29T20:39:09.000005Z"),
+        (datetime.fromisoformat("2015-06-29T22:39:09+02:00"), "2015-06-29T20:39:09Z"),
+    ],
+)
+def test_format_datetime_writes_utc_with_z(moment: datetime, text: str) -> None:
+    assert format_datetime(moment) == text
