@@ -201,7 +201,7 @@ async def _write(
     inserted = await store.book(conn, transactions, postings)
     decisions = await _lost_races(conn, decisions, inserted)
     rejected = [(r, a, o) for r, a, o in decisions if isinstance(o, Rejected)]
-    ids = await store.next_rejection_ids(conn, len(rejected))
+    ids = await store.next_ids(conn, "rejection_rejection_id_seq", len(rejected))
     rejection_ids = dict(zip((a for _, a, _ in rejected), ids, strict=True))
     await store.copy_rows(
         conn,
