@@ -10,7 +10,8 @@ after) and a fresh topic prefix, so the user's books are never touched. Workers 
   PostgreSQL; latency per CDR is the outcome's commit time minus the broker timestamp of its
   record (with an unpaced producer it includes the time a record waits in the backlog).
 - passthrough: the same N records, forwarded unchanged by the same batching and producer
-  path; throughput is N over the time until the target topic holds all N.
+  path; throughput is N over the time from the first produce to the timestamp of the last
+  forwarded record (the producer's create time, set when the agent sent it).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import psycopg
 
 from pipeline.config import Settings
 from pipeline.kafka.admin import create_topics
-from pipeline.kafka.client import records_in_topic
+from pipeline.kafka.client import read_from_beginning, records_in_topic
 from pipeline.simulate import ScenarioConfig, build_reference
 from pipeline.simulate.scenario import iter_submissions
 from pipeline.simulate.send import register, send_stream
@@ -131,9 +132,14 @@ def _passthrough_run(
         deadline = time.monotonic() + DONE_WAIT_S_MAX
         while time.monotonic() < deadline:
             if asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, target)) >= cdrs:
-                return cdrs / (time.time() - started)
+                break
             time.sleep(0.2)
-    raise TimeoutError("the passthrough did not forward every record")
+        else:
+            raise TimeoutError("the passthrough did not forward every record")
+    # the end is the last forwarded record's own timestamp, not when polling noticed it
+    forwarded = asyncio.run(read_from_beginning(settings.kafka_bootstrap_servers, target, cdrs))
+    last = max(record.timestamp_ms for record in forwarded) / 1000
+    return cdrs / (last - started)
 
 
 def run(settings: Settings, cdrs: int, workers: int, rate: float | None = None) -> PipelineBench:
