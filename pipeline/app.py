@@ -5,11 +5,18 @@ the embedded broker's gaps and for Apache Kafka alike: topics are never declared
 (roamclear creates them up front), no leader topic, raw bytes in and out (decoding is ours,
 with exact Decimals), short consumer sessions so rebalances take seconds, and no faust tables:
 PostgreSQL is the only state, so a table recovered wrongly cannot corrupt the books.
+
+An agent that raises (PostgreSQL or the broker gone) takes the worker down with it
+(`CrashingSupervisor`). faust's default would restart the agent in place, past the batch it
+could not commit: those events would stay unacked, never delivered again to this worker, and
+the next rebalance would wait on them forever. A worker that exits instead is restarted by
+its process supervisor, and the unacked events go to whichever worker takes the partitions.
 """
 
 from __future__ import annotations
 
 import faust
+from mode import CrashingSupervisor
 
 from pipeline.agents import clearing, passthrough
 from pipeline.config import Settings
@@ -40,6 +47,7 @@ def create_app(settings: Settings, *, with_passthrough: str | None = None) -> fa
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger_ms=5,
+        agent_supervisor=CrashingSupervisor,
     )
     submitted = app.topic(
         topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED),

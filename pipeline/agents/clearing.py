@@ -77,6 +77,16 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
                 await stream.ack(event)
             _log_batch(records, result)
 
+        # A batch that fails to commit must stop the agent now, not when the next batch
+        # arrives (on a quiet topic that may be never): the failure cancels the agent's
+        # wait, and the agent raises the failure itself.
+        agent = asyncio.current_task()
+        assert agent is not None
+
+        def stop_agent_on_failure(done: asyncio.Future[None]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                agent.cancel()
+
         try:
             async for events in cast(faust.Stream[bytes], stream).noack_take(
                 settings.clearing_batch_max, within=settings.clearing_batch_within_s
@@ -87,14 +97,26 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
                 if committing is not None:
                     await committing
                 committing = asyncio.ensure_future(commit(records, decoded, batch))
+                committing.add_done_callback(stop_agent_on_failure)
             if committing is not None:
                 await committing
+        except asyncio.CancelledError:
+            failure = _failure(committing)
+            if failure is not None:
+                raise failure from None
+            raise
         finally:
             if committing is not None and not committing.done():
                 await asyncio.wait({committing}, timeout=STOP_WAIT_S)
                 committing.cancel()
             await producer.stop()
             await conn.close()
+
+
+def _failure(committing: asyncio.Future[None] | None) -> BaseException | None:
+    if committing is None or not committing.done() or committing.cancelled():
+        return None
+    return committing.exception()
 
 
 def _log_batch(records: Sequence[SubmittedRecord], result: BatchResult) -> None:

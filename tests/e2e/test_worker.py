@@ -4,6 +4,7 @@ a mixed batch, a kill -9 mid-stream, a second worker joining mid-stream, and a g
 from __future__ import annotations
 
 import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,6 +15,7 @@ import pytest
 from pipeline.config import Settings
 from pipeline.kafka.admin import create_topics
 from pipeline.topics import topic_specs
+from settlement.store.db import connect
 from tests.conftest import scratch_database
 from tests.e2e.workers import (
     balances,
@@ -140,3 +142,39 @@ def second_settings(
         prefix = f"rct{uuid.uuid4().hex[:10]}"
         create_topics(kafka_bootstrap, topic_specs(prefix))
         yield replace(settings, database_url=url, topic_prefix=prefix)
+
+
+def test_a_worker_that_loses_postgresql_stops_and_a_new_one_books_the_rest(
+    fresh_settings: Settings, tmp_path: Path
+) -> None:
+    """A batch that cannot commit is never acked: the worker exits (for its supervisor to
+    restart it) instead of carrying on past the batch, and the next worker books it. The
+    second half is one small batch on an otherwise quiet topic, so nothing but the failure
+    itself can stop the worker."""
+    assert fresh_settings.database_url
+    register_reference_data(fresh_settings)
+    first_half = stream_of_cdrs(400)
+    second_half = [
+        (f"NL*TNM*CDR-T-{n:06d}".encode(), envelope(cdr_dict(n % 3, id=f"CDR-T-{n:06d}")))
+        for n in range(50)
+    ]
+    submit(fresh_settings, first_half)
+    with workers(fresh_settings, tmp_path) as group:
+        first = group.start()
+        wait_for_books(fresh_settings, 400, group)
+        with connect(fresh_settings.database_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        submit(fresh_settings, second_half)
+        try:
+            code = first.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the worker kept running without its database") from None
+        assert code != 0
+        assert "We experienced a crash" in log_text(tmp_path)
+        group.expected_exits.add(first.pid)
+        group.start()
+        books = wait_for_books(fresh_settings, 450, group)
+    assert books["ledgered"] == 450 and books["duplicates"] == books["rejected"] == 0
