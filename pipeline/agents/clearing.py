@@ -64,6 +64,7 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
         producer = new_producer(settings.kafka_bootstrap_servers)
         await producer.start()
         refs = ReferenceCache()
+        log.info("clearing agent started on %s", type(asyncio.get_running_loop()).__module__)
 
         async def send(records: Any) -> None:
             await send_with(producer, records)

@@ -61,6 +61,7 @@ def test_a_worker_books_a_mixed_batch_exactly(fresh_settings: Settings, tmp_path
         "pending": 0,
     }
     assert sum(balances(fresh_settings).values()) == 0  # type: ignore[arg-type]
+    assert "clearing agent started on uvloop" in log_text(tmp_path)
 
 
 def test_kill_9_mid_stream_loses_nothing_and_books_nothing_twice(
