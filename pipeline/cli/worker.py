@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from typing import Annotated
 
 import faust
@@ -53,9 +54,10 @@ def _tune_gc() -> None:
 
 def _use_uvloop() -> None:
     """libuv's event loop: faust creates futures and callbacks for every consumed message,
-    and uvloop runs them in C; clearing throughput rose about 8 % with it (bench pipeline,
-    one and two workers)."""
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    and uvloop runs them in C. `ROAMCLEAR_EVENT_LOOP=asyncio` keeps the standard loop (for
+    comparison, or where uvloop misbehaves)."""
+    if os.environ.get("ROAMCLEAR_EVENT_LOOP", "uvloop") != "asyncio":
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def register(root: typer.Typer) -> None:
