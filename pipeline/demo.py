@@ -33,7 +33,7 @@ from pipeline.simulate import ScenarioConfig, build_reference, category_counts
 from pipeline.simulate.scenario import iter_submissions
 from pipeline.simulate.send import register, send_stream
 from pipeline.topics import Topic, topic_name, topic_specs
-from pipeline.workers import worker_processes
+from pipeline.workers import WorkerGroup, worker_processes
 from schemas.base import loads_exact
 from schemas.events import CdrSubmitted, parse_envelope
 from schemas.hub.party import PartyRef
@@ -209,9 +209,9 @@ def step_clear(settings: Settings, cdrs: int, console: Console) -> None:
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
     with (
         console.status("a clearing worker is starting…"),
-        worker_processes(settings, 1, settings.home),
+        worker_processes(settings, 1, settings.home) as group,
     ):
-        wait_for_books(settings, topic, console)
+        wait_for_books(settings, topic, console, group)
     with connect(settings.database_url) as conn:
         in_topic = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
         counts = books.counts(conn, topic, in_topic)
@@ -253,7 +253,7 @@ def step_clear(settings: Settings, cdrs: int, console: Console) -> None:
         raise RuntimeError("the books do not add up")
 
 
-def wait_for_books(settings: Settings, topic: str, console: Console) -> None:
+def wait_for_books(settings: Settings, topic: str, console: Console, group: WorkerGroup) -> None:
     assert settings.database_url is not None and settings.kafka_bootstrap_servers is not None
     in_topic = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
@@ -265,6 +265,7 @@ def wait_for_books(settings: Settings, topic: str, console: Console) -> None:
             bar.update(task, completed=in_topic - counts["pending"])
             if counts["pending"] == 0:
                 return
+            group.check_alive()
             time.sleep(0.5)
     raise TimeoutError("the worker did not clear every CDR in time")
 

@@ -39,10 +39,26 @@ def worker_env(settings: Settings, home: Path, app_id: str, **extra: str) -> dic
 WORKER_COMMAND = (sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info")
 
 
+class WorkerGroup:
+    """Worker processes started for a command, and a check that none died meanwhile."""
+
+    def __init__(self, processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
+        self.processes = processes
+        self.logs = logs
+
+    def check_alive(self) -> None:
+        """Raise with the end of its log when a worker exited (a bench or the demo would
+        otherwise wait for books that nobody clears until its timeout)."""
+        for process, log in zip(self.processes, self.logs, strict=True):
+            if process.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"a worker exited with {process.returncode}: {tail}")
+
+
 @contextmanager
 def worker_processes(
     settings: Settings, count: int, log_dir: Path, passthrough_to: str | None = None
-) -> Iterator[None]:
+) -> Iterator[WorkerGroup]:
     env = worker_env(settings, log_dir, f"run-{uuid.uuid4().hex[:8]}")
     command = list(WORKER_COMMAND)
     if passthrough_to:
@@ -52,9 +68,10 @@ def worker_processes(
         subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
         for log in logs
     ]
+    group = WorkerGroup(processes, logs)
     try:
-        _wait_ready(processes, logs)
-        yield
+        _wait_ready(group)
+        yield group
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -65,16 +82,15 @@ def worker_processes(
                 process.kill()
 
 
-def _wait_ready(processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
+def _wait_ready(group: WorkerGroup) -> None:
     """Until every worker has joined the group and has partitions assigned."""
     deadline = time.monotonic() + READY_WAIT_S_MAX
     while time.monotonic() < deadline:
-        for process, log in zip(processes, logs, strict=True):
-            if process.poll() is not None:
-                raise RuntimeError(f"a worker exited: {log.read_text(errors='replace')[-2000:]}")
-        texts = [log.read_text(errors="replace") for log in logs]
-        if all("Worker]: Ready" in text for text in texts) and all(
-            texts[-1].count("Setting newly assigned partitions") >= 1 for _ in texts
+        group.check_alive()
+        texts = [log.read_text(errors="replace") for log in group.logs]
+        if all(
+            "Worker]: Ready" in text and "Setting newly assigned partitions" in text
+            for text in texts
         ):
             time.sleep(1.0)  # let the last rebalance settle
             return

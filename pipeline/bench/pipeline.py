@@ -100,7 +100,7 @@ def _clearing_run(
     register(settings, data)
     submissions = list(iter_submissions(config, data))
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
-    with worker_processes(settings, workers, log_dir):
+    with worker_processes(settings, workers, log_dir) as group:
         started = time.time()
         asyncio.run(send_stream(settings, submissions, rate))
         deadline = time.monotonic() + DONE_WAIT_S_MAX
@@ -108,6 +108,7 @@ def _clearing_run(
             done, last, latencies = _outcome_stats(settings.database_url, topic)
             if done >= cdrs:
                 break
+            group.check_alive()
             time.sleep(0.5)
         else:
             raise TimeoutError(f"only {done} of {cdrs} CDRs were decided")
@@ -126,13 +127,14 @@ def _passthrough_run(
     create_topics(settings.kafka_bootstrap_servers, [TopicSpec(target, 8)])
     config = ScenarioConfig(cdrs=cdrs, seed=1)
     submissions = list(iter_submissions(config, build_reference(config)))
-    with worker_processes(settings, workers, log_dir, passthrough_to=target):
+    with worker_processes(settings, workers, log_dir, passthrough_to=target) as group:
         started = time.time()
         asyncio.run(send_stream(settings, submissions, rate))
         deadline = time.monotonic() + DONE_WAIT_S_MAX
         while time.monotonic() < deadline:
             if asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, target)) >= cdrs:
                 break
+            group.check_alive()
             time.sleep(0.2)
         else:
             raise TimeoutError("the passthrough did not forward every record")
