@@ -169,7 +169,7 @@ def settings(
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     if not CORPUS_DIR.is_dir():
-        pytest.skip(
+        pytest.fail(
             f"the OCPI case corpus is not at {CORPUS_DIR}: it ships in ../shared/ocpi-cases "
             "next to the repository (see its README.md for sources and licences)"
         )

@@ -48,7 +48,7 @@ def expected(case: str) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def _corpus_present() -> None:
     if not CORPUS.is_dir():
-        pytest.skip(
+        pytest.fail(
             f"corpus not found at {CORPUS}: the data comes from ../shared/ocpi-cases "
             "(see its README.md)"
         )
