@@ -48,6 +48,7 @@ format: setup ## apply ruff's fixes and formatting
 
 bench: setup ## the benchmarks (figures printed, no pass/fail)
 	$(BIN)/roamclear bench rating
+	$(BIN)/roamclear bench clearing
 	$(BIN)/roamclear bench pipeline
 	$(BIN)/roamclear bench settle
 

@@ -55,7 +55,7 @@ class BatchResult:
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
-class _BatchLedger:
+class BatchLedger:
     """The ledger as PostgreSQL holds it plus this batch's own bookings (a LedgerView)."""
 
     def __init__(self, stored: dict[str, store.StoredBooking]) -> None:
@@ -153,7 +153,7 @@ async def commit_batch(
             if record.position in archived
         ]
         result.skipped = len(records) - len(fresh)
-        books = _BatchLedger(await store.bookings(conn, _keys([i for _, i, _ in fresh])))
+        books = BatchLedger(await store.bookings(conn, _keys([i for _, i, _ in fresh])))
         moment = clearing.now()
         decisions: list[tuple[store.SubmittedRecord, int, Outcome]] = []
         for record, item, archive_id in fresh:
@@ -178,7 +178,7 @@ async def commit_batch(
 async def _write(
     conn: psycopg.AsyncConnection[Row],
     decisions: list[tuple[store.SubmittedRecord, int, Outcome]],
-    books: _BatchLedger,
+    books: BatchLedger,
     moment: datetime,
 ) -> list[tuple[store.SubmittedRecord, int, Outcome]]:
     transactions: list[tuple[Any, ...]] = []

@@ -110,6 +110,53 @@ def settle(
     console.print(table)
 
 
+@app.command("clearing")
+def clearing(
+    cdrs: int = typer.Option(5_000, "--cdrs", min=100, help="simulated records per run"),
+    runs: int = typer.Option(5, "--runs", min=1, help="runs; the median is reported"),
+    json_output: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """CPU per CDR of each clearing step in one process, broker and PostgreSQL excluded."""
+    from rich.progress import Progress
+
+    from pipeline.bench import clearing as bench
+    from pipeline.config import Settings
+    from pipeline.embedded import devstack
+
+    settings = devstack.resolve(Settings.from_env())
+    assert settings.database_url is not None
+    with Progress(console=console, transient=True, disable=json_output) as progress:
+        task = progress.add_task(f"clearing {cdrs:,} records per run", total=runs)
+        result = bench.run(
+            settings.database_url, cdrs, runs, lambda done: progress.update(task, completed=done)
+        )
+    if json_output:
+        figures: dict[str, object] = {
+            "cdrs": result.cdrs,
+            "runs": result.runs,
+            "booked": result.booked,
+            "duplicates": result.duplicates,
+            "rejected": result.rejected,
+            **{f"{step}_us": round(us, 1) for step, us in result.us_per_cdr.items()},
+            "total_us": round(result.total_us, 1),
+            "ceiling_per_core_s": round(result.ceiling_per_core_s, 1),
+        }
+        typer.echo(json.dumps(figures))
+        return
+    table = Table(
+        title=f"clearing CPU per record, one process, median of {runs} runs "
+        f"({result.booked:,} booked, {result.duplicates:,} duplicates, "
+        f"{result.rejected:,} rejected of {cdrs:,})"
+    )
+    table.add_column("step")
+    table.add_column("µs per record", justify="right")
+    for step, us in result.us_per_cdr.items():
+        table.add_row(step, f"{us:,.1f}")
+    table.add_row("total", f"{result.total_us:,.1f}", end_section=True)
+    table.add_row("ceiling per core, I/O free (records/s)", f"{result.ceiling_per_core_s:,.0f}")
+    console.print(table)
+
+
 @app.command("pipeline")
 def pipeline_bench(
     cdrs: int = typer.Option(20_000, "--cdrs", min=100, help="simulated CDRs to clear"),
