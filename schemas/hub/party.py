@@ -13,6 +13,7 @@ and `NL*TNM` are one party, and CDR ids `abc` and `ABC` are one CDR for deduplic
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
 from pydantic import field_validator
@@ -60,6 +61,12 @@ class PartyRef(HubModel):
             raise ValueError(f"not a party reference (CC*PID): {text!r}")
         return cls(country_code=country_code, party_id=party_id)
 
+    @classmethod
+    def of(cls, country_code: str, party_id: str) -> PartyRef:
+        """The party with these codes (any case), shared: parties are immutable, and the
+        clearing agent names the same few parties for every CDR."""
+        return _party(country_code, party_id)
+
     def __str__(self) -> str:
         return f"{self.country_code}{SEPARATOR}{self.party_id}"
 
@@ -92,17 +99,14 @@ class CdrKey(HubModel):
     @classmethod
     def of(cls, cdr: Cdr) -> CdrKey:
         """The key of a CDR itself (for a credit CDR, see `credited_key`)."""
-        return cls(
-            party=PartyRef(country_code=cdr.country_code, party_id=cdr.party_id), cdr_id=cdr.id
-        )
+        return _cdr_key(cdr.country_code, cdr.party_id, cdr.id)
 
     @classmethod
     def credited_key(cls, cdr: Cdr) -> CdrKey | None:
         """For a credit CDR, the key of the CDR it credits; None for a normal CDR."""
         if not cdr.is_credit or cdr.credit_reference_id is None:
             return None
-        party = PartyRef(country_code=cdr.country_code, party_id=cdr.party_id)
-        return cls(party=party, cdr_id=cdr.credit_reference_id)
+        return _cdr_key(cdr.country_code, cdr.party_id, cdr.credit_reference_id)
 
     @classmethod
     def partition_key(cls, cdr: Cdr) -> CdrKey:
@@ -112,3 +116,16 @@ class CdrKey(HubModel):
 
     def __str__(self) -> str:
         return f"{self.party}{SEPARATOR}{self.cdr_id}"
+
+
+# Validated once per distinct value: a CDR's key is asked for by dedupe, the decision, the
+# output events and the rows, and a batch holds up to a few thousand CDRs. Invalid values
+# raise every time (lru_cache keeps only results).
+@lru_cache(maxsize=4_096)
+def _party(country_code: str, party_id: str) -> PartyRef:
+    return PartyRef(country_code=country_code, party_id=party_id)
+
+
+@lru_cache(maxsize=16_384)
+def _cdr_key(country_code: str, party_id: str, cdr_id: str) -> CdrKey:
+    return CdrKey(party=_party(country_code, party_id), cdr_id=cdr_id)

@@ -154,6 +154,29 @@ def _to_decimal(value: object) -> Decimal:
     )
 
 
+def _shape_of_tuple(number: Decimal) -> tuple[int, int] | None:
+    _, digit_tuple, exponent = number.as_tuple()
+    if not isinstance(exponent, int):
+        return None
+    if exponent < 0:
+        return -exponent, max(len(digit_tuple), -exponent)
+    return 0, len(digit_tuple) + exponent
+
+
+def decimal_shape(number: Decimal) -> tuple[int, int] | None:
+    """(decimal places, digits) as pydantic counts them for `decimal_places` and
+    `max_digits`; None when not finite. Read from the plain text form where there is one
+    (a fifth of `as_tuple`'s cost, and a CDR has about twenty numbers); a test holds the
+    two equal."""
+    text = str(number)
+    if "E" in text or "N" in text or "I" in text:  # exponent form, NaN, sNaN, Infinity
+        return _shape_of_tuple(number)
+    whole, _, fraction = text.lstrip("-").partition(".")
+    significant = len((whole + fraction).lstrip("0")) or 1
+    places = len(fraction)
+    return places, max(significant, places)
+
+
 def _exact_decimal(places_max: int, digits_max: int, non_negative: bool = False) -> PlainValidator:
     """One Python call per number, doing what pydantic's Decimal type with `allow_inf_nan`,
     `ge`, `decimal_places` and `max_digits` would do in several (a CDR has about twenty
@@ -163,11 +186,10 @@ def _exact_decimal(places_max: int, digits_max: int, non_negative: bool = False)
 
     def validate(value: object) -> Decimal:
         number = _to_decimal(value)
-        _, digit_tuple, exponent = number.as_tuple()
-        if not isinstance(exponent, int):
+        shape = decimal_shape(number)
+        if shape is None:
             raise PydanticCustomError("finite_number", "Input should be a finite number")
-        places = -exponent if exponent < 0 else 0
-        digits = max(len(digit_tuple), places) if exponent < 0 else len(digit_tuple) + exponent
+        places, digits = shape
         if places > places_max:
             raise PydanticCustomError(
                 "decimal_max_places",

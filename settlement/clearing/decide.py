@@ -64,7 +64,7 @@ def clear(
         text = "; ".join(str(v) for v in violations)
         return reject(reason, Stage.VALIDATE, text, violations)
     cpo = decoded.submitter
-    emsp = PartyRef(country_code=cdr.cdr_token.country_code, party_id=cdr.cdr_token.party_id)
+    emsp = PartyRef.of(cdr.cdr_token.country_code, cdr.cdr_token.party_id)
     if refs.partner_role(cpo) not in CPO_ROLES:
         return reject(Reason.UNKNOWN_SUBMITTER, Stage.VALIDATE, f"{cpo} is not a registered CPO")
     if refs.partner_role(emsp) not in EMSP_ROLES:

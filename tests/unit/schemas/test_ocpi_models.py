@@ -8,11 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from schemas.ocpi import Cdr, Location, Session, Tariff, Token
 from schemas.ocpi.enums import CdrDimensionType, TariffDimensionType
-from schemas.ocpi.types import DateTime, Price, format_datetime
+from schemas.ocpi.types import DateTime, Price, _shape_of_tuple, decimal_shape, format_datetime
 from schemas.wire import to_ocpi_json
 from tests.unit.schemas.factories import CDR, LOCATION, SESSION, TARIFF, TOKEN, build
 
@@ -53,6 +55,34 @@ def test_more_digits_than_a_float_holds_survive() -> None:
     raw = json.dumps(data).replace('{"type": "TIME", "volume": 0.5}', dimension, 1)
     cdr = Cdr.model_validate_json(raw)
     assert cdr.charging_periods[0].dimensions[1].volume == Decimal("0.100000000001")
+
+
+@given(
+    st.decimals(allow_nan=True, allow_infinity=True)
+    | st.from_regex(r"\A-?[0-9]{1,30}(\.[0-9]{0,30})?([eE][-+]?[0-9]{1,3})?\Z").map(Decimal)
+)
+def test_decimal_shape_from_text_equals_the_tuple_definition(number: Decimal) -> None:
+    assert decimal_shape(number) == _shape_of_tuple(number)
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [
+        ("0.3900", (4, 4)),
+        ("0.0039", (4, 4)),
+        ("12.345", (3, 5)),
+        ("-0.00", (2, 2)),
+        ("120", (0, 3)),
+        ("1E+2", (0, 3)),
+        ("1E-7", (7, 7)),
+        ("NaN", None),
+        ("-Infinity", None),
+    ],
+)
+def test_decimal_shape_counts_places_and_digits_as_pydantic(
+    text: str, shape: tuple[int, int] | None
+) -> None:
+    assert decimal_shape(Decimal(text)) == shape
 
 
 def test_python_float_is_refused() -> None:

@@ -1,0 +1,88 @@
+"""The content hash is part of the books (it decides exact duplicate versus conflict for a
+CDR booked months ago), so its bytes are pinned, and the fast path that lets orjson write
+times is held equal to the definition for any time a CDR can carry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.ocpi.cdr import Cdr
+from schemas.ocpi.types import format_datetime
+from settlement.clearing.identity import canonical_json, content_hash
+from tests.unit.clearing.factories import cdr, cdr_data
+
+
+def _definition(value: Cdr) -> bytes:
+    """The canonical form as first defined: every Decimal normalised, every time through
+    `format_datetime`, keys sorted, nulls left out."""
+
+    def default(item: object) -> object:
+        if isinstance(item, Decimal):
+            normal = item.normalize()
+            return "0" if normal.is_zero() else format(normal, "f")
+        if isinstance(item, datetime):
+            return format_datetime(item)
+        raise TypeError(type(item).__name__)
+
+    options = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+    return orjson.dumps(
+        value.model_dump(mode="python", exclude_none=True), default=default, option=options
+    )
+
+
+def test_the_hash_of_a_sample_cdr_never_changes() -> None:
+    assert content_hash(cdr()) == (
+        "adffb8faddf94100e0750ccb198e4df02cfef2117762bfdde05d6c2b16af2233"
+    )
+
+
+def test_the_hash_of_a_cdr_with_sub_second_times_and_offsets_never_changes() -> None:
+    data = cdr_data()
+    data["start_date_time"] = "2026-03-01T10:00:00.250+01:00"
+    data["last_updated"] = "2026-03-01T12:00:00.123456Z"
+    assert content_hash(Cdr.model_validate(data)) == (
+        "5f097771cb4a5e6e297265bc5b5fb917720b65cc12d51032a28a61d21f547047"
+    )
+
+
+# hypothesis takes naive bounds and attaches the zones itself
+EARLIEST, LATEST = datetime(2000, 1, 1), datetime(2030, 1, 1)  # noqa: DTZ001
+ZONES = st.sampled_from(
+    [UTC, timezone(timedelta(0)), timezone(timedelta(hours=1)), timezone(-timedelta(hours=5))]
+)
+
+
+@given(
+    st.datetimes(EARLIEST, LATEST, timezones=ZONES),
+    st.sampled_from([0, 0, 250_000, 1_000, 123_456, 999_999]),
+)
+def test_canonical_json_equals_the_definition_for_any_time(moment: datetime, micros: int) -> None:
+    data = cdr_data()
+    data["last_updated"] = moment.replace(microsecond=micros).isoformat()
+    value = Cdr.model_validate(data)
+    assert canonical_json(value) == _definition(value)
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "2026-03-01T09:00:00Z",
+        "2026-03-01T10:00:00+01:00",
+        "2026-03-01T09:00:00.500Z",
+        "2026-03-01T08:59:59.999999Z",
+    ],
+)
+def test_canonical_json_equals_the_definition_for_session_times(start: str) -> None:
+    value = cdr(start_date_time=start)
+    assert canonical_json(value) == _definition(value)
+
+
+def test_a_text_that_looks_like_a_time_only_takes_the_slower_path() -> None:
+    value = cdr(cdr_location={**cdr_data()["cdr_location"], "name": "hall T10:00:00 east"})
+    assert canonical_json(value) == _definition(value)
