@@ -16,9 +16,12 @@ violations in a rejection together with the original bytes.
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar
 from uuid import UUID, uuid4
 
@@ -202,6 +205,27 @@ def new_envelope(
     )
 
 
+# Event ids only need to be unique, not unpredictable: a generator seeded from the OS (and
+# reseeded in a forked child, which would otherwise repeat its parent's ids) gives 122
+# random bits like uuid4 at a third of its cost (no system call per id).
+_EVENT_IDS = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _EVENT_IDS.seed(os.urandom(32)))
+_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)  # version nibble 4, RFC 4122 variant bits 10
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+
+
+def random_event_id() -> str:
+    """A random (version 4) UUID as text."""
+    digits = "%032x" % (_EVENT_IDS.getrandbits(128) & _VERSION_MASK | _VERSION_4)
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+@lru_cache(maxsize=16)
+def _moment_text(moment: datetime) -> str:
+    """A batch's events share one `occurred_at`: formatted once, not per event."""
+    return format_datetime(moment)
+
+
 def envelope_bytes(
     envelope: type[EnvelopeHeader],
     *,
@@ -217,14 +241,16 @@ def envelope_bytes(
     validating the envelope around it again would only cost time. A unit test holds the two
     paths byte for byte equal.
     """
-    if isinstance(payload, HubModel):
+    if isinstance(payload, Transaction):
+        payload = payload.as_data()
+    elif isinstance(payload, HubModel):
         payload = payload.model_dump(mode="python", exclude_none=True)
     return encode_json_bytes(
         {
-            "event_id": str(event_id or uuid4()),
+            "event_id": str(event_id) if event_id else random_event_id(),
             "type": envelope.event_type.value,
             "version": ENVELOPE_VERSION,
-            "occurred_at": format_datetime(occurred_at),
+            "occurred_at": _moment_text(occurred_at),
             "submitter": {"country_code": submitter.country_code, "party_id": submitter.party_id},
             EVENT_PAYLOAD[envelope.event_type]: payload,
         }

@@ -20,7 +20,7 @@ import re
 from collections import defaultdict
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Final, NewType, Self
+from typing import Annotated, Any, Final, NewType, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -106,6 +106,30 @@ class Transaction(HubModel):
         if self.kind is TransactionKind.CHARGE and self.reverses is not None:
             raise rule_error("reverses", "unexpected", "must be absent for a CHARGE")
         return self
+
+    def as_data(self) -> dict[str, Any]:
+        """`model_dump(mode="python", exclude_none=True)`, written out: the clearing agent
+        emits one per CDR, and a test holds the two equal."""
+        data: dict[str, Any] = {
+            "transaction_id": self.transaction_id,
+            "cdr_key": {
+                "party": {
+                    "country_code": self.cdr_key.party.country_code,
+                    "party_id": self.cdr_key.party.party_id,
+                },
+                "cdr_id": self.cdr_key.cdr_id,
+            },
+            "kind": self.kind,
+        }
+        if self.reverses is not None:
+            data["reverses"] = self.reverses
+        data["postings"] = tuple(
+            {"account": p.account, "side": p.side, "amount": p.amount, "currency": p.currency}
+            for p in self.postings
+        )
+        data["content_hash"] = self.content_hash
+        data["occurred_at"] = self.occurred_at
+        return data
 
     def imbalance(self) -> dict[str, Decimal]:
         """Debits minus credits per currency, only where not zero."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from uuid import UUID
+from uuid import RFC_4122, UUID
 
 import pytest
 
@@ -20,9 +20,10 @@ from schemas.events import (
     envelope_bytes,
     new_envelope,
     parse_envelope,
+    random_event_id,
     split_envelope,
 )
-from schemas.hub.ledger import Transaction
+from schemas.hub.ledger import Transaction, TransactionKind
 from schemas.hub.party import PartyRef
 from schemas.ocpi import Cdr
 from schemas.validation import SchemaInvalid, parse_cdr
@@ -120,10 +121,20 @@ def test_envelope_bytes_writes_what_the_models_write() -> None:
             "occurred_at": "2025-03-01T13:00:00+01:00",
         }
     )
+    reversal = transaction.model_copy(
+        update={
+            "kind": TransactionKind.REVERSAL,
+            "reverses": "5b2c3d4e-0000-5000-8000-000000000001",
+        }
+    )
     rated = {"total_cost": {"excl_vat": "5.5000", "incl_vat": None}, "periods": [{"index": 0}]}
     moment = datetime(2025, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
     event_id = UUID("0f8e4a55-6e4b-4b8e-9a0e-3c1d2b3a4f5e")
-    for envelope, payload in ((LedgerTransaction, transaction), (CdrRated, rated)):
+    for envelope, payload in (
+        (LedgerTransaction, transaction),
+        (LedgerTransaction, reversal),
+        (CdrRated, rated),
+    ):
         fast = envelope_bytes(
             envelope, submitter=SUBMITTER, payload=payload, occurred_at=moment, event_id=event_id
         )
@@ -132,3 +143,22 @@ def test_envelope_bytes_writes_what_the_models_write() -> None:
         )
         assert fast == to_ocpi_json(model)
         assert parse_envelope(fast) == model
+
+
+def test_fresh_event_ids_are_distinct_version_4_uuids() -> None:
+    ids = [random_event_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:2_000]:
+        parsed = UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4 and parsed.variant == RFC_4122
+
+
+def test_each_envelope_gets_its_own_event_id_unless_given() -> None:
+    moment = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    first, second = (
+        json.loads(envelope_bytes(CdrRated, submitter=SUBMITTER, payload={}, occurred_at=moment))
+        for _ in range(2)
+    )
+    assert first["event_id"] != second["event_id"]
+    assert first["occurred_at"] == second["occurred_at"] == "2025-03-01T12:00:00Z"
