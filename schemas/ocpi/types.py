@@ -247,19 +247,45 @@ NonEmpty = Annotated[
 
 
 def _rfc3339_utc(value: object, parse: ValidatorFunctionWrapHandler) -> datetime:
-    """RFC 3339 text with an offset (or an aware datetime), parsed by pydantic and moved to
-    UTC: one Python call around pydantic's parser instead of one before and one after it."""
-    if not isinstance(value, datetime) and not (isinstance(value, str) and _RFC3339.match(value)):
+    """RFC 3339 text with an offset (or an aware datetime), parsed and moved to UTC: one
+    Python call around pydantic's parser instead of one before and one after it."""
+    parsed: datetime | None = None
+    if isinstance(value, str):
+        match = _RFC3339.match(value)
+        if match is None:
+            raise PydanticCustomError(
+                "rfc3339",
+                "must be an RFC 3339 date-time with offset, e.g. 2015-06-29T20:39:09Z",
+            )
+        # the common form (upper-case T and Z, at most microseconds, offset minutes below
+        # 60, which Python would carry into the hours) is read by the C parser; whatever it
+        # refuses goes to pydantic's, for pydantic's verdict and errors
+        fraction, zone = match[1], match[2]
+        common = (fraction is None or len(fraction) <= 7) and value[10] == "T"
+        if common and (zone == "Z" or (zone != "z" and zone[-2] < "6")):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                parsed = None
+    elif not isinstance(value, datetime):
         raise PydanticCustomError(
             "rfc3339",
             "must be an RFC 3339 date-time with offset, e.g. 2015-06-29T20:39:09Z",
         )
-    parsed: datetime = parse(value)
+    if parsed is None:
+        parsed = parse(value)
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise PydanticCustomError(
             "timezone_aware", "must have a time zone offset, e.g. 2015-06-29T20:39:09Z"
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is a valid text whose UTC time is before year 1: a
+        # schema violation, not an exception that would crash the worker on every redelivery
+        raise PydanticCustomError(
+            "datetime_utc_range", "must lie between the years 1 and 9999 in UTC"
+        ) from None
 
 
 DateTime = Annotated[datetime, WrapValidator(_rfc3339_utc)]

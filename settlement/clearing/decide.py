@@ -10,6 +10,7 @@ A credit CDR (credit=true) reverses the booked CDR it names in credit_reference_
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -28,6 +29,8 @@ from settlement.clearing.plausibility import PlausibilityLimits, check_cdr
 from settlement.clearing.reasons import Reason, Stage
 from settlement.clearing.reference import ReferenceView, agreement_in_force, registered_tariff
 from settlement.rating import RatedCdr, RatingError, rate_cdr
+
+logger = logging.getLogger(__name__)
 
 CPO_ROLES = frozenset({"CPO", "BOTH"})
 EMSP_ROLES = frozenset({"EMSP", "BOTH"})
@@ -175,6 +178,17 @@ def _charge(
         rated = rate_cdr(cdr, tariff, time_zone=zone, tolerance=agreement.tolerance)
     except RatingError as exc:
         return reject(exc.reason_code, Stage.RATE, str(exc))
+    except (ArithmeticError, ValueError) as exc:
+        # e.g. a session in year 1 has no local time west of UTC: the engine's own fault or
+        # an input it did not foresee, either way this CDR only; raised, it would stop the
+        # worker on every redelivery of the batch
+        logger.exception("rating %s failed", key)
+        return reject(
+            Reason.RATING_FAILED,
+            Stage.RATE,
+            f"the rating engine failed on this CDR ({type(exc).__name__}: {exc}); it is kept "
+            "for `roamclear rejected retry` once the cause is fixed",
+        )
     if not rated.comparison.within_tolerance:
         return reject(Reason.PRICE_DISCREPANCY, Stage.RATE, _discrepancy(rated, agreement))
     price = (

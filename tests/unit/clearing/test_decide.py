@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from schemas.hub.ledger import Side, TransactionKind
+from schemas.hub.party import CdrKey
+from schemas.ocpi.cdr import Cdr
 from settlement.clearing.decide import Booking, clear
 from settlement.clearing.outcome import Booked, Duplicate, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
@@ -17,6 +19,7 @@ from tests.unit.clearing.factories import (
     FakeReferences,
     agreement,
     cdr,
+    cdr_data,
     decoded,
     tariff,
 )
@@ -209,3 +212,23 @@ def test_tariff_version_in_force_at_session_start_prices_it() -> None:
     outcome = clear(decoded(cdr(0)), NOW, LIMITS, refs(tariffs=[old, newer]), FakeLedger())
     assert isinstance(outcome, Booked) and outcome.rated is not None
     assert outcome.rated.tariff.last_updated == old.last_updated
+
+
+def test_a_cdr_the_engine_cannot_price_is_rejected_not_raised() -> None:
+    # a session in year 1 has no local time in New York (before year 1): OverflowError in
+    # the engine, which used to escape `clear` and stop the worker on every redelivery
+    data = cdr_data(1)
+    data["start_date_time"] = data["charging_periods"][0]["start_date_time"] = (
+        "0001-01-01T00:00:00Z"
+    )
+    data["tariffs"] = [tariff().model_dump(mode="json", exclude_none=True)]
+    value = Cdr.model_validate(data)
+    references = refs(
+        tariffs=[],
+        agreements=[agreement(allow_embedded_tariff=True)],
+        zones={value.cdr_location.id: "America/New_York"},
+    )
+    outcome = clear(decoded(value), NOW, LIMITS, references, FakeLedger())
+    assert isinstance(outcome, Rejected)
+    assert (outcome.reason, outcome.stage) == (Reason.RATING_FAILED, Stage.RATE)
+    assert "OverflowError" in outcome.message and outcome.cdr_key == str(CdrKey.of(value))

@@ -41,3 +41,12 @@ def test_an_empty_identity_is_schema_invalid(changes: dict[str, Any], path: str)
     assert outcome.reason is Reason.SCHEMA_INVALID
     assert [v.path for v in outcome.violations] == [path]
     assert outcome.message == f"{path}: must not be empty"
+
+
+def test_a_time_before_year_one_in_utc_is_schema_invalid_not_a_crash() -> None:
+    # the text is valid RFC 3339, but moving it to UTC leaves the calendar: before the fix
+    # this raised OverflowError out of decode, a poison pill redelivered forever
+    outcome = decode(_submitted({**cdr_data(1), "last_updated": "0001-01-01T00:30:00+01:00"}))
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason is Reason.SCHEMA_INVALID
+    assert [v.path for v in outcome.violations] == ["cdr.last_updated"]

@@ -5,16 +5,29 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, ValidationError
+from pydantic import (
+    BaseModel,
+    TypeAdapter,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 from schemas.ocpi import Cdr, Location, Session, Tariff, Token
 from schemas.ocpi.enums import CdrDimensionType, TariffDimensionType
-from schemas.ocpi.types import DateTime, Price, _shape_of_tuple, decimal_shape, format_datetime
+from schemas.ocpi.types import (
+    _RFC3339,
+    DateTime,
+    Price,
+    _shape_of_tuple,
+    decimal_shape,
+    format_datetime,
+)
 from schemas.wire import to_ocpi_json
 from tests.unit.schemas.factories import CDR, LOCATION, SESSION, TARIFF, TOKEN, build
 
@@ -83,6 +96,61 @@ def test_decimal_shape_counts_places_and_digits_as_pydantic(
     text: str, shape: tuple[int, int] | None
 ) -> None:
     assert decimal_shape(Decimal(text)) == shape
+
+
+def _parsed_by_pydantic(value: object, parse: ValidatorFunctionWrapHandler) -> datetime:
+    """The DateTime validator as it was before the C-parser fast path: the reference."""
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("rfc3339")
+    parsed: datetime = parse(value)
+    if parsed.utcoffset() is None:
+        raise ValueError("timezone_aware")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # the reference with the range fix, which both paths share
+        raise ValueError("datetime_utc_range") from None
+
+
+_REFERENCE = TypeAdapter(Annotated[datetime, WrapValidator(_parsed_by_pydantic)])
+_FAST = TypeAdapter(DateTime)
+
+
+def _outcome(adapter: TypeAdapter[datetime], text: str) -> datetime | str:
+    try:
+        return adapter.validate_python(text)
+    except ValidationError:
+        return "refused"
+
+
+@settings(max_examples=1_000)
+@given(
+    st.tuples(
+        st.integers(0, 2100),
+        st.integers(0, 14),
+        st.integers(0, 32),
+        st.sampled_from("Tt"),
+        st.integers(0, 25),
+        st.integers(0, 61),
+        st.integers(0, 61),
+        st.text("0123456789", max_size=9),
+        st.sampled_from(["Z", "z", "+", "-"]),
+        st.integers(0, 25),
+        st.integers(0, 61),
+    )
+)
+def test_datetime_fast_path_agrees_with_pydantic_on_every_rfc3339_text(parts: tuple) -> None:  # type: ignore[type-arg]
+    year, month, day, t, hour, minute, second, fraction, zone, off_h, off_m = parts
+    text = f"{year:04d}-{month:02d}-{day:02d}{t}{hour:02d}:{minute:02d}:{second:02d}"
+    text += f".{fraction}" if fraction else ""
+    text += zone if zone in "Zz" else f"{zone}{off_h:02d}:{off_m:02d}"
+    assert _outcome(_FAST, text) == _outcome(_REFERENCE, text)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_outside_the_utc_calendar_is_a_violation_not_a_crash(text: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Cdr.model_validate(build(CDR, last_updated=text))
+    assert [e["type"] for e in caught.value.errors()] == ["datetime_utc_range"]
 
 
 def test_python_float_is_refused() -> None:
