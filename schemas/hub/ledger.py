@@ -31,6 +31,9 @@ from schemas.ocpi.types import Amount, CurrencyCode, DateTime
 AccountId = NewType("AccountId", str)
 HUB_FEES: Final = AccountId("hub:fees")
 HUB_ROUNDING: Final = AccountId("hub:rounding")
+# Ledger amounts are numeric(20, 4) in PostgreSQL: 16 digits before the point. OCPI amounts
+# may have 20 digits, so a CDR can price (or declare) more than the ledger can hold.
+LEDGER_AMOUNT_LIMIT: Final = Decimal("1E16")
 POSTINGS_MAX: Final = 64  # a CDR books a handful; the bound catches runaway splits
 
 _ACCOUNT = re.compile(r"^(partner:[A-Z]{2}\*[A-Z0-9]{3}|hub:[a-z][a-z0-9_]{0,31})$")

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from schemas.hub.agreement import Agreement, SettlementBasis
-from schemas.hub.ledger import Posting, TransactionKind
+from schemas.hub.ledger import LEDGER_AMOUNT_LIMIT, Posting, TransactionKind
 from schemas.hub.party import CdrKey, PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.validation import Violation
@@ -198,6 +198,21 @@ def _charge(
     )
     incl = price.incl_vat if price.incl_vat is not None else price.excl_vat
     allocation = allocate(price.excl_vat, incl, agreement)
+    amounts = (
+        allocation.amount_excl_vat,
+        allocation.amount_incl_vat,
+        allocation.fee,
+        allocation.emsp_owes,
+        allocation.cpo_owed,
+    )
+    if any(abs(amount) >= LEDGER_AMOUNT_LIMIT for amount in amounts):
+        # PostgreSQL would refuse the batch (numeric field overflow) on every redelivery
+        return reject(
+            Reason.IMPLAUSIBLE,
+            Stage.ALLOCATE,
+            f"the CDR settles {allocation.amount_incl_vat} {cdr.currency}, beyond the "
+            f"ledger's range (below {LEDGER_AMOUNT_LIMIT:,.0f})",
+        )
     transaction = ledger.charge(
         key, cdr_hash, cpo, emsp, allocation, cdr.currency, cdr.end_date_time
     )

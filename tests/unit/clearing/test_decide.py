@@ -232,3 +232,15 @@ def test_a_cdr_the_engine_cannot_price_is_rejected_not_raised() -> None:
     assert isinstance(outcome, Rejected)
     assert (outcome.reason, outcome.stage) == (Reason.RATING_FAILED, Stage.RATE)
     assert "OverflowError" in outcome.message and outcome.cdr_key == str(CdrKey.of(value))
+
+
+def test_an_amount_beyond_the_ledger_columns_is_rejected_before_booking() -> None:
+    # OCPI allows 20 digits, the ledger's numeric(20, 4) 16 before the point: booked, such
+    # a CDR made PostgreSQL refuse its whole batch on every redelivery
+    huge = {"excl_vat": "20000000000000000", "incl_vat": "24200000000000000"}
+    value = cdr(1, total_cost=huge)
+    lenient = agreement(settles="CPO_DECLARED", tolerance="1E+17")
+    outcome = clear(decoded(value), NOW, LIMITS, refs(agreements=[lenient]), FakeLedger())
+    assert isinstance(outcome, Rejected)
+    assert (outcome.reason, outcome.stage) == (Reason.IMPLAUSIBLE, Stage.ALLOCATE)
+    assert "24200000000000000" in outcome.message
