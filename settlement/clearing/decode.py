@@ -57,6 +57,11 @@ def decode(value: bytes | None) -> Decoded | Rejected:
     if payload is None:
         missing = Violation(path="cdr", rule="field required", code="missing")
         return _schema_invalid((missing,), submitter)
+    if b"\\u0000" in value:  # the only way a NUL gets into valid JSON
+        nul = _nul_violations(payload)
+        if nul:
+            # OCPI text never needs U+0000, and PostgreSQL can neither store nor book it
+            return _schema_invalid(nul, submitter, _key_of(payload))
     try:
         cdr = parse_model(Cdr, payload)
     except SchemaInvalid as exc:
@@ -66,6 +71,29 @@ def decode(value: bytes | None) -> Decoded | Rejected:
     if empty:
         return _schema_invalid(empty, submitter)
     return Decoded(event_id=str(envelope.event_id), submitter=envelope.submitter, cdr=cdr)
+
+
+def _nul_paths(value: object, path: str) -> list[str]:
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            found += [key_path] if "\x00" in str(key) else []
+            found += _nul_paths(item, key_path)
+        return found
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in _nul_paths(item, f"{path}[{index}]")]
+    return []
+
+
+def _nul_violations(payload: object) -> tuple[Violation, ...]:
+    """Every place in the CDR where a text (or a key) holds U+0000."""
+    return tuple(
+        Violation(path=path, rule="must not contain the NUL character (U+0000)", code="nul")
+        for path in _nul_paths(payload, "cdr")
+    )
 
 
 def _schema_invalid(

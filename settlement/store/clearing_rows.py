@@ -69,8 +69,20 @@ def posting_rows(booked: Booked, settlement_period: str) -> list[tuple[Any, ...]
     ]
 
 
+def storable(text: str) -> str:
+    """`text` as PostgreSQL can store it: its text and jsonb types refuse U+0000, so a NUL
+    a partner sent becomes U+FFFD (a rejection that cannot be stored would fail its whole
+    batch on every redelivery)."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def _violations(violations: tuple[Violation, ...]) -> Jsonb:
-    return Jsonb([{"path": v.path, "rule": v.rule, "code": v.code} for v in violations])
+    return Jsonb(
+        [
+            {"path": storable(v.path), "rule": storable(v.rule), "code": storable(v.code)}
+            for v in violations
+        ]
+    )
 
 
 def payload_text(value: bytes | None) -> str:
@@ -88,9 +100,9 @@ def rejection_row(
         archive_id,
         str(rejected.reason),
         rejected.stage.value,
-        rejected.message,
+        storable(rejected.message),
         _violations(rejected.violations),
-        rejected.submitter,
-        rejected.cdr_key,
-        payload_text(value),
+        None if rejected.submitter is None else storable(rejected.submitter),
+        None if rejected.cdr_key is None else storable(rejected.cdr_key),
+        storable(payload_text(value)),
     )

@@ -50,3 +50,24 @@ def test_a_time_before_year_one_in_utc_is_schema_invalid_not_a_crash() -> None:
     assert isinstance(outcome, Rejected)
     assert outcome.reason is Reason.SCHEMA_INVALID
     assert [v.path for v in outcome.violations] == ["cdr.last_updated"]
+
+
+def test_every_nul_character_in_a_cdr_is_named() -> None:
+    data = cdr_data(1)
+    data["charging_periods"][0]["tariff_id"] = "T\u0000"
+    data["cdr_location"] = {**data["cdr_location"], "name\u0000": "x", "city": "Ams\u0000"}
+    outcome = decode(_submitted(data))
+    assert isinstance(outcome, Rejected) and outcome.reason is Reason.SCHEMA_INVALID
+    assert sorted((v.path, v.code) for v in outcome.violations) == [
+        ("cdr.cdr_location.city", "nul"),
+        ("cdr.cdr_location.name\u0000", "nul"),
+        ("cdr.charging_periods[0].tariff_id", "nul"),
+    ]
+    assert outcome.cdr_key == "NL*TNM*CDR-2026-0002"
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
+    value = _submitted({**cdr_data(1), "id": "CDR\\u0000"})  # the text `CDR\u0000`
+    assert b"\\\\u0000" in value
+    decoded = decode(value)
+    assert isinstance(decoded, Decoded) and decoded.cdr.id == "CDR\\u0000"
