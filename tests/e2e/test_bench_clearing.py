@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.e2e.cli import roamclear
+
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("decode_us", "decide_us", "events_us", "rows_us")
 
 
@@ -28,16 +27,7 @@ def _bench_databases(url: str) -> set[str]:
 def test_bench_clearing_reports_each_step(postgres_server_url: str, tmp_path: Path) -> None:
     before = _bench_databases(postgres_server_url)
     env = {**os.environ, "DATABASE_URL": postgres_server_url, "ROAMCLEAR_HOME": str(tmp_path)}
-    command = [sys.executable, "-m", "pipeline.cli", "bench", "clearing"]
-    done = subprocess.run(
-        [*command, "--cdrs", "400", "--runs", "2", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        cwd=ROOT,
-    )
+    done = roamclear(env, "bench", "clearing", "--cdrs", "400", "--runs", "2", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout)
     assert figures["cdrs"] == 400 and figures["runs"] == 2

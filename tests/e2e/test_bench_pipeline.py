@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.cli import roamclear
+
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_pipeline_reports_its_figures(
@@ -23,16 +22,7 @@ def test_bench_pipeline_reports_its_figures(
         "DATABASE_URL": postgres_server_url,  # the bench makes and drops its own database
         "ROAMCLEAR_HOME": str(tmp_path),
     }
-    command = [sys.executable, "-m", "pipeline.cli", "bench", "pipeline"]
-    done = subprocess.run(
-        [*command, "--cdrs", "300", "--rate", "600", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        cwd=ROOT,
-    )
+    done = roamclear(env, "bench", "pipeline", "--cdrs", "300", "--rate", "600", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout)
     assert figures["cdrs"] == 300 and figures["workers"] == 1 and figures["rate_per_s"] == 600
