@@ -89,7 +89,12 @@ class Rejection(HubModel):
     message: Annotated[str, Field(max_length=2000)]
     stage: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
     violations: tuple[Violation, ...] = ()
+    # how many violations the event leaves out (the rejection table keeps them all)
+    violations_omitted: Annotated[int, Field(ge=0)] = 0
     original_payload: Annotated[str, Field(max_length=ORIGINAL_PAYLOAD_CHARS_MAX)]
+    # the payload was cut to keep the event within a broker's record size (the raw archive
+    # and the rejection table keep the whole input)
+    original_payload_truncated: bool = False
     source_topic: str | None = None
     source_partition: Annotated[int, Field(ge=0)] | None = None
     source_offset: Annotated[int, Field(ge=0)] | None = None

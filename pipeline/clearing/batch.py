@@ -16,6 +16,7 @@ Order matters for exactly-once effect under at-least-once delivery:
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,11 +36,13 @@ from settlement.clearing.decode import Decoded, decode
 from settlement.clearing.outcome import Booked, Duplicate, Outcome, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.clearing.reasons import Reason, Stage
+from settlement.clearing.reference import ReferenceView
 from settlement.store import clearing_store as store
 from settlement.store.clearing_rows import posting_rows, rejection_row, transaction_row
 from settlement.store.db import Row
 
 Send = Callable[[Sequence[OutputRecord]], Awaitable[None]]
+logger = logging.getLogger(__name__)
 
 # Records decoded between two yields to the event loop: small enough that a waiting
 # PostgreSQL or broker reply is picked up within a few milliseconds.
@@ -102,13 +105,63 @@ def _keys(decoded: Sequence[Decoded | Rejected]) -> set[str]:
     return keys
 
 
+def _internal_error(
+    stage: Stage, exc: Exception, record: store.SubmittedRecord, item: Decoded | None = None
+) -> Rejected:
+    """A fault of the hub's own on one record (bad input is a rejection by design, so this
+    is a bug or an input nobody foresaw): that record is rejected, retryable once fixed,
+    and logged with its traceback. Raised, it would fail the batch, stop the worker and come
+    back with every redelivery, stopping clearing for every partner."""
+    logger.exception("clearing failed on %s[%d]@%d", record.topic, record.partition, record.offset)
+    key = None
+    if item is not None:
+        try:
+            key = str(CdrKey.of(item.cdr))
+        except ValueError:
+            key = None
+    return Rejected(
+        Reason.INTERNAL_ERROR,
+        stage,
+        f"the hub failed on this record ({type(exc).__name__}: {exc})"[:1000],
+        submitter=None if item is None else str(item.submitter),
+        cdr_key=key,
+    )
+
+
+def _decode(record: store.SubmittedRecord) -> Decoded | Rejected:
+    try:
+        return decode(record.value)
+    except Exception as exc:  # one record's fault must not fail the batch (see _internal_error)
+        return _internal_error(Stage.DECODE, exc, record)
+
+
 async def decode_batch(records: Sequence[store.SubmittedRecord]) -> list[Decoded | Rejected]:
     """Every record decoded, yielding to the event loop after each slice."""
     decoded: list[Decoded | Rejected] = []
     for start in range(0, len(records), DECODE_SLICE):
-        decoded.extend(decode(record.value) for record in records[start : start + DECODE_SLICE])
+        decoded.extend(_decode(record) for record in records[start : start + DECODE_SLICE])
         await asyncio.sleep(0)
     return decoded
+
+
+def decide_one(
+    record: store.SubmittedRecord,
+    item: Decoded | Rejected,
+    moment: datetime,
+    clearing: Clearing,
+    view: ReferenceView,
+    books: BatchLedger,
+) -> Outcome:
+    """One record's outcome; the batch's own bookings are updated with it."""
+    if isinstance(item, Rejected):
+        return item
+    try:
+        outcome = clear(item, moment, clearing.limits, view, books)
+    except Exception as exc:  # one record's fault must not fail the batch (see _internal_error)
+        return _internal_error(Stage.CLEAR, exc, record, item)
+    if isinstance(outcome, Booked):
+        books.record(outcome)
+    return outcome
 
 
 def _utc_now() -> datetime:
@@ -143,7 +196,7 @@ async def commit_batch(
 ) -> BatchResult:
     """Steps 2 to 4 of the module docstring for records already decoded."""
     result = BatchResult(received=len(records))
-    limits, writer = clearing.limits, clearing.writer
+    writer = clearing.writer
     async with conn.transaction():
         view = await clearing.refs.refresh(conn)
         archived = await store.archive(conn, records)
@@ -155,14 +208,10 @@ async def commit_batch(
         result.skipped = len(records) - len(fresh)
         books = BatchLedger(await store.bookings(conn, _keys([i for _, i, _ in fresh])))
         moment = clearing.now()
-        decisions: list[tuple[store.SubmittedRecord, int, Outcome]] = []
-        for record, item, archive_id in fresh:
-            outcome = (
-                item if isinstance(item, Rejected) else clear(item, moment, limits, view, books)
-            )
-            if isinstance(outcome, Booked):
-                books.record(outcome)
-            decisions.append((record, archive_id, outcome))
+        decisions = [
+            (record, archive_id, decide_one(record, item, moment, clearing, view, books))
+            for record, item, archive_id in fresh
+        ]
         decisions = await _write(conn, decisions, books, moment)
         output: list[OutputRecord] = []
         for record, _, outcome in decisions:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from pipeline.topics import Topic, topic_name
 from schemas.events import CdrRated, LedgerTransaction, Rejection, envelope_bytes, new_envelope
@@ -19,6 +19,12 @@ from settlement.clearing.outcome import Booked, Rejected
 from settlement.rating.report import rated_cdr_json
 from settlement.store.clearing_rows import payload_text
 from settlement.store.clearing_store import SubmittedRecord
+
+# Apache Kafka refuses records over message.max.bytes (1 MiB by default), and a refused
+# record fails its whole batch on every redelivery; events stay well below it.
+EVENT_BYTES_MAX: Final = 900 * 1024
+REJECTED_PAYLOAD_BYTES_MAX: Final = 512 * 1024
+REJECTED_VIOLATIONS_MAX: Final = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,14 @@ class EventWriter:
                     "version": booked.agreement.version,
                 }
             envelope = envelope_bytes(CdrRated, submitter=self.hub, payload=rated, occurred_at=now)
+            if len(envelope) > EVENT_BYTES_MAX:
+                # thousands of charging periods: the event keeps the totals and says how
+                # many periods it leaves out (`roamclear rate` shows them from the archive)
+                rated["periods_omitted"] = len(rated["periods"])
+                rated["periods"] = []
+                envelope = envelope_bytes(
+                    CdrRated, submitter=self.hub, payload=rated, occurred_at=now
+                )
             records.append(OutputRecord(self.rated_topic, key, envelope))
         transaction = envelope_bytes(
             LedgerTransaction, submitter=self.hub, payload=booked.transaction, occurred_at=now
@@ -58,12 +72,19 @@ class EventWriter:
         return records
 
     def rejected(self, rejected: Rejected, record: SubmittedRecord, now: datetime) -> OutputRecord:
+        payload = payload_text(record.value)
+        encoded = payload.encode()
+        truncated = len(encoded) > REJECTED_PAYLOAD_BYTES_MAX
+        if truncated:
+            payload = encoded[:REJECTED_PAYLOAD_BYTES_MAX].decode("utf-8", errors="ignore")
         rejection = Rejection(
             reason_code=str(rejected.reason),
             message=rejected.message[:2000],
             stage=rejected.stage.value,
-            violations=rejected.violations,
-            original_payload=payload_text(record.value),
+            violations=rejected.violations[:REJECTED_VIOLATIONS_MAX],
+            violations_omitted=max(0, len(rejected.violations) - REJECTED_VIOLATIONS_MAX),
+            original_payload=payload,
+            original_payload_truncated=truncated,
             source_topic=record.topic,
             source_partition=record.partition,
             source_offset=record.offset,

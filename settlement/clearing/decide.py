@@ -73,7 +73,17 @@ def clear(
     if refs.partner_role(emsp) not in EMSP_ROLES:
         return reject(Reason.UNKNOWN_EMSP, Stage.VALIDATE, f"{emsp} is not a registered eMSP")
 
-    cdr_hash = content_hash(cdr)
+    try:
+        cdr_hash = content_hash(cdr)
+    except (TypeError, ValueError, RecursionError) as exc:
+        # only in fields OCPI does not define (they are kept unvalidated) or unbounded
+        # integers: 2**64 and more, lone surrogates, nesting beyond 250 levels
+        return reject(
+            Reason.SCHEMA_INVALID,
+            Stage.VALIDATE,
+            f"the CDR holds a value it cannot be identified by ({exc}): integers must fit in "
+            "64 bits, text must be valid Unicode, and nesting stay within 250 levels",
+        )
     existing = books.booking(str(key))
     if existing is not None:
         if existing.content_hash == cdr_hash:
@@ -197,6 +207,13 @@ def _charge(
         else cdr.total_cost
     )
     incl = price.incl_vat if price.incl_vat is not None else price.excl_vat
+    if price.excl_vat < 0 or incl < 0:
+        return reject(
+            Reason.IMPLAUSIBLE,
+            Stage.ALLOCATE,
+            f"a charge settles {price.excl_vat} excl. / {incl} incl. VAT {cdr.currency}: a "
+            "negative amount can only come as a credit CDR reversing the original",
+        )
     allocation = allocate(price.excl_vat, incl, agreement)
     amounts = (
         allocation.amount_excl_vat,

@@ -41,6 +41,10 @@ def decode(value: bytes | None) -> Decoded | Rejected:
         document = loads_exact(value)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, f"not JSON: {exc}")
+    except RecursionError:
+        return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, "not JSON we read: nested too deeply")
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, f"not JSON we read: {exc}")
     try:
         envelope = parse_model(RawEnvelope, document)
     except SchemaInvalid as exc:

@@ -17,6 +17,7 @@ class Stage(StrEnum):
     DEDUPE = "dedupe"  # against what the ledger already holds
     RATE = "rate"  # pricing against the tariff
     ALLOCATE = "allocate"  # agreement and split
+    CLEAR = "clear"  # somewhere in the decision, when the hub itself failed (internal_error)
 
 
 class Reason(StrEnum):
@@ -39,6 +40,7 @@ class Reason(StrEnum):
     CURRENCY_MISMATCH = "currency_mismatch"  # CDR, tariff and agreement currencies differ
     PRICE_DISCREPANCY = "price_discrepancy"  # declared and hub price differ beyond tolerance
     RATING_FAILED = "rating_failed"  # the engine could not price it (see message)
+    INTERNAL_ERROR = "internal_error"  # the hub failed on this record (logged): fix, retry
 
 
 # Reasons an operator can fix on the hub side and then `roamclear rejected retry`.
@@ -51,5 +53,6 @@ RETRYABLE = frozenset(
         Reason.CREDIT_REFERENCE_UNKNOWN,
         Reason.RATING_FAILED,
         Reason.PRICE_DISCREPANCY,
+        Reason.INTERNAL_ERROR,
     }
 )

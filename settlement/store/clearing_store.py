@@ -113,7 +113,7 @@ class SubmittedRecord:
     timestamp_ms: int | None
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
+    headers: tuple[tuple[str, bytes | None], ...] = ()
 
     @property
     def position(self) -> tuple[int, int]:
@@ -134,11 +134,19 @@ async def prepare(conn: psycopg.AsyncConnection[Row]) -> None:
 
 
 def _timestamp(ms: int | None) -> datetime | None:
-    return None if ms is None or ms < 0 else datetime.fromtimestamp(ms / 1000, tz=UTC)
+    """The broker timestamp; None when absent or outside the calendar (a producer sets
+    CreateTime, and Tansu, like Kafka by default, accepts year 10000)."""
+    if ms is None or ms < 0:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
-def _headers(headers: Iterable[tuple[str, bytes]]) -> str:
-    return json.dumps([[name, value.hex()] for name, value in headers])
+def _headers(headers: Iterable[tuple[str, bytes | None]]) -> str:
+    """Headers as JSON pairs, values in hex (a header value may be null)."""
+    return json.dumps([[name, None if value is None else value.hex()] for name, value in headers])
 
 
 async def archive(
