@@ -23,14 +23,12 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-import psycopg
-
+from pipeline.bench.scratch import scratch_database
 from pipeline.clearing.batch import BatchLedger
 from pipeline.clearing.events import EventWriter
 from pipeline.simulate import ScenarioConfig, build_reference
@@ -45,9 +43,7 @@ from settlement.store import reference_store
 from settlement.store.clearing_rows import posting_rows, transaction_row
 from settlement.store.clearing_store import SubmittedRecord
 from settlement.store.db import connect
-from settlement.store.migrate import apply_migrations
 from settlement.store.reference_store import ReferenceSnapshot
-from settlement.store.urls import with_database
 
 STEPS: Final = ("decode", "decide", "events", "rows")
 HUB: Final = PartyRef(country_code="NL", party_id="HUB")
@@ -75,23 +71,14 @@ class ClearingBench:
 def load_reference(database_url: str, data: ReferenceData) -> ReferenceSnapshot:
     """Store the scenario's reference data in a scratch database and load it back as the
     worker does (so the bench prices with the same indexed snapshot)."""
-    name = f"roamclear_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(database_url, name)
-    try:
-        apply_migrations(url)
-        with connect(url) as conn:
-            for partner in data.partners:
-                reference_store.add_partner(conn, partner.party, partner.role.value, partner.name)
-            reference_store.add_tariffs(conn, data.tariffs)
-            reference_store.add_locations(conn, data.locations)
-            reference_store.add_agreements(conn, data.agreements)
-            conn.commit()
-            return reference_store.load_snapshot(conn)
-    finally:
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(database_url) as url, connect(url) as conn:
+        for partner in data.partners:
+            reference_store.add_partner(conn, partner.party, partner.role.value, partner.name)
+        reference_store.add_tariffs(conn, data.tariffs)
+        reference_store.add_locations(conn, data.locations)
+        reference_store.add_agreements(conn, data.agreements)
+        conn.commit()
+        return reference_store.load_snapshot(conn)
 
 
 def _cpu_s(step: Callable[[], object]) -> float:

@@ -21,13 +21,10 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import psycopg
-
+from pipeline.bench.scratch import scratch_database
 from pipeline.config import Settings
 from pipeline.kafka.admin import create_topics
 from pipeline.kafka.client import read_from_beginning, records_in_topic
@@ -37,8 +34,6 @@ from pipeline.simulate.send import register, send_stream
 from pipeline.topics import Topic, TopicSpec, topic_name, topic_specs
 from pipeline.workers import worker_processes
 from settlement.store.db import connect
-from settlement.store.migrate import apply_migrations
-from settlement.store.urls import with_database
 
 READY_WAIT_S_MAX = 60.0
 DONE_WAIT_S_MAX = 900.0
@@ -56,21 +51,6 @@ class PipelineBench:
     @property
     def ratio(self) -> float:
         return self.passthrough_per_s / self.per_s
-
-
-@contextmanager
-def scratch_database(settings: Settings) -> Iterator[str]:
-    assert settings.database_url is not None
-    name = f"roamclear_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(settings.database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(settings.database_url, name)
-    try:
-        apply_migrations(url)
-        yield url
-    finally:
-        with psycopg.connect(settings.database_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _decided(database_url: str) -> int:
@@ -158,7 +138,8 @@ def run(settings: Settings, cdrs: int, workers: int, rate: float | None = None) 
     assert settings.kafka_bootstrap_servers is not None
     with tempfile.TemporaryDirectory(prefix="roamclear-bench-") as tmp:
         base = Path(tmp)
-        with scratch_database(settings) as database_url:
+        assert settings.database_url is not None
+        with scratch_database(settings.database_url) as database_url:
             clearing = replace(
                 settings, database_url=database_url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}"
             )
