@@ -35,6 +35,9 @@ class Settings:
     clearing_batch_max: int = 2000  # events per clearing batch (one PostgreSQL transaction)
     clearing_batch_within_s: float = 0.2  # how long a batch waits to fill
     app_id: str = "roamclear-clearing"  # the consumer group of the clearing workers
+    hub_key: str | None = None  # the hub secret itself (pipeline.hubkeys), base64url
+    hub_key_file: Path | None = None  # else a file holding it (default <home>/hub.key)
+    hub_keys_previous: tuple[str, ...] = ()  # retired secrets that still verify
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +54,13 @@ class Settings:
             clearing_batch_max=int(env.get("ROAMCLEAR_CLEARING_BATCH_MAX", "2000")),
             clearing_batch_within_s=float(env.get("ROAMCLEAR_CLEARING_BATCH_WITHIN_S", "0.2")),
             app_id=env.get("ROAMCLEAR_APP_ID", "roamclear-clearing"),
+            hub_key=env.get("ROAMCLEAR_HUB_KEY") or None,
+            hub_key_file=Path(env["ROAMCLEAR_HUB_KEY_FILE"])
+            if env.get("ROAMCLEAR_HUB_KEY_FILE")
+            else None,
+            hub_keys_previous=tuple(
+                text for text in env.get("ROAMCLEAR_HUB_KEYS_PREVIOUS", "").split(",") if text
+            ),
         )
 
     def with_servers(self, kafka_bootstrap_servers: str, database_url: str) -> Settings:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.hubkeys import hub_key_env
 
 READY_WAIT_S_MAX = 60.0
 
@@ -23,6 +24,7 @@ def worker_env(settings: Settings, home: Path, app_id: str, **extra: str) -> dic
     sessions (rebalances take seconds, not faust's default minute)."""
     assert settings.kafka_bootstrap_servers and settings.database_url
     env = dict(os.environ)
+    env.update(hub_key_env(settings))
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap_servers,
         DATABASE_URL=settings.database_url,
