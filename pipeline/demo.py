@@ -26,6 +26,7 @@ from pipeline.cli.rate import explain_table
 from pipeline.cli.settle import policy_from_env
 from pipeline.config import Settings
 from pipeline.embedded import devstack
+from pipeline.hubkeys import hub_signer
 from pipeline.kafka.admin import create_topics
 from pipeline.kafka.client import read_from_beginning, records_in_topic
 from pipeline.publish import cdr_record, publish_records
@@ -109,7 +110,8 @@ def step_submit(settings: Settings, cdrs: Sequence[Cdr], console: Console) -> li
     records = [cdr_record(cdr) for cdr in cdrs]
     sent_ids = {parse_envelope(value).event_id for _, value in records}
     values = {value for _, value in records}
-    asyncio.run(publish_records(settings.kafka_bootstrap_servers, topic, records))
+    sign = hub_signer(settings)
+    asyncio.run(publish_records(settings.kafka_bootstrap_servers, topic, records, sign))
     keys = {key for key, _ in records}
     received = asyncio.run(
         read_from_beginning(

@@ -21,7 +21,8 @@ import secrets
 from pathlib import Path
 
 from pipeline.config import Settings
-from settlement.keys import SECRET_BYTES_MIN, HubKey, HubKeyInvalid, HubKeyring
+from settlement.clearing.proof import hub_signature, proof_headers
+from settlement.keys import SECRET_BYTES_MIN, HubKey, HubKeyInvalid, HubKeyring, Purpose
 
 KEY_FILE_NAME = "hub.key"
 
@@ -91,3 +92,24 @@ def hub_key_env(settings: Settings) -> dict[str, str]:
 
 def _encode(key: HubKey) -> str:
     return base64.urlsafe_b64encode(key.secret).decode().rstrip("=")
+
+
+def record_proof_keys(keyring: HubKeyring) -> dict[str, bytes]:
+    """Hub key id -> record-proof key, for every key that still verifies."""
+    return {key.key_id: key.derive(Purpose.RECORD_PROOF) for key in keyring.verifying()}
+
+
+class HubSigner:
+    """Signs the records the hub writes to cdr.submitted with its current key: the proof
+    that the hub vouches for the envelope's submitter (settlement.clearing.proof)."""
+
+    def __init__(self, keyring: HubKeyring) -> None:
+        self.key_id = keyring.current.key_id
+        self._key = keyring.current.derive(Purpose.RECORD_PROOF)
+
+    def __call__(self, topic: str, value: bytes) -> list[tuple[str, bytes]]:
+        return proof_headers(self.key_id, hub_signature(self._key, topic, self.key_id, value))
+
+
+def hub_signer(settings: Settings) -> HubSigner:
+    return HubSigner(load_hub_keyring(settings))

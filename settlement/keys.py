@@ -67,8 +67,11 @@ class HubKeyring:
     current: HubKey
     previous: tuple[HubKey, ...] = ()
 
+    def verifying(self) -> tuple[HubKey, ...]:
+        return (self.current, *self.previous)
+
     def find(self, key_id: str) -> HubKey | None:
-        for key in (self.current, *self.previous):
+        for key in self.verifying():
             if key.key_id == key_id:
                 return key
         return None

@@ -25,6 +25,7 @@ from pipeline.clearing.batch import BatchResult, Clearing, commit_batch, decode_
 from pipeline.clearing.events import EventWriter
 from pipeline.clearing.refcache import ReferenceCache
 from pipeline.config import Settings
+from pipeline.hubkeys import load_hub_keyring, record_proof_keys
 from pipeline.kafka.client import new_producer
 from schemas.hub.party import PartyRef
 from settlement.clearing.plausibility import PlausibilityLimits
@@ -64,12 +65,13 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
         producer = new_producer(settings.kafka_bootstrap_servers)
         await producer.start()
         refs = ReferenceCache()
+        hub_keys = record_proof_keys(load_hub_keyring(settings))
         log.info("clearing agent started on %s", type(asyncio.get_running_loop()).__module__)
 
         async def send(records: Any) -> None:
             await send_with(producer, records)
 
-        clearing = Clearing(refs, limits, writer, send)
+        clearing = Clearing(refs, limits, writer, send, hub_keys)
         committing: asyncio.Future[None] | None = None
 
         async def commit(records: list[SubmittedRecord], decoded: Any, events: Any) -> None:

@@ -5,8 +5,9 @@ malformed and schema-invalid records) is run through the worker's own functions,
 broker and PostgreSQL outside the timed part:
 
 - decode: exact JSON, the envelope, the OCPI CDR schema;
-- decide: plausibility, canonical key, content hash, dedupe, rating, allocation, the
-  transaction (against the run's own bookings, as the worker decides a batch);
+- decide: the proof of the submitter (the hub's HMAC, as on simulated traffic),
+  plausibility, canonical key, content hash, dedupe, rating, allocation, the transaction
+  (against the run's own bookings, as the worker decides a batch);
 - events: the `cdr.rated` and `ledger.transactions` records of every booking, and the
   `rejected` record of every rejection;
 - rows: the transaction and posting rows written by binary COPY.
@@ -29,16 +30,18 @@ from datetime import UTC, datetime
 from typing import Final
 
 from pipeline.bench.scratch import scratch_database
-from pipeline.clearing.batch import BatchLedger
+from pipeline.clearing.batch import BatchLedger, Clearing, decide_one
 from pipeline.clearing.events import EventWriter
+from pipeline.clearing.refcache import ReferenceCache
+from pipeline.hubkeys import HubSigner, record_proof_keys
 from pipeline.simulate import ScenarioConfig, build_reference
 from pipeline.simulate.reference import ReferenceData
 from pipeline.simulate.scenario import iter_submissions
 from schemas.hub.party import PartyRef
-from settlement.clearing.decide import clear
 from settlement.clearing.decode import Decoded, decode
 from settlement.clearing.outcome import Booked, Duplicate, Outcome, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
+from settlement.keys import HubKey, HubKeyring
 from settlement.store import reference_store
 from settlement.store.clearing_rows import posting_rows, transaction_row
 from settlement.store.clearing_store import SubmittedRecord
@@ -47,6 +50,8 @@ from settlement.store.reference_store import ReferenceSnapshot
 
 STEPS: Final = ("decode", "decide", "events", "rows")
 HUB: Final = PartyRef(country_code="NL", party_id="HUB")
+TOPIC: Final = "bench.cdr.submitted"
+KEYRING: Final = HubKeyring(HubKey.from_secret(b"roamclear bench clearing hub key!"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +92,23 @@ def _cpu_s(step: Callable[[], object]) -> float:
     return time.process_time() - started
 
 
+async def _no_send(_: object) -> None:
+    return None
+
+
 def _one_run(
     records: Sequence[SubmittedRecord], refs: ReferenceSnapshot, now: datetime
 ) -> tuple[dict[str, float], list[Outcome]]:
-    limits, writer, books = PlausibilityLimits(), EventWriter("bench", HUB), BatchLedger({})
+    writer, books = EventWriter("bench", HUB), BatchLedger({})
+    clearing = Clearing(
+        ReferenceCache(), PlausibilityLimits(), writer, _no_send, record_proof_keys(KEYRING)
+    )
     decoded: list[Decoded | Rejected] = []
     outcomes: list[Outcome] = []
 
     def decide() -> None:
-        for item in decoded:
-            outcome = item if isinstance(item, Rejected) else clear(item, now, limits, refs, books)
-            if isinstance(outcome, Booked):
-                books.record(outcome)
+        for record, item in zip(records, decoded, strict=True):
+            outcome, _ = decide_one(record, item, now, clearing, refs, books)
             outcomes.append(outcome)
 
     seconds = {
@@ -134,8 +144,17 @@ def run(
     config = ScenarioConfig(cdrs=cdrs, seed=1)
     data = build_reference(config)
     refs = load_reference(database_url, data)
+    sign = HubSigner(KEYRING)
     records = [
-        SubmittedRecord("bench", 0, offset, None, submission.key, submission.value)
+        SubmittedRecord(
+            TOPIC,
+            0,
+            offset,
+            None,
+            submission.key,
+            submission.value,
+            tuple(sign(TOPIC, submission.value)),
+        )
         for offset, submission in enumerate(iter_submissions(config, data))
     ]
     # as `roamclear worker` runs: the start-up heap frozen, young objects collected rarely

@@ -5,8 +5,10 @@ Order matters for exactly-once effect under at-least-once delivery:
    loop between slices, so the agent decodes the next batch while this one's PostgreSQL and
    broker round trips are in flight);
 2. in one PostgreSQL transaction: archive the records (a redelivered record is already
-   archived and is skipped), decide each new one against the ledger as it stands plus the
-   batch's own bookings, write transactions, postings, rejections and one outcome per event;
+   archived and is skipped), check each new one's proof of its submitter against the keys
+   in force (settlement.clearing.proof), decide it against the ledger as it stands plus the
+   batch's own bookings, write transactions, postings, rejections and one outcome per event
+   (with the key that proved it);
 3. produce the output events and wait for the broker's acks, still inside the transaction;
 4. commit. Only then does the agent ack the batch, so Kafka offsets are committed after
    PostgreSQL. A crash anywhere before the commit replays the batch; after it, the replay
@@ -18,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -35,11 +37,12 @@ from settlement.clearing.decide import Booking, clear
 from settlement.clearing.decode import Decoded, decode
 from settlement.clearing.outcome import Booked, Duplicate, Outcome, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
+from settlement.clearing.proof import PartnerKey, Proof, authenticate, claim_refused
 from settlement.clearing.reasons import Reason, Stage
-from settlement.clearing.reference import ReferenceView
 from settlement.store import clearing_store as store
 from settlement.store.clearing_rows import posting_rows, rejection_row, transaction_row
 from settlement.store.db import Row
+from settlement.store.reference_store import ReferenceSnapshot
 
 Send = Callable[[Sequence[OutputRecord]], Awaitable[None]]
 logger = logging.getLogger(__name__)
@@ -144,24 +147,80 @@ async def decode_batch(records: Sequence[store.SubmittedRecord]) -> list[Decoded
     return decoded
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One new record's outcome, and the key that proved its submitter (None: no proof)."""
+
+    record: store.SubmittedRecord
+    archive_id: int
+    outcome: Outcome
+    proof: str | None
+
+
+class _ProofKeys:
+    """The keys proofs are checked against: the hub's, and the partners' registered ones."""
+
+    def __init__(self, hub: Mapping[str, bytes], view: ReferenceSnapshot) -> None:
+        self.hub = hub
+        self.view = view
+
+    def hub_key(self, key_id: str) -> bytes | None:
+        return self.hub.get(key_id)
+
+    def partner_key(self, key_id: str) -> PartnerKey | None:
+        return self.view.partner_key(key_id)
+
+
+def _claimed_key(item: Decoded | Rejected) -> str | None:
+    if isinstance(item, Rejected):
+        return item.cdr_key
+    try:
+        return str(CdrKey.of(item.cdr))
+    except ValueError:
+        return None
+
+
+def authenticated(
+    record: store.SubmittedRecord,
+    item: Decoded | Rejected,
+    moment: datetime,
+    keys: _ProofKeys,
+) -> Proof | Rejected:
+    """The record's proof of its submitter, or its `unauthenticated_submitter` rejection
+    (naming the CDR it targets, never the claimed submitter as if it were proven)."""
+    proof = authenticate(record.headers, record.topic, record.value, keys, moment)
+    if isinstance(proof, Proof) and isinstance(item, Decoded):
+        refused = claim_refused(proof, item.submitter)
+        proof = proof if refused is None else refused
+    if isinstance(proof, Rejected):
+        return replace(proof, cdr_key=_claimed_key(item))
+    return proof
+
+
 def decide_one(
     record: store.SubmittedRecord,
     item: Decoded | Rejected,
     moment: datetime,
     clearing: Clearing,
-    view: ReferenceView,
+    view: ReferenceSnapshot,
     books: BatchLedger,
-) -> Outcome:
-    """One record's outcome; the batch's own bookings are updated with it."""
+) -> tuple[Outcome, str | None]:
+    """One record's outcome and the key that proved it; the batch's own bookings are
+    updated with it."""
+    proof = authenticated(record, item, moment, _ProofKeys(clearing.hub_keys, view))
+    if isinstance(proof, Rejected):
+        return proof, None
     if isinstance(item, Rejected):
-        return item
+        # bad input from a proven partner is that partner's rejection
+        proven = item if proof.party is None else replace(item, submitter=str(proof.party))
+        return proven, proof.key_id
     try:
         outcome = clear(item, moment, clearing.limits, view, books)
     except Exception as exc:  # one record's fault must not fail the batch (see _internal_error)
-        return _internal_error(Stage.CLEAR, exc, record, item)
+        return _internal_error(Stage.CLEAR, exc, record, item), proof.key_id
     if isinstance(outcome, Booked):
         books.record(outcome)
-    return outcome
+    return outcome, proof.key_id
 
 
 def _utc_now() -> datetime:
@@ -176,6 +235,7 @@ class Clearing:
     limits: PlausibilityLimits
     writer: EventWriter
     send: Send
+    hub_keys: Mapping[str, bytes]  # hub key id -> its record-proof key (current and previous)
     now: Callable[[], datetime] = _utc_now
 
 
@@ -209,38 +269,40 @@ async def commit_batch(
         books = BatchLedger(await store.bookings(conn, _keys([i for _, i, _ in fresh])))
         moment = clearing.now()
         decisions = [
-            (record, archive_id, decide_one(record, item, moment, clearing, view, books))
+            Decision(record, archive_id, *decide_one(record, item, moment, clearing, view, books))
             for record, item, archive_id in fresh
         ]
         decisions = await _write(conn, decisions, books, moment)
         output: list[OutputRecord] = []
-        for record, _, outcome in decisions:
+        for decision in decisions:
+            outcome = decision.outcome
             result.outcomes[type(outcome).__name__.lower()] += 1
             if isinstance(outcome, Booked):
                 output.extend(writer.booked(outcome, moment))
             elif isinstance(outcome, Rejected):
-                output.append(writer.rejected(outcome, record, moment))
+                output.append(writer.rejected(outcome, decision.record, moment))
         await clearing.send(output)
     return result
 
 
 async def _write(
     conn: psycopg.AsyncConnection[Row],
-    decisions: list[tuple[store.SubmittedRecord, int, Outcome]],
+    decisions: list[Decision],
     books: BatchLedger,
     moment: datetime,
-) -> list[tuple[store.SubmittedRecord, int, Outcome]]:
+) -> list[Decision]:
     transactions: list[tuple[Any, ...]] = []
     postings: dict[str, list[tuple[Any, ...]]] = {}
     # what a reversal mirrors: stored originals, and originals booked earlier in this batch
     originals: dict[str, dict[str, Any]] = {k: b.row for k, b in books.stored.items()}
-    for _, archive_id, outcome in decisions:
+    for decision in decisions:
+        outcome = decision.outcome
         if not isinstance(outcome, Booked):
             continue
         original = None
         if outcome.transaction.kind is TransactionKind.REVERSAL:
             original = originals[str(CdrKey.credited_key(outcome.cdr))]
-        row = transaction_row(outcome, archive_id, moment, original)
+        row = transaction_row(outcome, decision.archive_id, moment, original)
         transactions.append(row)
         summary = dict(zip(store.TRANSACTION_COLUMNS, row, strict=True))
         summary["rating"] = summary["rating"].obj
@@ -249,17 +311,17 @@ async def _write(
         postings[outcome.transaction.transaction_id] = posting_rows(outcome, period)
     inserted = await store.book(conn, transactions, postings)
     decisions = await _lost_races(conn, decisions, inserted)
-    rejected = [(r, a, o) for r, a, o in decisions if isinstance(o, Rejected)]
+    rejected = [d for d in decisions if isinstance(d.outcome, Rejected)]
     ids = await store.next_ids(conn, "rejection_rejection_id_seq", len(rejected))
-    rejection_ids = dict(zip((a for _, a, _ in rejected), ids, strict=True))
+    rejection_ids = dict(zip((d.archive_id for d in rejected), ids, strict=True))
     await store.copy_rows(
         conn,
         "rejection",
         store.REJECTION_COLUMNS,
         (
-            rejection_row(rejection_ids[a], a, o, r.value)
-            for r, a, o in rejected
-            if isinstance(o, Rejected)
+            rejection_row(rejection_ids[d.archive_id], d.archive_id, d.outcome, d.record.value)
+            for d in rejected
+            if isinstance(d.outcome, Rejected)
         ),
     )
     await store.copy_rows(
@@ -269,40 +331,45 @@ async def _write(
 
 
 def _outcome_rows(
-    decisions: Sequence[tuple[store.SubmittedRecord, int, Outcome]], rejection_ids: dict[int, int]
+    decisions: Sequence[Decision], rejection_ids: dict[int, int]
 ) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
-    for _, archive_id, outcome in decisions:
+    for decision in decisions:
+        outcome, archive_id = decision.outcome, decision.archive_id
+        row: tuple[Any, ...]
         if isinstance(outcome, Booked):
-            rows.append((archive_id, "LEDGERED", UUID(outcome.transaction.transaction_id), None))
+            row = (archive_id, "LEDGERED", UUID(outcome.transaction.transaction_id), None)
         elif isinstance(outcome, Duplicate):
-            rows.append((archive_id, "DUPLICATE", UUID(outcome.transaction_id), None))
+            row = (archive_id, "DUPLICATE", UUID(outcome.transaction_id), None)
         else:
-            rows.append((archive_id, "REJECTED", None, rejection_ids[archive_id]))
+            row = (archive_id, "REJECTED", None, rejection_ids[archive_id])
+        rows.append((*row, decision.proof))
     return rows
 
 
 async def _lost_races(
     conn: psycopg.AsyncConnection[Row],
-    decisions: list[tuple[store.SubmittedRecord, int, Outcome]],
+    decisions: list[Decision],
     inserted: set[str],
-) -> list[tuple[store.SubmittedRecord, int, Outcome]]:
+) -> list[Decision]:
     """Bookings PostgreSQL refused because another worker booked the key (or reversed the
     original) first: decided again against what is now committed."""
     lost = [
-        o
-        for _, _, o in decisions
-        if isinstance(o, Booked) and o.transaction.transaction_id not in inserted
+        d.outcome
+        for d in decisions
+        if isinstance(d.outcome, Booked) and d.outcome.transaction.transaction_id not in inserted
     ]
     if not lost:
         return decisions
     stored = await store.bookings(conn, {str(o.transaction.cdr_key) for o in lost})
     redecided = []
-    for record, archive_id, outcome in decisions:
-        final = outcome
+    for decision in decisions:
+        outcome = decision.outcome
         if isinstance(outcome, Booked) and outcome.transaction.transaction_id not in inserted:
-            final = _redecide(outcome, stored.get(str(outcome.transaction.cdr_key)))
-        redecided.append((record, archive_id, final))
+            existing = stored.get(str(outcome.transaction.cdr_key))
+            redecided.append(replace(decision, outcome=_redecide(outcome, existing)))
+        else:
+            redecided.append(decision)
     return redecided
 
 

@@ -24,12 +24,9 @@ def cdrs(
         str | None, typer.Option(help="the CPO, for OCPI 2.1.1 CDRs (which do not name it)")
     ] = None,
 ) -> None:
-    """Submit CDRs (OCPI 2.2.1, or 2.1.1 converted) to roamclear.cdr.submitted."""
+    """Submit CDRs (OCPI 2.2.1, or 2.1.1 converted) to roamclear.cdr.submitted, each in
+    its CPO's name with the hub's proof: whoever runs this vouches for the file's origin."""
     party = None if owner is None else PartyRef.parse(owner)
     parsed = read_objects(file, lambda raw: parse_cdr_any(raw, owner=party))
-    settings = live_settings()
-    assert settings.kafka_bootstrap_servers is not None
-    sent = asyncio.run(
-        publish_cdrs(settings.kafka_bootstrap_servers, settings.topic_prefix, parsed)
-    )
+    sent = asyncio.run(publish_cdrs(live_settings(), parsed))
     console.print(f"submitted {sent} CDR(s)")

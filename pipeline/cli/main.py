@@ -11,6 +11,7 @@ from pipeline.cli import (
     demo,
     dev,
     ingest,
+    keys,
     rate,
     reference,
     rejected,
@@ -33,6 +34,8 @@ app.add_typer(dev.app, name="dev")
 app.add_typer(topics.app, name="topics")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(reference.partners, name="partners")
+reference.partners.add_typer(keys.keys, name="keys")
+app.add_typer(keys.config, name="config")
 app.add_typer(reference.tariffs, name="tariffs")
 app.add_typer(reference.locations, name="locations")
 app.add_typer(reference.agreements, name="agreements")

@@ -27,6 +27,11 @@ FETCH_WAIT_S_MAX = 0.5
 BATCH_BYTES_MAX: Final = 256 * 1024
 _PARTITIONER: Final = DefaultPartitioner()
 
+Headers = list[tuple[str, bytes]]
+# Headers for a record from its topic and value: the hub's proof on cdr.submitted records
+# (pipeline.hubkeys.HubSigner).
+Signer = Callable[[str, bytes], Headers]
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -54,11 +59,14 @@ def new_producer(bootstrap_servers: str, **overrides: object) -> AIOKafkaProduce
 
 
 async def send_records(
-    producer: AIOKafkaProducer, records: Iterable[tuple[str, bytes | None, bytes]]
+    producer: AIOKafkaProducer,
+    records: Iterable[tuple[str, bytes | None, bytes]],
+    sign: Signer | None = None,
 ) -> list[asyncio.Future[object]]:
     """Queue (topic, key, value) records, partitioned as `producer.send` partitions them
     (murmur2 of the key, as the Java client; a random partition without a key) and in their
     order within each partition; returns one future per batch, done when the broker acked it.
+    With `sign`, each record carries the headers it returns.
     """
     partitions: dict[str, list[int]] = {}
     grouped: defaultdict[tuple[str, int], list[tuple[bytes | None, bytes]]] = defaultdict(list)
@@ -71,24 +79,33 @@ async def send_records(
     for (topic, partition), items in grouped.items():
         batch = producer.create_batch()
         for key, value in items:
-            if batch.append(key=key, value=value, timestamp=None) is None:
+            headers = [] if sign is None else sign(topic, value)
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = producer.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise ValueError(f"a record of {len(value)} bytes does not fit a batch")
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    # larger than a batch: alone, within the producer's max_request_size
+                    futures.append(
+                        await producer.send(
+                            topic, value, key=key, partition=partition, headers=headers
+                        )
+                    )
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     return futures
 
 
 async def produce(
-    bootstrap_servers: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]
+    bootstrap_servers: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes]],
+    sign: Signer | None = None,
 ) -> int:
     """Send (key, value) pairs and wait until the broker acknowledged every one."""
     producer = new_producer(bootstrap_servers)
     await producer.start()
     try:
         batch = [(topic, key, value) for key, value in records]
-        await asyncio.gather(*await send_records(producer, batch))
+        await asyncio.gather(*await send_records(producer, batch, sign))
     finally:
         await producer.stop()
     return len(batch)

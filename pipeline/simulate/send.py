@@ -1,7 +1,8 @@
 """Sending a scenario to the hub: reference data first, then the CDR stream to Kafka.
 
 The stream goes through one producer, at an optional target rate, with a progress callback;
-what was sent is counted by category so the books can be checked against it.
+what was sent is counted by category so the books can be checked against it. Every record
+carries the hub's proof: the simulator stands in for partners the hub authenticated.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from itertools import islice
 
 from pipeline import reference
 from pipeline.config import Settings
+from pipeline.hubkeys import hub_signer
 from pipeline.kafka.client import new_producer, send_records
 from pipeline.simulate.generator import Submission
 from pipeline.simulate.reference import ReferenceData
@@ -39,6 +41,7 @@ async def send_stream(
     """Produce every submission to cdr.submitted; returns the counts by category."""
     assert settings.kafka_bootstrap_servers is not None
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
+    sign = hub_signer(settings)
     producer = new_producer(settings.kafka_bootstrap_servers)
     await producer.start()
     sent: Counter[str] = Counter()
@@ -54,7 +57,7 @@ async def send_stream(
                 if ahead > 0:
                     await asyncio.sleep(ahead)
             records = [(topic, s.key, s.value) for s in chunk]
-            in_flight.append((len(chunk), await send_records(producer, records)))
+            in_flight.append((len(chunk), await send_records(producer, records, sign)))
             sent.update(s.category.value for s in chunk)
             index += len(chunk)
             while sum(n for n, _ in in_flight) > IN_FLIGHT_MAX:

@@ -12,6 +12,7 @@ from enum import StrEnum
 class Stage(StrEnum):
     """Where in the clearing agent an event was decided."""
 
+    AUTHENTICATE = "authenticate"  # the proof of who submitted it (settlement.clearing.proof)
     DECODE = "decode"  # bytes -> envelope -> CDR
     VALIDATE = "validate"  # plausibility and ownership
     DEDUPE = "dedupe"  # against what the ledger already holds
@@ -23,6 +24,9 @@ class Stage(StrEnum):
 class Reason(StrEnum):
     """Why an event was rejected. The comment says what fixes it."""
 
+    # no valid proof of the submitter (missing, unknown or revoked key, signature that does
+    # not match, or a partner key used for another party): the producer must sign its records
+    UNAUTHENTICATED_SUBMITTER = "unauthenticated_submitter"
     MALFORMED_JSON = "malformed_json"  # not JSON: the partner must re-send
     ENVELOPE_INVALID = "envelope_invalid"  # envelope fields wrong: fix the producer
     WRONG_EVENT_TYPE = "wrong_event_type"  # not a cdr.submitted event on this topic

@@ -109,13 +109,15 @@ def rejections(
     ).fetchall()
 
 
-def rejection_payloads(
+def rejected_records(
     conn: psycopg.Connection[Row], rejection_ids: list[int]
 ) -> list[dict[str, Any]]:
+    """Rejections with their archived records as received (key and whole value) and the key
+    that proved the submitter (None: no valid proof)."""
     return conn.execute(
-        "SELECT r.rejection_id, r.payload, e.key FROM rejection r "
-        "LEFT JOIN raw_event e USING (archive_id) WHERE r.rejection_id = ANY(%s) "
-        "ORDER BY r.rejection_id",
+        "SELECT r.rejection_id, r.reason_code, e.key, e.value, o.proof FROM rejection r "
+        "JOIN raw_event e USING (archive_id) JOIN cdr_outcome o USING (archive_id) "
+        "WHERE r.rejection_id = ANY(%s) ORDER BY r.rejection_id",
         (rejection_ids,),
     ).fetchall()
 

@@ -91,7 +91,7 @@ REJECTION_COLUMNS = (
     "cdr_key",
     "payload",
 )
-OUTCOME_COLUMNS = ("archive_id", "outcome", "transaction_id", "rejection_id")
+OUTCOME_COLUMNS = ("archive_id", "outcome", "transaction_id", "rejection_id", "proof")
 _ARCHIVE_COLUMNS = (
     "topic",
     "partition",

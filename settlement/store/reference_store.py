@@ -19,11 +19,17 @@ from schemas.hub.party import PartyRef
 from schemas.ocpi.location import Location
 from schemas.ocpi.tariff import Tariff
 from schemas.wire import to_ocpi_json
+from settlement.clearing.proof import PartnerKey
 from settlement.store.db import Row, jsonb_exact
 
+# A new version only when role or name changed (every version is kept: migration 0005).
 _INSERT_PARTNER = """
-INSERT INTO partner (party_ref, role, name) VALUES (%s, %s, %s)
-ON CONFLICT (party_ref) DO UPDATE SET role = EXCLUDED.role, name = EXCLUDED.name
+INSERT INTO partner_version (party_ref, version, role, name)
+SELECT %(party)s, coalesce(max(version), 0) + 1, %(role)s, %(name)s
+  FROM partner_version WHERE party_ref = %(party)s
+HAVING NOT EXISTS (SELECT 1 FROM partner
+                    WHERE party_ref = %(party)s AND role = %(role)s AND name = %(name)s)
+ON CONFLICT DO NOTHING
 """
 _INSERT_TARIFF = """
 INSERT INTO tariff_version (tariff_key, cpo, tariff_id, last_updated, content_hash, currency,
@@ -45,15 +51,17 @@ SNAPSHOT_QUERIES = {
     "locations": "SELECT cpo, location_id, time_zone FROM location_version "
     "ORDER BY location_key, last_updated",
     "agreements": "SELECT body FROM agreement_version ORDER BY agreement_id, version",
+    "partner_keys": "SELECT k.key_id, k.partner, k.public_key, r.revoked_at FROM partner_key k "
+    "LEFT JOIN partner_key_revocation r USING (key_id) ORDER BY k.key_id",
 }
-# Changes whenever reference data changes (versions are only added; partners may change
-# role): the agent reloads its cache when this fingerprint moves.
+# Changes whenever reference data changes (every table here is append-only, so a count per
+# table moves with every change): the agent reloads its cache when this fingerprint moves.
 FINGERPRINT_QUERY = """
 SELECT concat_ws('/',
-    (SELECT md5(coalesce(string_agg(party_ref || role, ',' ORDER BY party_ref), ''))
-       FROM partner),
-    (SELECT count(*) FROM tariff_version), (SELECT count(*) FROM location_version),
-    (SELECT count(*) FROM agreement_version)) AS fingerprint
+    (SELECT count(*) FROM partner_version), (SELECT count(*) FROM tariff_version),
+    (SELECT count(*) FROM location_version), (SELECT count(*) FROM agreement_version),
+    (SELECT count(*) FROM partner_key), (SELECT count(*) FROM partner_key_revocation))
+    AS fingerprint
 """
 
 
@@ -66,7 +74,8 @@ def _party(country_code: str, party_id: str) -> str:
 
 
 def add_partner(conn: psycopg.Connection[Row], party: PartyRef, role: str, name: str) -> None:
-    conn.execute(_INSERT_PARTNER, (str(party), role, name))
+    """Register a partner, or record a new version of it when its role or name changed."""
+    conn.execute(_INSERT_PARTNER, {"party": str(party), "role": role, "name": name})
 
 
 def list_partners(conn: psycopg.Connection[Row]) -> list[Row]:
@@ -151,6 +160,7 @@ class ReferenceSnapshot:
     tariff_ids_by_cpo: dict[str, list[str]] = field(default_factory=dict)
     zones: dict[tuple[str, str], str | None] = field(default_factory=dict)
     agreements_by_pair: dict[tuple[str, str | None], list[Agreement]] = field(default_factory=dict)
+    partner_keys: dict[str, PartnerKey] = field(default_factory=dict)
 
     def partner_role(self, party: PartyRef) -> str | None:
         return self.roles.get(str(party))
@@ -166,6 +176,9 @@ class ReferenceSnapshot:
 
     def location_zone(self, cpo: PartyRef, location_id: str) -> str | None:
         return self.zones.get((str(cpo), location_id.upper()))
+
+    def partner_key(self, key_id: str) -> PartnerKey | None:
+        return self.partner_keys.get(key_id)
 
 
 def build_snapshot(rows: dict[str, list[Row]]) -> ReferenceSnapshot:
@@ -192,6 +205,15 @@ def build_snapshot(rows: dict[str, list[Row]]) -> ReferenceSnapshot:
         emsp = None if agreement.emsp is None else str(agreement.emsp)
         pairs[(str(agreement.cpo), emsp)].append(agreement)
     snapshot.agreements_by_pair = dict(pairs)
+    snapshot.partner_keys = {
+        row["key_id"]: PartnerKey(
+            row["key_id"],
+            PartyRef.parse(row["partner"]),
+            bytes(row["public_key"]),
+            row["revoked_at"],
+        )
+        for row in rows["partner_keys"]
+    }
     return snapshot
 
 

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from pipeline import reference
 from pipeline.config import Settings
-from pipeline.kafka.client import produce, read_from_beginning
+from pipeline.hubkeys import hub_signer
+from pipeline.kafka.client import Signer, produce, read_from_beginning
 from pipeline.topics import Topic, topic_name
 from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.validation import parse_agreement, parse_location, parse_tariff
 from schemas.wire import encode_json
+from settlement.clearing.proof import proof_headers, signed_message
 from settlement.store.clearing_store import SubmittedRecord
 
 
@@ -123,16 +128,30 @@ def mixed_batch() -> tuple[list[tuple[bytes, bytes]], Expected]:
     return records, expected
 
 
-def submit(settings: Settings, records: list[tuple[bytes, bytes]]) -> list[SubmittedRecord]:
-    """Produce to cdr.submitted and read back with the broker's positions."""
+def submit(
+    settings: Settings, records: list[tuple[bytes, bytes]], sign: Signer | bool | None = True
+) -> list[SubmittedRecord]:
+    """Produce to cdr.submitted and read back with the broker's positions. Records carry the
+    hub's proof unless `sign` is False (or another signer)."""
     assert settings.kafka_bootstrap_servers is not None
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
-    asyncio.run(produce(settings.kafka_bootstrap_servers, topic, records))
+    signer = hub_signer(settings) if sign is True else (sign or None)
+    asyncio.run(produce(settings.kafka_bootstrap_servers, topic, records, signer))
     read = asyncio.run(read_from_beginning(settings.kafka_bootstrap_servers, topic, len(records)))
     return [
         SubmittedRecord(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers)
         for r in read
     ]
+
+
+def partner_signer(key_id: str, private_key: Ed25519PrivateKey) -> Signer:
+    """Signs as a partner producing straight to Kafka does (docs/examples/)."""
+
+    def sign(topic: str, value: bytes) -> list[tuple[str, bytes]]:
+        signature = private_key.sign(signed_message(topic, key_id, value))
+        return proof_headers(key_id, base64.urlsafe_b64encode(signature).decode().rstrip("="))
+
+    return sign
 
 
 def cdr_model(index: int) -> Cdr:

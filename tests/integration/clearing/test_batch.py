@@ -12,6 +12,7 @@ from pipeline.clearing.batch import BatchResult, Clearing, process_batch, send_w
 from pipeline.clearing.events import EventWriter
 from pipeline.clearing.refcache import ReferenceCache
 from pipeline.config import Settings
+from pipeline.hubkeys import load_hub_keyring, record_proof_keys
 from pipeline.kafka.client import new_producer, read_from_beginning
 from pipeline.topics import Topic, topic_name
 from schemas.events import LedgerTransaction, Rejected, parse_envelope
@@ -37,7 +38,8 @@ async def _clear(settings: Settings, records: list[SubmittedRecord]) -> BatchRes
         async def send(out: object) -> None:
             await send_with(producer, out)  # type: ignore[arg-type]
 
-        clearing = Clearing(ReferenceCache(), PlausibilityLimits(), writer, send)
+        keys = record_proof_keys(load_hub_keyring(settings))
+        clearing = Clearing(ReferenceCache(), PlausibilityLimits(), writer, send, keys)
         return await process_batch(conn, records, clearing)
     finally:
         await producer.stop()

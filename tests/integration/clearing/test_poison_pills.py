@@ -17,7 +17,8 @@ from aiokafka import AIOKafkaProducer
 from pipeline import reference
 from pipeline.clearing.events import EVENT_BYTES_MAX
 from pipeline.config import Settings
-from pipeline.kafka.client import read_from_beginning
+from pipeline.hubkeys import hub_signer
+from pipeline.kafka.client import Signer, read_from_beginning
 from pipeline.topics import Topic, topic_name
 from schemas.validation import parse_agreement
 from settlement.store.clearing_store import SubmittedRecord
@@ -104,7 +105,7 @@ PILLS: dict[str, dict[str, Any]] = {
 }
 
 
-async def _produce(servers: str, topic: str, items: list[dict[str, Any]]) -> None:
+async def _produce(servers: str, topic: str, items: list[dict[str, Any]], sign: Signer) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=servers, max_request_size=2_000_000)
     await producer.start()
     try:
@@ -113,7 +114,7 @@ async def _produce(servers: str, topic: str, items: list[dict[str, Any]]) -> Non
                 topic,
                 item["value"],
                 key=b"k",
-                headers=item.get("headers"),
+                headers=(item.get("headers") or []) + sign(topic, item["value"]),
                 timestamp_ms=item.get("timestamp_ms"),
             )
     finally:
@@ -139,7 +140,12 @@ def test_a_poison_pill_ends_as_one_outcome_and_the_batch_commits(
         reference.publish_agreements(settings, [parse_agreement(data)])
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
     asyncio.run(
-        _produce(settings.kafka_bootstrap_servers, topic, [pill, {"value": envelope(cdr_dict(0))}])
+        _produce(
+            settings.kafka_bootstrap_servers,
+            topic,
+            [pill, {"value": envelope(cdr_dict(0))}],
+            hub_signer(settings),
+        )
     )
     read = asyncio.run(read_from_beginning(settings.kafka_bootstrap_servers, topic, 2))
     records = [

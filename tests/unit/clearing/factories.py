@@ -83,6 +83,9 @@ class FakeReferences:
     def location_zone(self, cpo: PartyRef, location_id: str) -> str | None:
         return self._zones.get(location_id)
 
+    def partner_key(self, key_id: str) -> None:
+        return None
+
 
 class FakeLedger:
     """A LedgerView over a dict."""

@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from pipeline.clearing.batch import BatchLedger, Clearing, decide_one
 from pipeline.clearing.events import EVENT_BYTES_MAX, EventWriter
 from pipeline.clearing.refcache import ReferenceCache
+from pipeline.hubkeys import HubSigner, record_proof_keys
 from schemas.hub.party import PartyRef
 from settlement.clearing.decide import clear
 from settlement.clearing.outcome import Booked, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.clearing.reasons import Reason, Stage
+from settlement.keys import HubKey, HubKeyring
 from settlement.store.clearing_store import SubmittedRecord
 from tests.unit.clearing.factories import (
     NOW,
@@ -25,7 +27,9 @@ from tests.unit.clearing.factories import (
     tariff,
 )
 
-RECORD = SubmittedRecord("roamclear.cdr.submitted", 3, 41, None, b"k", b"{}")
+KEYRING = HubKeyring(HubKey.from_secret(bytes(range(32))))
+TOPIC = "roamclear.cdr.submitted"
+RECORD = SubmittedRecord(TOPIC, 3, 41, None, b"k", b"{}", tuple(HubSigner(KEYRING)(TOPIC, b"{}")))
 
 
 async def _no_send(_: object) -> None:
@@ -33,7 +37,11 @@ async def _no_send(_: object) -> None:
 
 
 CLEARING = Clearing(
-    ReferenceCache(), PlausibilityLimits(), EventWriter("t", PartyRef.parse("NL*HUB")), _no_send
+    ReferenceCache(),
+    PlausibilityLimits(),
+    EventWriter("t", PartyRef.parse("NL*HUB")),
+    _no_send,
+    record_proof_keys(KEYRING),
 )
 
 
@@ -46,8 +54,8 @@ class _BrokenReferences(FakeReferences):
 
 def test_a_fault_inside_the_decision_rejects_that_record_only() -> None:
     item = decoded(cdr(1))
-    outcome = decide_one(RECORD, item, NOW, CLEARING, _BrokenReferences(), BatchLedger({}))
-    assert isinstance(outcome, Rejected)
+    outcome, proof = decide_one(RECORD, item, NOW, CLEARING, _BrokenReferences(), BatchLedger({}))
+    assert isinstance(outcome, Rejected) and proof == KEYRING.current.key_id
     assert (outcome.reason, outcome.stage) == (Reason.INTERNAL_ERROR, Stage.CLEAR)
     assert "KeyError" in outcome.message
     assert outcome.submitter == "NL*TNM" and outcome.cdr_key == "NL*TNM*CDR-2026-0002"
@@ -56,8 +64,8 @@ def test_a_fault_inside_the_decision_rejects_that_record_only() -> None:
 def test_a_sound_decision_is_booked_into_the_batch_ledger() -> None:
     books = BatchLedger({})
     refs = FakeReferences(tariffs=[tariff()], agreements=[agreement()])
-    outcome = decide_one(RECORD, decoded(cdr(1)), NOW, CLEARING, refs, books)
-    assert isinstance(outcome, Booked)
+    outcome, proof = decide_one(RECORD, decoded(cdr(1)), NOW, CLEARING, refs, books)
+    assert isinstance(outcome, Booked) and proof == KEYRING.current.key_id
     assert books.booking("NL*TNM*CDR-2026-0002") is not None
 
 
