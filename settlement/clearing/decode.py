@@ -18,6 +18,9 @@ from settlement.clearing.outcome import Rejected
 from settlement.clearing.reasons import Reason, Stage
 
 
+UTF8 = frozenset({"utf-8", "utf-8-sig"})  # a UTF-8 byte order mark is still UTF-8
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
     """A schema-valid submission."""
@@ -37,6 +40,16 @@ def _prefixed(violations: tuple[Violation, ...], prefix: str) -> tuple[Violation
 def decode(value: bytes | None) -> Decoded | Rejected:
     if value is None:
         return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, "the record has no value")
+    # the stdlib parser (the fallback that explains malformed text) would read UTF-16 and
+    # UTF-32 too, and the CDR would be booked from bytes no other consumer of the topic reads
+    encoding = json.detect_encoding(value)
+    if encoding not in UTF8:
+        return Rejected(
+            Reason.MALFORMED_JSON,
+            Stage.DECODE,
+            f"not UTF-8: the value is {encoding.upper()} text; values are UTF-8 JSON by "
+            "contract (RFC 8259 section 8.1): re-send it encoded as UTF-8",
+        )
     try:
         document = loads_exact(value)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

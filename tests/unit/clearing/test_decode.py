@@ -71,3 +71,18 @@ def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
     assert b"\\\\u0000" in value
     decoded = decode(value)
     assert isinstance(decoded, Decoded) and decoded.cdr.id == "CDR\\u0000"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le"])
+def test_utf16_and_utf32_envelopes_are_refused_with_the_reason(encoding: str) -> None:
+    text = to_ocpi_json(new_envelope(CdrSubmitted, submitter=TNM, payload=cdr())).decode()
+    rejected = decode(text.encode(encoding))
+    assert isinstance(rejected, Rejected)
+    assert rejected.reason is Reason.MALFORMED_JSON
+    assert rejected.message.startswith("not UTF-8: the value is UTF-")
+    assert "re-send it encoded as UTF-8" in rejected.message
+
+
+def test_a_utf8_byte_order_mark_is_still_utf8() -> None:
+    value = to_ocpi_json(new_envelope(CdrSubmitted, submitter=TNM, payload=cdr()))
+    assert isinstance(decode(b"\xef\xbb\xbf" + value), Decoded)
