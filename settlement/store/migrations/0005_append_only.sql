@@ -45,3 +45,9 @@ CREATE TRIGGER rejection_retry_no_truncate BEFORE TRUNCATE ON rejection_retry
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 CREATE TRIGGER cdr_outcome_no_truncate BEFORE TRUNCATE ON cdr_outcome
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+
+-- Finance API tokens: never deleted (a token is revoked by a revocation, not by erasure).
+CREATE TRIGGER finance_api_token_no_delete BEFORE DELETE ON finance_api_token
+    FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER finance_api_token_no_truncate BEFORE TRUNCATE ON finance_api_token
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();

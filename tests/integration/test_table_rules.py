@@ -1,0 +1,124 @@
+"""Every table in the schema and the rule it lives by, held against PostgreSQL itself: a
+table added without a rule fails here, and no append-only table can be changed, deleted
+from or emptied, by a batch's own role or by anyone short of dropping triggers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Final
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from pipeline.config import Settings
+from schemas.hub.party import PartyRef
+from settlement.store import books, partner_keys
+from settlement.store.db import connect
+from tests.integration.clearing.helpers import mixed_batch, register_reference_data, submit
+from tests.integration.clearing.test_batch import _clear
+
+pytestmark = pytest.mark.integration
+
+APPEND_ONLY: Final = "append-only"  # INSERT only: UPDATE, DELETE and TRUNCATE refused
+STATE_MACHINE: Final = "guarded state machine"  # transitions checked; CLOSED final
+MIGRATIONS: Final = "migration tool"  # yoyo's own bookkeeping
+
+RULES: Final = {
+    "raw_event": APPEND_ONLY,
+    "partner_version": APPEND_ONLY,
+    "tariff_version": APPEND_ONLY,
+    "location_version": APPEND_ONLY,
+    "agreement_version": APPEND_ONLY,
+    "partner_key": APPEND_ONLY,
+    "partner_key_revocation": APPEND_ONLY,
+    "ledger_transaction": APPEND_ONLY,
+    "ledger_posting": APPEND_ONLY,
+    "rejection": APPEND_ONLY,
+    "rejection_retry": APPEND_ONLY,
+    "cdr_outcome": APPEND_ONLY,
+    "settlement_run": APPEND_ONLY,
+    "settlement_batch": STATE_MACHINE,
+    "finance_api_token": APPEND_ONLY,
+    "_yoyo_log": MIGRATIONS,
+    "_yoyo_migration": MIGRATIONS,
+    "_yoyo_version": MIGRATIONS,
+    "yoyo_lock": MIGRATIONS,
+}
+
+
+def _tables(conn: psycopg.Connection[dict[str, object]]) -> set[str]:
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
+    ).fetchall()
+    return {str(row["relname"]) for row in rows}
+
+
+def _guards(conn: psycopg.Connection[dict[str, object]], table: str) -> set[str]:
+    """The operations refused by a `refuse_change()` trigger on the table."""
+    rows = conn.execute(
+        "SELECT t.tgtype FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+        "WHERE t.tgrelid = to_regclass(%s) AND p.proname = 'refuse_change' AND t.tgenabled <> 'D'",
+        (table,),
+    ).fetchall()
+    refused: set[str] = set()
+    for row in rows:
+        kind = int(str(row["tgtype"]))
+        # pg_trigger.tgtype bits: 1 row, 2 before, 8 delete, 16 update, 32 truncate
+        if kind & 2 and kind & 1:
+            refused |= {name for bit, name in ((8, "DELETE"), (16, "UPDATE")) if kind & bit}
+        if kind & 2 and kind & 32:
+            refused.add("TRUNCATE")
+    return refused
+
+
+def test_every_table_has_a_rule(database_url: str) -> None:
+    with connect(database_url) as conn:
+        tables = _tables(conn)
+    unruled = tables - set(RULES)
+    assert not unruled, f"tables without a rule in {__name__}.RULES: {sorted(unruled)}"
+    assert set(RULES) <= tables, f"rules for tables that are gone: {sorted(set(RULES) - tables)}"
+
+
+@pytest.mark.parametrize("table", [t for t, rule in RULES.items() if rule == APPEND_ONLY])
+def test_append_only_tables_refuse_update_delete_and_truncate(
+    database_url: str, table: str
+) -> None:
+    with connect(database_url) as conn:
+        assert _guards(conn, table) == {"UPDATE", "DELETE", "TRUNCATE"}
+        # TRUNCATE is a statement trigger: it fires on an empty table too
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="append-only"):
+            conn.execute(f"TRUNCATE {table} CASCADE")
+
+
+def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) -> None:
+    settings = fresh_settings
+    assert settings.database_url
+    register_reference_data(settings)
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    records, _ = mixed_batch()
+    asyncio.run(_clear(settings, submit(settings, records)))
+    with connect(settings.database_url) as conn:
+        key_id = partner_keys.add_key(conn, PartyRef.parse("NL*TNM"), raw)
+        partner_keys.revoke_key(conn, key_id)
+        (first,) = books.rejections(conn, limit=1)
+        books.record_retry(conn, first["rejection_id"], "00000000-0000-4000-8000-000000000000")
+        conn.commit()
+        # settlement_run: the closer's (test_invariants_db); tokens: the finance API's
+        populated = [
+            t
+            for t, rule in RULES.items()
+            if rule == APPEND_ONLY and t not in {"settlement_run", "finance_api_token"}
+        ]
+        for table in populated:
+            assert conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"] > 0, table
+            with pytest.raises(psycopg.Error, match="append-only"), conn.transaction():
+                conn.execute(f"DELETE FROM {table}")
+            column = conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum = 1",
+                (table,),
+            ).fetchone()["attname"]
+            with pytest.raises(psycopg.Error, match="append-only"), conn.transaction():
+                conn.execute(f'UPDATE {table} SET "{column}" = "{column}"')
