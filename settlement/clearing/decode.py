@@ -17,7 +17,6 @@ from schemas.validation import SchemaInvalid, Violation, parse_model
 from settlement.clearing.outcome import Rejected
 from settlement.clearing.reasons import Reason, Stage
 
-
 UTF8 = frozenset({"utf-8", "utf-8-sig"})  # a UTF-8 byte order mark is still UTF-8
 
 
