@@ -31,10 +31,17 @@ def current_counts(settings: Settings) -> dict[str, int]:
 
 
 def counts(json_output: JsonOpt = False) -> None:
-    """Invariant 2: submitted = ledgered + rejected + duplicates (+ pending)."""
-    result = current_counts(live_settings())
+    """Invariant 2: submitted = ledgered + rejected + duplicates (+ pending), and every booking
+    explained by an archived record (exit 1 when one is not)."""
+    settings = live_settings()
+    result = current_counts(settings)
+    assert settings.database_url is not None
+    with connect(settings.database_url) as conn:
+        unexplained = books.unexplained(conn)
     if json_output:
-        print_json(result)
+        print_json({**result, "unexplained": unexplained})
+        if any(unexplained.values()):
+            raise typer.Exit(1)
         return
     names = ("submitted", "ledgered", "rejected", "duplicates", "pending")
     table = Table(*names)
@@ -47,6 +54,12 @@ def counts(json_output: JsonOpt = False) -> None:
         f"{result['submitted']:,} = {result['ledgered']:,} + {result['rejected']:,} + "
         f"{result['duplicates']:,} + {result['pending']:,} pending"
     )
+    for name, count in unexplained.items():
+        if count:
+            console.print(f"[red]BOOKS NOT EXPLAINED[/]: {count:,} {name.replace('_', ' ')}")
+    if any(unexplained.values()):
+        raise typer.Exit(1)
+    console.print("every booking is explained by an archived, ledgered record")
 
 
 def _balance_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,45 @@ def counts(conn: psycopg.Connection[Row], topic: str, in_topic: int | None) -> d
     }
 
 
+# A booking the clearing path did not make: every CDR transaction came from exactly one
+# archived record whose outcome is LEDGERED with it, and the other way round; a rounding
+# transaction belongs to exactly one settlement batch. Rows inserted by hand (a forged
+# balanced transaction) break one of these, whatever triggers they got past.
+_UNEXPLAINED = {
+    "transactions_without_ledgered_record": """
+        SELECT count(*) AS n FROM ledger_transaction t
+         WHERE t.kind IN ('CHARGE', 'REVERSAL') AND NOT EXISTS (
+               SELECT 1 FROM cdr_outcome o
+                WHERE o.outcome = 'LEDGERED' AND o.transaction_id = t.transaction_id
+                  AND o.archive_id = t.archive_id)""",
+    "ledgered_records_without_transaction": """
+        SELECT count(*) AS n FROM cdr_outcome o
+         WHERE o.outcome = 'LEDGERED' AND NOT EXISTS (
+               SELECT 1 FROM ledger_transaction t
+                WHERE t.transaction_id = o.transaction_id AND t.archive_id = o.archive_id)""",
+    "transactions_ledgered_twice": """
+        SELECT count(*) AS n FROM (
+            SELECT transaction_id FROM cdr_outcome WHERE outcome = 'LEDGERED'
+             GROUP BY transaction_id HAVING count(*) > 1) twice""",
+    "rounding_without_batch": """
+        SELECT count(*) AS n FROM ledger_transaction t
+         WHERE t.kind = 'ROUNDING' AND 1 <> (
+               SELECT count(*) FROM settlement_batch b
+                WHERE b.rounding_transaction_id = t.transaction_id)""",
+}
+
+
+def unexplained(conn: psycopg.Connection[Row]) -> dict[str, int]:
+    """Bookings the clearing path and the closer cannot account for (all zero when the
+    books are whole); see `_UNEXPLAINED`."""
+    found = {}
+    for name, query in _UNEXPLAINED.items():
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        found[name] = int(row["n"])
+    return found
+
+
 _BALANCES = """
 SELECT account, currency,
        sum(CASE side WHEN 'CREDIT' THEN amount ELSE -amount END) AS balance,
