@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 TOPIC_PREFIX_DEFAULT = "roamclear"
+ROLE_NAMES = ("WORKER", "CLOSER", "READER", "OPERATOR")  # ROAMCLEAR_DATABASE_URL_<name>
 HOME_DEFAULT = ".roamclear"
 
 
@@ -38,6 +39,9 @@ class Settings:
     hub_key: str | None = None  # the hub secret itself (pipeline.hubkeys), base64url
     hub_key_file: Path | None = None  # else a file holding it (default <home>/hub.key)
     hub_keys_previous: tuple[str, ...] = ()  # retired secrets that still verify
+    # the URL each component connects with (pipeline.dbroles); None: DATABASE_URL's server
+    # and database as the component's role, without a password
+    role_database_urls: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +64,11 @@ class Settings:
             else None,
             hub_keys_previous=tuple(
                 text for text in env.get("ROAMCLEAR_HUB_KEYS_PREVIOUS", "").split(",") if text
+            ),
+            role_database_urls=tuple(
+                (role, env[f"ROAMCLEAR_DATABASE_URL_{role}"])
+                for role in ROLE_NAMES
+                if env.get(f"ROAMCLEAR_DATABASE_URL_{role}")
             ),
         )
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import psycopg
 
 from pipeline.config import Settings
+from pipeline.dbroles import DbRole, role_url
 from pipeline.kafka.client import produce
 from pipeline.topics import Topic, topic_name
 from schemas.base import HubModel
@@ -38,7 +39,7 @@ def _publish(
 ) -> int:
     """PostgreSQL first (what the agent reads), then the topic; returns new versions."""
     assert settings.database_url and settings.kafka_bootstrap_servers
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.OPERATOR)) as conn:
         added = store(conn)
     encoded = [(key, to_ocpi_json(envelope)) for key, envelope in records]
     name = topic_name(settings.topic_prefix, topic)
@@ -90,6 +91,6 @@ def publish_agreements(settings: Settings, agreements: Sequence[Agreement]) -> i
 
 def add_partners(settings: Settings, partners: Sequence[tuple[PartyRef, str, str]]) -> None:
     assert settings.database_url
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.OPERATOR)) as conn:
         for party, role, name in partners:
             reference_store.add_partner(conn, party, role, name)

@@ -25,6 +25,7 @@ from pipeline.clearing.batch import BatchResult, Clearing, commit_batch, decode_
 from pipeline.clearing.events import EventWriter
 from pipeline.clearing.refcache import ReferenceCache
 from pipeline.config import Settings
+from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_hub_keyring, record_proof_keys
 from pipeline.kafka.client import new_producer
 from schemas.hub.party import PartyRef
@@ -60,7 +61,7 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
     @app.agent(submitted, name="clearing")
     async def clearing(stream: faust.StreamT[bytes]) -> None:
         assert settings.database_url is not None and settings.kafka_bootstrap_servers
-        conn = await connect_async(settings.database_url)
+        conn = await connect_async(role_url(settings, DbRole.WORKER))
         await prepare(conn)
         producer = new_producer(settings.kafka_bootstrap_servers)
         await producer.start()

@@ -12,6 +12,7 @@ from rich.table import Table
 from pipeline.cli.common import live_settings
 from pipeline.cli.console import console, print_json
 from pipeline.config import Settings
+from pipeline.dbroles import DbRole, role_url
 from pipeline.kafka.client import records_in_topic
 from pipeline.topics import Topic, topic_name
 from schemas.hub.party import PartyRef
@@ -26,7 +27,7 @@ def current_counts(settings: Settings) -> dict[str, int]:
     assert settings.database_url is not None and settings.kafka_bootstrap_servers is not None
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
     in_topic = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.READER)) as conn:
         return books.counts(conn, topic, in_topic)
 
 
@@ -36,7 +37,7 @@ def counts(json_output: JsonOpt = False) -> None:
     settings = live_settings()
     result = current_counts(settings)
     assert settings.database_url is not None
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.READER)) as conn:
         unexplained = books.unexplained(conn)
     if json_output:
         print_json({**result, "unexplained": unexplained})
@@ -83,7 +84,7 @@ def balance(
     settings = live_settings()
     assert settings.database_url is not None
     account = None if partner is None else f"partner:{PartyRef.parse(partner)}"
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.READER)) as conn:
         rows = books.balances(conn, account, currency)
     if partner is not None and not rows:
         rows = [
@@ -112,7 +113,7 @@ def show(
     """The transaction(s) and postings of one CDR (its charge and any reversal)."""
     settings = live_settings()
     assert settings.database_url is not None
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.READER)) as conn:
         transactions = books.transactions_of_cdr(conn, cdr)
     if json_output:
         print_json(transactions)

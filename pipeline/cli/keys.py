@@ -34,6 +34,7 @@ from rich.table import Table
 from pipeline.cli.common import live_settings
 from pipeline.cli.console import console, error_console, fail, print_json
 from pipeline.config import Settings
+from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import generate_secret, key_file, load_hub_keyring
 from schemas.hub.party import PartyRef
 from settlement.store import partner_keys
@@ -58,7 +59,7 @@ def _register(party: PartyRef, public_key: Ed25519PublicKey, label: str) -> str:
     raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     settings = live_settings()
     assert settings.database_url is not None
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.OPERATOR)) as conn:
         try:
             key_id = partner_keys.add_key(conn, party, raw, label)
         except partner_keys.PartnerKeyError as exc:
@@ -131,7 +132,7 @@ def list_(
     """Registered keys, revoked ones included (with when and why)."""
     settings = live_settings()
     assert settings.database_url is not None
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.READER)) as conn:
         found = partner_keys.list_keys(conn, None if partner is None else _party(partner))
     if json_output:
         print_json([key.json() for key in found])
@@ -170,7 +171,7 @@ def revoke(
         at = at.replace(tzinfo=UTC)
     settings = live_settings()
     assert settings.database_url is not None
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.OPERATOR)) as conn:
         try:
             revoked_at = partner_keys.revoke_key(conn, key_id, at, reason)
         except partner_keys.PartnerKeyError as exc:

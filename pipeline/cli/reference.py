@@ -11,6 +11,7 @@ from rich.table import Table
 from pipeline import reference
 from pipeline.cli.common import live_settings, read_objects
 from pipeline.cli.console import console, print_json
+from pipeline.dbroles import DbRole, role_url
 from schemas.hub.party import PartyRef
 from schemas.validation import parse_agreement, parse_location, parse_tariff
 from settlement.store import reference_store
@@ -45,7 +46,7 @@ def partners_list(json_output: JsonOpt = False) -> None:
     """List registered partners."""
     settings = live_settings()
     assert settings.database_url is not None
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.READER)) as conn:
         rows = reference_store.list_partners(conn)
     if json_output:
         print_json([{k: row[k] for k in ("party_ref", "role", "name")} for row in rows])

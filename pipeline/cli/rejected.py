@@ -11,6 +11,7 @@ from rich.table import Table
 from pipeline import retry as retries
 from pipeline.cli.common import live_settings
 from pipeline.cli.console import console, error_console, print_json
+from pipeline.dbroles import DbRole, role_url
 from settlement.store import books
 from settlement.store.db import connect
 
@@ -28,7 +29,7 @@ def list_(
     """List rejections with their reason codes."""
     settings = live_settings()
     assert settings.database_url is not None
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.READER)) as conn:
         rows = books.rejections(conn, reason, partner and partner.upper(), limit)
     if json_output:
         print_json(rows)
@@ -59,7 +60,7 @@ def retry(
     """
     settings = live_settings()
     assert settings.database_url is not None
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.OPERATOR)) as conn:
         planned = retries.plan(conn, rejection_ids, force)
         for rejection_id, why in planned.refused.items():
             error_console.print(f"rejection {rejection_id} not re-submitted: {why}")

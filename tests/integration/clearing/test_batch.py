@@ -12,6 +12,7 @@ from pipeline.clearing.batch import BatchResult, Clearing, process_batch, send_w
 from pipeline.clearing.events import EventWriter
 from pipeline.clearing.refcache import ReferenceCache
 from pipeline.config import Settings
+from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_hub_keyring, record_proof_keys
 from pipeline.kafka.client import new_producer, read_from_beginning
 from pipeline.topics import Topic, topic_name
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 async def _clear(settings: Settings, records: list[SubmittedRecord]) -> BatchResult:
     assert settings.database_url and settings.kafka_bootstrap_servers
-    conn = await connect_async(settings.database_url)
+    conn = await connect_async(role_url(settings, DbRole.WORKER))  # as `roamclear worker`
     await prepare(conn)
     producer = new_producer(settings.kafka_bootstrap_servers)
     await producer.start()

@@ -1,0 +1,104 @@
+-- Roles and privileges, re-applied after every migration run (yoyo's post-apply hook): every
+-- object in the schema gets exactly the grants below. docs/security.md says who connects as
+-- which role and how to map them on a managed PostgreSQL; tests/integration/test_roles.py
+-- holds each role to what it may and may not do.
+--
+--   roamclear_owner     owns every table, view and function (NOLOGIN); migrations run as a
+--                       superuser or a member of it
+--   roamclear_worker    the clearing worker: reads reference data and the ledger, INSERTs into
+--                       the append-only tables it writes; nothing else
+--   roamclear_closer    `settle close|run`: reads the ledger, appends runs, batches and
+--                       rounding transactions, moves batches through their states
+--   roamclear_reader    the finance API and every read-only command: SELECT only
+--   roamclear_operator  reference data, partner keys, API tokens, retries: INSERT only
+--
+-- Roles belong to the server, not the database: creating one that exists is skipped (two
+-- databases migrating at once may race; the loser finds the role there).
+
+DO $$
+DECLARE
+    name text;
+BEGIN
+    FOREACH name IN ARRAY ARRAY['roamclear_owner', 'roamclear_worker', 'roamclear_closer',
+                                'roamclear_reader', 'roamclear_operator'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I %s', name,
+                               CASE name WHEN 'roamclear_owner' THEN 'NOLOGIN' ELSE 'LOGIN' END);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- Ownership: to roamclear_owner (a migrating non-superuser must be a member to hand it over).
+DO $$
+DECLARE
+    object record;
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+       AND NOT pg_has_role(current_user, 'roamclear_owner', 'MEMBER') THEN
+        EXECUTE format('GRANT roamclear_owner TO %I', current_user);
+    END IF;
+    FOR object IN
+        SELECT c.oid::regclass AS name, c.relkind
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v')
+           AND c.relname NOT LIKE '%yoyo%'
+           AND c.relowner <> 'roamclear_owner'::regrole
+    LOOP
+        -- a table's serial sequences change owner with it
+        EXECUTE format('ALTER %s %s OWNER TO roamclear_owner',
+                       CASE object.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, object.name);
+    END LOOP;
+    FOR object IN
+        SELECT p.oid::regprocedure AS name
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = 'public' AND p.proowner <> 'roamclear_owner'::regrole
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s OWNER TO roamclear_owner', object.name);
+    END LOOP;
+END;
+$$;
+
+-- Start from nothing, so a grant removed here is removed from the database too.
+REVOKE ALL ON ALL TABLES IN SCHEMA public
+    FROM roamclear_worker, roamclear_closer, roamclear_reader, roamclear_operator;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public
+    FROM roamclear_worker, roamclear_closer, roamclear_reader, roamclear_operator;
+REVOKE ALL ON FUNCTION settlement_lock_postings() FROM PUBLIC;
+GRANT USAGE ON SCHEMA public
+    TO roamclear_worker, roamclear_closer, roamclear_reader, roamclear_operator;
+
+-- The worker.
+GRANT SELECT ON partner, partner_version, tariff_version, location_version, agreement_version,
+                partner_key, partner_key_revocation, ledger_transaction, ledger_posting,
+                settlement_batch
+    TO roamclear_worker;  -- settlement_batch: the posting trigger reads the closed watermark
+GRANT SELECT, INSERT ON raw_event TO roamclear_worker;  -- INSERT … RETURNING reads ids back
+GRANT INSERT ON ledger_transaction, ledger_posting, rejection, cdr_outcome TO roamclear_worker;
+GRANT USAGE ON SEQUENCE raw_event_archive_id_seq, rejection_rejection_id_seq,
+                        ledger_posting_posting_id_seq
+    TO roamclear_worker;
+
+-- The closer.
+GRANT SELECT ON ledger_transaction, ledger_posting, settlement_run, settlement_batch
+    TO roamclear_closer;
+GRANT INSERT ON settlement_run, settlement_batch, ledger_transaction, ledger_posting
+    TO roamclear_closer;
+GRANT UPDATE ON settlement_batch TO roamclear_closer;  -- state moves, guarded by its trigger
+GRANT USAGE ON SEQUENCE settlement_run_run_id_seq, settlement_batch_batch_id_seq,
+                        ledger_posting_posting_id_seq
+    TO roamclear_closer;
+GRANT EXECUTE ON FUNCTION settlement_lock_postings() TO roamclear_closer;
+
+-- The reader: everything, read only.
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO roamclear_reader;
+
+-- The operator: reads everything, appends reference data, keys, tokens and retries.
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO roamclear_operator;
+GRANT INSERT ON partner_version, tariff_version, location_version, agreement_version,
+                partner_key, partner_key_revocation, finance_api_token, rejection_retry
+    TO roamclear_operator;

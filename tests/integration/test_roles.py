@@ -1,0 +1,100 @@
+"""Each component's PostgreSQL role can do its job and nothing that would let it rewrite the
+books: no UPDATE, DELETE or TRUNCATE on what it appends, no trigger changes, no
+`session_replication_role` (which would silence every guard)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import psycopg
+import pytest
+
+from pipeline.config import Settings
+from pipeline.dbroles import DbRole, role_url
+
+pytestmark = pytest.mark.integration
+
+DENIED: Final = (psycopg.errors.InsufficientPrivilege,)
+
+# What no component role may do, whoever it is.
+FORBIDDEN: Final = (
+    "UPDATE ledger_posting SET amount = amount",
+    "DELETE FROM ledger_transaction",
+    "TRUNCATE cdr_outcome",
+    "TRUNCATE rejection CASCADE",
+    "ALTER TABLE ledger_posting DISABLE TRIGGER ALL",
+    "DROP TRIGGER ledger_posting_append_only ON ledger_posting",
+    "SET session_replication_role = replica",
+    "LOCK TABLE ledger_posting IN SHARE ROW EXCLUSIVE MODE",
+    "UPDATE settlement_run SET error = 'x'",
+    "CREATE TABLE shadow_ledger (id int)",
+)
+
+# Per role: one thing it must be able to do, and writes outside its job.
+MAY: Final = {
+    DbRole.WORKER: "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
+    DbRole.CLOSER: "SELECT settlement_lock_postings()",
+    DbRole.READER: "SELECT count(*) FROM ledger_posting, finance_api_token",
+    DbRole.OPERATOR: "INSERT INTO partner_version (party_ref, version, role, name) "
+    "VALUES ('NL*ROL', 1, 'CPO', 'roles test')",
+}
+MAY_NOT: Final = {
+    DbRole.WORKER: (
+        "INSERT INTO partner_version (party_ref, version, role, name) "
+        "VALUES ('NL*ROL', 1, 'CPO', 'x')",
+        "INSERT INTO partner_key_revocation (key_id, revoked_at) VALUES ('pk-000000000000', now())",
+        "SELECT * FROM finance_api_token",
+        "INSERT INTO settlement_run (as_of, settlement_tz, grace, state) "
+        "VALUES (now(), 'UTC', '1h', 'FAILED')",
+    ),
+    DbRole.CLOSER: (
+        "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
+        "INSERT INTO cdr_outcome (archive_id, outcome) VALUES (1, 'REJECTED')",
+        "INSERT INTO tariff_version (tariff_key, cpo, tariff_id, last_updated, content_hash, "
+        "currency, body) VALUES ('k', 'NL*X', 'T', now(), 'h', 'EUR', '{}')",
+    ),
+    DbRole.READER: (
+        "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
+        "INSERT INTO finance_api_token (token_hash, scope) VALUES (repeat('0', 64), 'FINANCE')",
+        "SELECT settlement_lock_postings()",
+    ),
+    DbRole.OPERATOR: (
+        "INSERT INTO ledger_transaction (transaction_id, cdr_key, kind, content_hash, currency, "
+        "cpo, emsp, session_start, session_end, energy_kwh, amount_excl_vat, amount_incl_vat, "
+        "fee, rating) VALUES (gen_random_uuid(), 'K', 'CHARGE', 'h', 'EUR', 'A', 'B', now(), "
+        "now(), 0, 0, 0, 0, '{}')",
+        "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
+    ),
+}
+
+
+@pytest.mark.parametrize("role", list(DbRole))
+def test_a_role_does_its_job_and_cannot_rewrite_the_books(
+    fresh_settings: Settings, role: DbRole
+) -> None:
+    with psycopg.connect(role_url(fresh_settings, role)) as conn:
+        user = conn.execute(
+            "SELECT current_user, usesuper FROM pg_user WHERE usename = current_user"
+        )
+        assert user.fetchone() == (role.value, False)
+        with conn.transaction(force_rollback=True):
+            conn.execute(MAY[role])
+        for statement in (*FORBIDDEN, *MAY_NOT[role]):
+            with pytest.raises(DENIED), conn.transaction():
+                conn.execute(statement)
+
+
+def test_the_owner_role_cannot_log_in_and_owns_the_schema(fresh_settings: Settings) -> None:
+    assert fresh_settings.database_url
+    with psycopg.connect(fresh_settings.database_url) as conn:
+        owners = conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v') "
+            "AND c.relname NOT LIKE '%yoyo%'"
+        ).fetchall()
+        login = conn.execute(
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'roamclear_owner'"
+        ).fetchone()
+    assert owners == [("roamclear_owner",)]
+    assert login == (False,)
