@@ -129,6 +129,13 @@ def _internal_error(
 
 
 def _decode(record: store.SubmittedRecord) -> Decoded | Rejected:
+    if record.unreadable is not None:
+        return Rejected(
+            Reason.UNREADABLE_RECORD,
+            Stage.DECODE,
+            f"the Kafka client cannot read record {record.topic}[{record.partition}]"
+            f"@{record.offset}: {record.unreadable}"[:2000],
+        )
     try:
         return decode(record.value)
     except Exception as exc:  # one record's fault must not fail the batch (see _internal_error)
