@@ -26,6 +26,7 @@ from pipeline.clearing.events import EventWriter
 from pipeline.clearing.refcache import ReferenceCache
 from pipeline.config import Settings
 from pipeline.kafka.client import new_producer
+from pipeline.kafka.faust_driver import UnreadableMessage
 from schemas.hub.party import PartyRef
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.store.clearing_store import SubmittedRecord, prepare
@@ -48,6 +49,7 @@ def _record(event: Any) -> SubmittedRecord:
         key=message.key,
         value=message.value,
         headers=tuple(message.headers or ()),
+        unreadable=message.unreadable if isinstance(message, UnreadableMessage) else None,
     )
 
 
