@@ -10,7 +10,7 @@ from typing import Any
 
 from pipeline import reference
 from pipeline.config import Settings
-from pipeline.kafka.client import produce, read_from_beginning
+from pipeline.kafka.client import Record, produce, read_from_beginning
 from pipeline.topics import Topic, topic_name
 from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
@@ -129,10 +129,14 @@ def submit(settings: Settings, records: list[tuple[bytes, bytes]]) -> list[Submi
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
     asyncio.run(produce(settings.kafka_bootstrap_servers, topic, records))
     read = asyncio.run(read_from_beginning(settings.kafka_bootstrap_servers, topic, len(records)))
-    return [
-        SubmittedRecord(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers)
-        for r in read
-    ]
+    return [submitted(r) for r in read]
+
+
+def submitted(r: Record) -> SubmittedRecord:
+    """A record read back from the broker as the clearing agent hands it on."""
+    return SubmittedRecord(
+        r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers, r.unreadable
+    )
 
 
 def cdr_model(index: int) -> Cdr:
