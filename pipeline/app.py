@@ -6,6 +6,11 @@ the embedded broker's gaps and for Apache Kafka alike: topics are never declared
 with exact Decimals), short consumer sessions so rebalances take seconds, and no faust tables:
 PostgreSQL is the only state, so a table recovered wrongly cannot corrupt the books.
 
+The consumer is hardened (`pipeline.kafka.faust_driver.HardenedApp`): a record the Kafka
+client cannot read (a header name that is not UTF-8, a corrupt batch) reaches the agent as
+an unreadable message and is rejected like any bad input, instead of failing inside aiokafka
+on every restart and stopping clearing for every partner.
+
 An agent that raises (PostgreSQL or the broker gone) takes the worker down with it
 (`CrashingSupervisor`). faust's default would restart the agent in place, past the batch it
 could not commit: those events would stay unacked, never delivered again to this worker, and
@@ -20,6 +25,7 @@ from mode import CrashingSupervisor
 
 from pipeline.agents import clearing, passthrough
 from pipeline.config import Settings
+from pipeline.kafka.faust_driver import HardenedApp
 from pipeline.topics import CDR_PARTITIONS, Topic, topic_name
 
 
@@ -31,7 +37,7 @@ def create_app(settings: Settings, *, with_passthrough: str | None = None) -> fa
     """The clearing app; `with_passthrough=TOPIC` instead forwards cdr.submitted to TOPIC
     unchanged (the baseline of `roamclear bench pipeline`)."""
     assert settings.kafka_bootstrap_servers is not None
-    app = faust.App(
+    app = HardenedApp(
         settings.app_id if with_passthrough is None else f"{settings.app_id}-passthrough",
         broker=broker_urls(settings.kafka_bootstrap_servers),
         value_serializer="raw",

@@ -28,6 +28,7 @@ from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_hub_keyring, record_proof_keys
 from pipeline.kafka.client import new_producer
+from pipeline.kafka.faust_driver import UnreadableMessage
 from schemas.hub.party import PartyRef
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.store.clearing_store import SubmittedRecord, prepare
@@ -50,6 +51,7 @@ def _record(event: Any) -> SubmittedRecord:
         key=message.key,
         value=message.value,
         headers=tuple(message.headers or ()),
+        unreadable=message.unreadable if isinstance(message, UnreadableMessage) else None,
     )
 
 

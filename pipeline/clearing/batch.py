@@ -132,6 +132,13 @@ def _internal_error(
 
 
 def _decode(record: store.SubmittedRecord) -> Decoded | Rejected:
+    if record.unreadable is not None:
+        return Rejected(
+            Reason.UNREADABLE_RECORD,
+            Stage.DECODE,
+            f"the Kafka client cannot read record {record.topic}[{record.partition}]"
+            f"@{record.offset}: {record.unreadable}"[:2000],
+        )
     try:
         return decode(record.value)
     except Exception as exc:  # one record's fault must not fail the batch (see _internal_error)
@@ -207,6 +214,8 @@ def decide_one(
 ) -> tuple[Outcome, str | None]:
     """One record's outcome and the key that proved it; the batch's own bookings are
     updated with it."""
+    if record.unreadable is not None and isinstance(item, Rejected):
+        return item, None  # its headers could not be read: there is no proof to check
     proof = authenticated(record, item, moment, _ProofKeys(clearing.hub_keys, view))
     if isinstance(proof, Rejected):
         return proof, None

@@ -20,6 +20,8 @@ from typing import Final
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
+from pipeline.kafka.hardened import harden
+
 LINGER_MS = 5
 FETCH_WAIT_S_MAX = 0.5
 # Bytes per record batch: far below brokers' default 1 MiB message.max.bytes, large enough
@@ -44,6 +46,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
+    unreadable: str | None = None  # why aiokafka could not read it (pipeline.kafka.hardened)
 
 
 def new_producer(bootstrap_servers: str, **overrides: object) -> AIOKafkaProducer:
@@ -131,6 +134,7 @@ async def read_from_beginning(
         group_id=None,
     )
     await consumer.start()
+    harden(consumer)
     try:
         assignment = await _partitions(consumer, topic)
         consumer.assign(assignment)
@@ -158,6 +162,7 @@ def _record(message: object) -> Record:
         key=message.key,  # type: ignore[attr-defined]
         value=message.value,  # type: ignore[attr-defined]
         headers=tuple(headers),
+        unreadable=getattr(message, "unreadable", None),
     )
 
 
@@ -173,6 +178,7 @@ async def records_in_topic(bootstrap_servers: str, topic: str, timeout_s: float 
         bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
     )
     await consumer.start()
+    harden(consumer)
     try:
         partitions = await _partitions(consumer, topic)
         consumer.assign(partitions)

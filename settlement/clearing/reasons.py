@@ -45,6 +45,9 @@ class Reason(StrEnum):
     PRICE_DISCREPANCY = "price_discrepancy"  # declared and hub price differ beyond tolerance
     RATING_FAILED = "rating_failed"  # the engine could not price it (see message)
     INTERNAL_ERROR = "internal_error"  # the hub failed on this record (logged): fix, retry
+    # the Kafka client cannot read the record (a header name that is not UTF-8, a corrupt
+    # or damaged batch): the partner re-sends it as a well-formed record
+    UNREADABLE_RECORD = "unreadable_record"
 
 
 # Reasons an operator can fix on the hub side and then `roamclear rejected retry`.

@@ -10,7 +10,6 @@ it badly) loses cleanly to PostgreSQL's constraints instead of failing the batch
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from schemas.hub.ledger import Posting, Side, TransactionKind
 from settlement.clearing.decide import Booking
@@ -105,7 +105,12 @@ _ARCHIVE_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class SubmittedRecord:
-    """A consumed cdr.submitted record and where the broker put it."""
+    """A consumed cdr.submitted record and where the broker put it.
+
+    `unreadable` says why the Kafka client could not read the record (None for a normal
+    one); then `value` holds whatever raw bytes exist for it (its own value, or the raw
+    bytes of its whole batch), and `key` and `headers` what could be read. A header name
+    that is not UTF-8 is kept as surrogate escapes (`b"\\xff"` as "\\udcff")."""
 
     topic: str
     partition: int
@@ -114,6 +119,7 @@ class SubmittedRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes | None], ...] = ()
+    unreadable: str | None = None
 
     @property
     def position(self) -> tuple[int, int]:
@@ -144,9 +150,25 @@ def _timestamp(ms: int | None) -> datetime | None:
         return None
 
 
-def _headers(headers: Iterable[tuple[str, bytes | None]]) -> str:
-    """Headers as JSON pairs, values in hex (a header value may be null)."""
-    return json.dumps([[name, None if value is None else value.hex()] for name, value in headers])
+def _headers(headers: Iterable[tuple[str, bytes | None]]) -> Jsonb:
+    """Headers as JSON pairs, values in hex (a header value may be null); a name that is not
+    UTF-8 (surrogate escapes) as {"hex": its bytes in hex}, so the bytes survive. Wrapped as
+    Jsonb: a str sent by binary COPY is stored as one JSON string, not as the pairs."""
+    return Jsonb(
+        [[_header_name(name), None if value is None else value.hex()] for name, value in headers]
+    )
+
+
+def _header_name(name: str) -> str | dict[str, str]:
+    try:
+        name.encode()
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        return {"hex": name.encode("utf-8", "surrogateescape").hex()}
+    except UnicodeEncodeError:  # a surrogate no bytes were escaped as: its UTF-16 code
+        return {"hex": name.encode("utf-8", "surrogatepass").hex()}
 
 
 async def archive(

@@ -3,6 +3,7 @@ a mixed batch, a kill -9 mid-stream, a second worker joining mid-stream, and a g
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import uuid
@@ -11,10 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.config import Settings
 from pipeline.kafka.admin import create_topics
-from pipeline.topics import topic_specs
+from pipeline.topics import CDR_PARTITIONS, Topic, topic_name, topic_specs
 from settlement.store.db import connect
 from tests.conftest import scratch_database
 from tests.e2e.workers import (
@@ -25,6 +27,7 @@ from tests.e2e.workers import (
     wait_until,
     workers,
 )
+from tests.integration.clearing import batches as raw
 from tests.integration.clearing.helpers import (
     cdr_dict,
     envelope,
@@ -179,3 +182,38 @@ def test_a_worker_that_loses_postgresql_stops_and_a_new_one_books_the_rest(
         group.start()
         books = wait_for_books(fresh_settings, 450, group)
     assert books["ledgered"] == 450 and books["duplicates"] == books["rejected"] == 0
+
+
+def test_a_record_the_client_cannot_read_is_rejected_and_clearing_goes_on(
+    fresh_settings: Settings, tmp_path: Path
+) -> None:
+    """One record whose header name is not UTF-8 (aiokafka raised on it inside `getmany`,
+    so the worker died on it at every restart) and 20 valid CDRs behind it on the same
+    partition: 20 booked, 1 rejected as unreadable_record, and the worker stays up."""
+    assert fresh_settings.database_url and fresh_settings.kafka_bootstrap_servers
+    register_reference_data(fresh_settings)
+    topic = topic_name(fresh_settings.topic_prefix, Topic.CDR_SUBMITTED)
+    key = b"NL*TNM*K"  # one key: the valid CDRs land behind the bad record
+    partition = DefaultPartitioner()(key, list(range(CDR_PARTITIONS)), [])
+    bad = raw.batch([raw.record(0, key, envelope(cdr_dict(0)), [(b"\xc0\xaf", b"1")])])
+    servers = fresh_settings.kafka_bootstrap_servers
+    assert asyncio.run(raw.produce_raw(servers, topic, partition, bad)) == 0
+    valid = [(key, envelope(cdr_dict(n % 3, id=f"CDR-U-{n:06d}"))) for n in range(20)]
+    submit(fresh_settings, valid)
+    with workers(fresh_settings, tmp_path) as group:
+        group.start()
+        books = wait_for_books(fresh_settings, 21, group)
+        group.check_alive()
+    assert books == {
+        "submitted": 21,
+        "ledgered": 20,
+        "rejected": 1,
+        "duplicates": 0,
+        "pending": 0,
+    }
+    with connect(fresh_settings.database_url) as conn:
+        [rejection] = conn.execute(
+            'SELECT e.partition, e."offset", j.reason_code FROM rejection j '
+            "JOIN raw_event e USING (archive_id)"
+        ).fetchall()
+    assert rejection == {"partition": partition, "offset": 0, "reason_code": "unreadable_record"}

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pipeline import reference
 from pipeline.config import Settings
 from pipeline.hubkeys import hub_signer
-from pipeline.kafka.client import Signer, produce, read_from_beginning
+from pipeline.kafka.client import Record, Signer, produce, read_from_beginning
 from pipeline.topics import Topic, topic_name
 from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
@@ -138,10 +138,14 @@ def submit(
     signer = hub_signer(settings) if sign is True else (sign or None)
     asyncio.run(produce(settings.kafka_bootstrap_servers, topic, records, signer))
     read = asyncio.run(read_from_beginning(settings.kafka_bootstrap_servers, topic, len(records)))
-    return [
-        SubmittedRecord(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers)
-        for r in read
-    ]
+    return [submitted(r) for r in read]
+
+
+def submitted(r: Record) -> SubmittedRecord:
+    """A record read back from the broker as the clearing agent hands it on."""
+    return SubmittedRecord(
+        r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers, r.unreadable
+    )
 
 
 def partner_signer(key_id: str, private_key: Ed25519PrivateKey) -> Signer:
