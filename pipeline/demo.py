@@ -218,6 +218,7 @@ def step_clear(settings: Settings, cdrs: int, console: Console) -> None:
         in_topic = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
         counts = books.counts(conn, topic, in_topic)
         balances = books.balances(conn)
+        reasons = books.rejections_by_reason(conn)
     table = Table("submitted", "ledgered", "rejected", "duplicates", "pending", title="the books")
     table.add_row(
         *(f"{counts[k]:,}" for k in ("submitted", "ledgered", "rejected", "duplicates", "pending"))
@@ -230,9 +231,19 @@ def step_clear(settings: Settings, cdrs: int, console: Console) -> None:
         f"{counts['submitted']:,} = ledgered {counts['ledgered']:,} + rejected "
         f"{counts['rejected']:,} + duplicates {counts['duplicates']:,}"
     )
+    console.print(
+        "rejected, by reason: " + ", ".join(f"{r} {n:,}" for r, n in reasons.items()),
+        highlight=False,
+    )
+    console.print(
+        f"forged (unsigned, in a real CPO's name): sent {expected.forged:,}, refused as "
+        f"unauthenticated_submitter {reasons.get('unauthenticated_submitter', 0):,}",
+        highlight=False,
+    )
     # the three sample CDRs of step 1 are on the topic too, and book as charges
     matches = (
-        counts["ledgered"] == expected.ledgered + 3
+        reasons.get("unauthenticated_submitter", 0) == expected.forged
+        and counts["ledgered"] == expected.ledgered + 3
         and counts["rejected"] == expected.rejected
         and counts["duplicates"] == expected.duplicates
     )

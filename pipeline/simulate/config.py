@@ -34,6 +34,9 @@ class Category(StrEnum):
     SCHEMA_INVALID = "schema_invalid"  # JSON envelope, CDR violating OCPI 2.2.1: rejected
     UNKNOWN_TARIFF = "unknown_tariff"  # names a tariff the CPO never published: rejected
     NO_AGREEMENT = "no_agreement"  # CPO and eMSP have no agreement (nor a default): rejected
+    # a CDR in a real CPO's name from a bare Kafka client, without the hub's proof:
+    # rejected unauthenticated_submitter
+    FORGED = "forged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class CategoryShares:
     schema_invalid: Decimal = Decimal("0.01")
     unknown_tariff: Decimal = Decimal("0.005")
     no_agreement: Decimal = Decimal("0.005")
+    forged: Decimal = Decimal("0.005")
 
     def __post_init__(self) -> None:
         for share in fields(self):

@@ -71,7 +71,8 @@ class Submission:
     `key` is the canonical partition key (a credit's is the credited CDR's), `cdr_key` the
     CDR's own canonical key (None where the record carries no trustworthy CDR),
     `original_index` the position of the record a duplicate or credit derives from, `fault`
-    how a schema_invalid or malformed_json record is broken.
+    how a schema_invalid or malformed_json record is broken. Every record but a forged one
+    is sent with the hub's proof.
     """
 
     category: Category
@@ -81,6 +82,10 @@ class Submission:
     declared_mismatch: bool = False
     original_index: int | None = None
     fault: str | None = None
+
+    @property
+    def signed(self) -> bool:
+        return self.category is not Category.FORGED
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +163,8 @@ class RecordFactory:
             return self._schema_invalid()
         if category is Category.UNKNOWN_TARIFF:
             return self._unknown_tariff()
+        if category is Category.FORGED:
+            return self._forged()
         return self._no_agreement()
 
     # -- drawing -------------------------------------------------------------------------
@@ -367,6 +374,13 @@ class RecordFactory:
         emsp_index = self._covered(site.cpo_index)[0]
         draft = self._draft(site, emsp_index, tariff_id=UNPUBLISHED_TARIFF_ID, embed=False)
         return self._submission(Category.UNKNOWN_TARIFF, draft)
+
+    def _forged(self) -> Submission:
+        """A well-formed CDR of a real CPO and eMSP pair; only its proof is missing (the
+        sender leaves it unsigned: `Submission.signed`)."""
+        site = self._any_site()
+        draft = self._draft(site, self._covered(site.cpo_index)[0])
+        return self._submission(Category.FORGED, draft)
 
     def _no_agreement(self) -> Submission:
         cpo_index, emsp_index = self.rng.choice(self.reference.coverage.uncovered)

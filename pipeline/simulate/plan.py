@@ -50,6 +50,7 @@ class Expected:
     schema_invalid: int
     unknown_tariff: int
     no_agreement: int
+    forged: int
     declared_mismatch: int  # among `valid`: declared total differs, within agreement tolerance
 
     def count(self, category: Category) -> int:
@@ -77,6 +78,7 @@ class Expected:
             + self.schema_invalid
             + self.unknown_tariff
             + self.no_agreement
+            + self.forged
         )
 
 

@@ -2,7 +2,8 @@
 
 The stream goes through one producer, at an optional target rate, with a progress callback;
 what was sent is counted by category so the books can be checked against it. Every record
-carries the hub's proof: the simulator stands in for partners the hub authenticated.
+carries the hub's proof (the simulator stands in for partners the hub authenticated), except
+the forged ones, which stand in for a bare Kafka client writing in a CPO's name.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from itertools import islice
 from pipeline import reference
 from pipeline.config import Settings
 from pipeline.hubkeys import hub_signer
-from pipeline.kafka.client import new_producer, send_records
+from pipeline.kafka.client import Signer, new_producer, send_records
 from pipeline.simulate.generator import Submission
 from pipeline.simulate.reference import ReferenceData
 from pipeline.topics import Topic, topic_name
@@ -57,7 +58,9 @@ async def send_stream(
                 if ahead > 0:
                     await asyncio.sleep(ahead)
             records = [(topic, s.key, s.value) for s in chunk]
-            in_flight.append((len(chunk), await send_records(producer, records, sign)))
+            forged = {s.value for s in chunk if not s.signed}
+            chunk_sign = sign if not forged else _unless(forged, sign)
+            in_flight.append((len(chunk), await send_records(producer, records, chunk_sign)))
             sent.update(s.category.value for s in chunk)
             index += len(chunk)
             while sum(n for n, _ in in_flight) > IN_FLIGHT_MAX:
@@ -67,6 +70,15 @@ async def send_stream(
     finally:
         await producer.stop()
     return sent
+
+
+def _unless(forged: set[bytes], sign: Signer) -> Signer:
+    """`sign`, except for the forged records' values: those go without a proof."""
+
+    def sign_genuine(topic: str, value: bytes) -> list[tuple[str, bytes]]:
+        return [] if value in forged else sign(topic, value)
+
+    return sign_genuine
 
 
 def _chunks(items: Iterable[Submission], size: int) -> Iterator[list[Submission]]:

@@ -148,6 +148,13 @@ def rejections(
     ).fetchall()
 
 
+def rejections_by_reason(conn: psycopg.Connection[Row]) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT reason_code, count(*) AS n FROM rejection GROUP BY reason_code ORDER BY 2 DESC, 1"
+    ).fetchall()
+    return {row["reason_code"]: int(row["n"]) for row in rows}
+
+
 def rejected_records(
     conn: psycopg.Connection[Row], rejection_ids: list[int]
 ) -> list[dict[str, Any]]:

@@ -200,3 +200,12 @@ def test_no_agreement_records_are_otherwise_valid(book: Book) -> None:
         _assert_consistent(cdr)
         assert book.agreement(cdr) is None
         _assert_declared_equals_rating(book, cdr)
+
+
+def test_forged_records_are_well_formed_and_go_unsigned(book: Book) -> None:
+    records = book.of(Category.FORGED)
+    assert len(records) == book.scenario.expected.forged > 0
+    for _, submission in records:
+        assert not submission.signed
+        assert cdr_of(submission).country_code  # a CDR the hub would book, if proven
+    assert all(s.signed for _, s in book.of(Category.VALID))
