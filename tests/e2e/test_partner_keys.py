@@ -24,13 +24,11 @@ from cryptography.hazmat.primitives.serialization import (
 
 from pipeline.config import Settings
 from pipeline.hubkeys import hub_key_env
-from pipeline.kafka.client import read_from_beginning, records_in_topic
 from pipeline.topics import Topic, topic_name
 from schemas.wire import encode_json
-from settlement.store.clearing_store import SubmittedRecord
 from settlement.store.db import connect
 from tests.e2e.cli import ROOT, roamclear
-from tests.integration.clearing.helpers import cdr_dict, register_reference_data
+from tests.integration.clearing.helpers import cdr_dict, register_reference_data, topic_records
 from tests.integration.clearing.test_batch import _clear
 
 pytestmark = pytest.mark.e2e
@@ -77,15 +75,7 @@ def _example(settings: Settings, key_id: str, pem: Path, cdr: Path) -> None:
 
 def _clear_topic(settings: Settings) -> Counter[str]:
     """Clears every record in the topic (those archived before are skipped)."""
-    assert settings.kafka_bootstrap_servers
-    topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
-    count = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
-    read = asyncio.run(read_from_beginning(settings.kafka_bootstrap_servers, topic, count))
-    records = [
-        SubmittedRecord(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers)
-        for r in read
-    ]
-    return asyncio.run(_clear(settings, records)).outcomes
+    return asyncio.run(_clear(settings, topic_records(settings))).outcomes
 
 
 def test_a_partner_signs_with_the_example_and_a_revoked_key_is_refused(

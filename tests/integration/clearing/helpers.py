@@ -14,7 +14,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pipeline import reference
 from pipeline.config import Settings
 from pipeline.hubkeys import hub_signer
-from pipeline.kafka.client import Record, Signer, produce, read_from_beginning
+from pipeline.kafka.client import (
+    Record,
+    Signer,
+    produce,
+    read_from_beginning,
+    records_in_topic,
+)
 from pipeline.topics import Topic, topic_name
 from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
@@ -146,6 +152,15 @@ def submitted(r: Record) -> SubmittedRecord:
     return SubmittedRecord(
         r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers, r.unreadable
     )
+
+
+def topic_records(settings: Settings) -> list[SubmittedRecord]:
+    """Every record cdr.submitted holds, oldest first per partition."""
+    assert settings.kafka_bootstrap_servers is not None
+    topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
+    count = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
+    read = asyncio.run(read_from_beginning(settings.kafka_bootstrap_servers, topic, count))
+    return [submitted(r) for r in read]
 
 
 def partner_signer(key_id: str, private_key: Ed25519PrivateKey) -> Signer:

@@ -12,15 +12,14 @@ from pipeline import reference
 from pipeline import retry as retries
 from pipeline.config import Settings
 from pipeline.hubkeys import hub_signer
-from pipeline.kafka.client import new_producer, read_from_beginning, records_in_topic
+from pipeline.kafka.client import new_producer
 from pipeline.topics import Topic, topic_name
 from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
 from schemas.validation import parse_agreement, parse_location, parse_tariff
 from settlement.store import books
-from settlement.store.clearing_store import SubmittedRecord
 from settlement.store.db import connect
-from tests.integration.clearing.helpers import cdr_dict, envelope, sample
+from tests.integration.clearing.helpers import cdr_dict, envelope, sample, topic_records
 from tests.integration.clearing.test_batch import _clear
 
 pytestmark = pytest.mark.integration
@@ -63,17 +62,6 @@ async def _produce(settings: Settings, values: list[bytes], signed: bool) -> Non
         await producer.stop()
 
 
-def _topic_records(settings: Settings) -> list[SubmittedRecord]:
-    assert settings.kafka_bootstrap_servers
-    topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
-    count = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
-    read = asyncio.run(read_from_beginning(settings.kafka_bootstrap_servers, topic, count))
-    return [
-        SubmittedRecord(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers)
-        for r in read
-    ]
-
-
 def test_a_large_record_is_retried_whole_once_its_tariff_is_published(
     fresh_settings: Settings,
 ) -> None:
@@ -84,7 +72,7 @@ def test_a_large_record_is_retried_whole_once_its_tariff_is_published(
     small = envelope(_without_embedded_tariff(1))
     asyncio.run(_produce(settings, [large, small], signed=True))
     assert len(large) > LARGE_BYTES
-    first = _topic_records(settings)
+    first = topic_records(settings)
     assert asyncio.run(_clear(settings, first)).outcomes == Counter({"rejected": 2})
 
     reference.publish_tariffs(settings, [parse_tariff(sample("tariff_nl_tnm_ac.json"))])
@@ -96,7 +84,7 @@ def test_a_large_record_is_retried_whole_once_its_tariff_is_published(
     assert planned.refused == {} and len(planned.retries) == 2
     asyncio.run(retries.submit(settings, planned.retries))
 
-    resubmitted = _topic_records(settings)[len(first) :]
+    resubmitted = topic_records(settings)[len(first) :]
     assert asyncio.run(_clear(settings, resubmitted)).outcomes == Counter({"booked": 2})
     retried = loads_exact(resubmitted[0].value or b"")
     original = loads_exact(large)
@@ -109,7 +97,7 @@ def test_a_record_without_proof_is_never_retried(fresh_settings: Settings) -> No
     assert settings.database_url
     _register_without_tariff(settings)
     asyncio.run(_produce(settings, [envelope(_without_embedded_tariff(1))], signed=False))
-    assert asyncio.run(_clear(settings, _topic_records(settings))).outcomes == Counter(
+    assert asyncio.run(_clear(settings, topic_records(settings))).outcomes == Counter(
         {"rejected": 1}
     )
     with connect(settings.database_url) as conn:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pipeline.config import Settings
 from pipeline.hubkeys import hub_signer
-from pipeline.kafka.client import Signer, produce, read_from_beginning, records_in_topic
+from pipeline.kafka.client import Signer, produce
 from pipeline.topics import Topic, topic_name
 from schemas.hub.party import PartyRef
 from settlement.store import books, partner_keys
@@ -27,6 +27,7 @@ from tests.integration.clearing.helpers import (
     envelope,
     partner_signer,
     register_reference_data,
+    topic_records,
 )
 from tests.integration.clearing.test_batch import _clear
 
@@ -73,17 +74,7 @@ def _send(settings: Settings, *groups: tuple[list[bytes], Signer]) -> list[Submi
     for values, sign in groups:
         records = [(b"k", value) for value in values]
         asyncio.run(produce(settings.kafka_bootstrap_servers, topic, records, sign))
-    total = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
-    return _read(settings, topic, total)
-
-
-def _read(settings: Settings, topic: str, count: int) -> list[SubmittedRecord]:
-    assert settings.kafka_bootstrap_servers
-    read = asyncio.run(read_from_beginning(settings.kafka_bootstrap_servers, topic, count))
-    return [
-        SubmittedRecord(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers)
-        for r in read
-    ]
+    return topic_records(settings)
 
 
 def _unsigned(topic: str, value: bytes) -> list[tuple[str, bytes]]:
