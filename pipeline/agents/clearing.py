@@ -8,7 +8,8 @@ never run ahead of PostgreSQL.
 
 Failure policy: bad input never raises (it becomes a rejection); anything else (PostgreSQL
 or broker unavailable) raises, which stops the worker without acking the batch, so the
-events are delivered again to whichever worker takes the partitions.
+events are delivered again to whichever worker takes the partitions. While idle, a
+watchdog (pipeline/agents/liveness.py) raises the same way when either has gone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, cast
 import faust
 from faust.types import EventT
 
+from pipeline.agents.liveness import Watchdog
 from pipeline.clearing.batch import BatchResult, Clearing, commit_batch, decode_batch, send_with
 from pipeline.clearing.events import EventWriter
 from pipeline.clearing.refcache import ReferenceCache
@@ -34,8 +36,8 @@ from settlement.store.db import connect_async
 log = logging.getLogger("roamclear.clearing")
 
 # How long a stopping worker lets the batch in flight finish (else it is rolled back and
-# delivered again).
-STOP_WAIT_S = 30.0
+# delivered again); well within the worker's whole stop, liveness.STOP_S_MAX.
+STOP_WAIT_S = 4.0
 
 
 def _record(event: Any) -> SubmittedRecord:
@@ -88,6 +90,11 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
             if not done.cancelled() and done.exception() is not None:
                 agent.cancel()
 
+        # An idle agent would not notice PostgreSQL or the broker gone: the watchdog does,
+        # and stops the agent the same way.
+        watchdog = Watchdog(settings.database_url, conn, producer)
+        watching = watchdog.start()
+        watching.add_done_callback(stop_agent_on_failure)
         try:
             async for events in cast(faust.Stream[bytes], stream).noack_take(
                 settings.clearing_batch_max, within=settings.clearing_batch_within_s
@@ -102,11 +109,12 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
             if committing is not None:
                 await committing
         except asyncio.CancelledError:
-            failure = _failure(committing)
+            failure = _failure(committing) or _failure(watching)
             if failure is not None:
                 raise failure from None
             raise
         finally:
+            await watchdog.stop()
             if committing is not None and not committing.done():
                 await asyncio.wait({committing}, timeout=STOP_WAIT_S)
                 committing.cancel()
