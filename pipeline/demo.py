@@ -48,7 +48,7 @@ from settlement.store.db import connect
 from settlement.store.migrate import apply_migrations
 from settlement.store.statements import list_statements, load_statement
 from settlement.store.statements_csv import export_csv
-from settlement.store.urls import with_database
+from settlement.store.urls import redacted, with_database
 
 SAMPLE_CDRS = "cdrs_nl_tnm.json"
 DEMO_DATABASE = "roamclear_demo"
@@ -68,11 +68,11 @@ def demo_stack(settings: Settings, keep: bool, console: Console) -> Iterator[Set
     started = False
     if not (settings.kafka_bootstrap_servers and settings.database_url):
         with console.status("starting the embedded broker and PostgreSQL…"):
-            state, started = devstack.up(settings)
-        settings = settings.with_servers(
-            settings.kafka_bootstrap_servers or state.bootstrap_servers,
-            settings.database_url or state.database_url,
-        )
+            stack = devstack.up(settings)
+        for notice in stack.notices:
+            console.print(f"[yellow]warning:[/] {notice}", highlight=False, soft_wrap=True)
+        started = stack.fresh()
+        settings = settings.with_servers(stack.bootstrap_servers, stack.database_url)
     assert settings.database_url is not None and settings.kafka_bootstrap_servers is not None
     demo_url = with_database(settings.database_url, DEMO_DATABASE)
     with psycopg.connect(settings.database_url, autocommit=True) as admin:
@@ -82,7 +82,8 @@ def demo_stack(settings: Settings, keep: bool, console: Console) -> Iterator[Set
     live = replace(settings, database_url=demo_url, topic_prefix=f"demo{int(time.time())}")
     create_topics(settings.kafka_bootstrap_servers, topic_specs(live.topic_prefix))
     console.print(
-        f"[bold]broker[/] {settings.kafka_bootstrap_servers}   [bold]PostgreSQL[/] {demo_url}"
+        f"[bold]broker[/] {settings.kafka_bootstrap_servers}   "
+        f"[bold]PostgreSQL[/] {redacted(demo_url)}"
         f"   [bold]topics[/] {live.topic_prefix}.*",
         soft_wrap=True,
     )

@@ -9,6 +9,8 @@ fresh database (created here, dropped after) and topics with a session-unique pr
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,9 +63,7 @@ def kafka_bootstrap(
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def postgres_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
     configured = os.environ.get("DATABASE_URL")
     if configured:
         yield configured
@@ -74,12 +74,17 @@ def postgres_server_url(
         with PostgresContainer("postgres:16", driver=None) as postgres:
             yield postgres.get_connection_url()
         return
-    pgdata = tmp_path_factory.mktemp("pg") / "pgdata"
+    # Not under tmp_path_factory: as root the server runs as the user `pgserver`, and every
+    # pytest session that starts on this machine makes /tmp/pytest-of-<user> private again;
+    # the server then can no longer reach its own files (seen: a PANIC on pg_control).
+    directory = Path(tempfile.mkdtemp(prefix="roamclear-test-pg-"))
+    pgdata = directory / "pgdata"
     handle = start_postgres(pgdata)
     try:
         yield handle.url
     finally:
         stop_postgres(pgdata)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextmanager

@@ -8,7 +8,8 @@ never run ahead of PostgreSQL.
 
 Failure policy: bad input never raises (it becomes a rejection); anything else (PostgreSQL
 or broker unavailable) raises, which stops the worker without acking the batch, so the
-events are delivered again to whichever worker takes the partitions.
+events are delivered again to whichever worker takes the partitions. While idle, a
+watchdog (pipeline/agents/liveness.py) raises the same way when either has gone.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, cast
 import faust
 from faust.types import EventT
 
+from pipeline.agents.liveness import Watchdog
 from pipeline.clearing.batch import BatchResult, Clearing, commit_batch, decode_batch, send_with
 from pipeline.clearing.events import EventWriter
 from pipeline.clearing.refcache import ReferenceCache
@@ -37,8 +39,8 @@ from settlement.store.db import connect_async
 log = logging.getLogger("roamclear.clearing")
 
 # How long a stopping worker lets the batch in flight finish (else it is rolled back and
-# delivered again).
-STOP_WAIT_S = 30.0
+# delivered again); well within the worker's whole stop, liveness.STOP_S_MAX.
+STOP_WAIT_S = 4.0
 
 
 def _record(event: Any) -> SubmittedRecord:
@@ -59,22 +61,17 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
     assert settings.database_url is not None and settings.kafka_bootstrap_servers is not None
     limits = PlausibilityLimits(energy_kwh_max=settings.energy_kwh_max)
     writer = EventWriter(settings.topic_prefix, PartyRef.parse(settings.hub_party))
+    bootstrap_servers = settings.kafka_bootstrap_servers
+    database_url = role_url(settings, DbRole.WORKER)  # as roamclear_worker, never the admin
 
     @app.agent(submitted, name="clearing")
     async def clearing(stream: faust.StreamT[bytes]) -> None:
-        assert settings.database_url is not None and settings.kafka_bootstrap_servers
-        conn = await connect_async(role_url(settings, DbRole.WORKER))
+        conn = await connect_async(database_url)
         await prepare(conn)
-        producer = new_producer(settings.kafka_bootstrap_servers)
+        producer = new_producer(bootstrap_servers)
         await producer.start()
-        refs = ReferenceCache()
-        hub_keys = record_proof_keys(load_hub_keyring(settings))
+        clearing = _clearing(settings, limits, writer, producer)
         log.info("clearing agent started on %s", type(asyncio.get_running_loop()).__module__)
-
-        async def send(records: Any) -> None:
-            await send_with(producer, records)
-
-        clearing = Clearing(refs, limits, writer, send, hub_keys)
         committing: asyncio.Future[None] | None = None
 
         async def commit(records: list[SubmittedRecord], decoded: Any, events: Any) -> None:
@@ -93,6 +90,11 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
             if not done.cancelled() and done.exception() is not None:
                 agent.cancel()
 
+        # An idle agent would not notice PostgreSQL or the broker gone: the watchdog does,
+        # and stops the agent the same way.
+        watchdog = Watchdog(database_url, conn, producer)
+        watching = watchdog.start()
+        watching.add_done_callback(stop_agent_on_failure)
         try:
             async for events in cast(faust.Stream[bytes], stream).noack_take(
                 settings.clearing_batch_max, within=settings.clearing_batch_within_s
@@ -107,16 +109,30 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
             if committing is not None:
                 await committing
         except asyncio.CancelledError:
-            failure = _failure(committing)
+            failure = _failure(committing) or _failure(watching)
             if failure is not None:
                 raise failure from None
             raise
         finally:
+            await watchdog.stop()
             if committing is not None and not committing.done():
                 await asyncio.wait({committing}, timeout=STOP_WAIT_S)
                 committing.cancel()
             await producer.stop()
             await conn.close()
+
+
+def _clearing(
+    settings: Settings, limits: PlausibilityLimits, writer: EventWriter, producer: Any
+) -> Clearing:
+    """What the agent clears every batch with: a fresh reference cache, the hub's keys (read
+    here, when the agent starts, not when the app is built) and the agent's producer."""
+
+    async def send(records: Any) -> None:
+        await send_with(producer, records)
+
+    keys = record_proof_keys(load_hub_keyring(settings))
+    return Clearing(ReferenceCache(), limits, writer, send, keys)
 
 
 def _failure(committing: asyncio.Future[None] | None) -> BaseException | None:

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 import typer
 
-from pipeline.cli.console import error_console
+from pipeline.cli.console import error_console, fail
 from pipeline.config import Settings
-from pipeline.embedded import devstack
+from pipeline.embedded import EmbeddedError, devstack
 from schemas.base import loads_exact
 from schemas.validation import SchemaInvalid
 
@@ -19,7 +19,14 @@ T = TypeVar("T")
 
 def live_settings() -> Settings:
     """Settings naming both servers (the embedded stack is started when none is set)."""
-    return devstack.resolve(Settings.from_env())
+    try:
+        return devstack.resolve(Settings.from_env(), notify=_warn)
+    except EmbeddedError as exc:
+        raise fail(str(exc)) from None
+
+
+def _warn(notice: str) -> None:
+    error_console.print(f"[yellow]warning:[/] {notice}", highlight=False, soft_wrap=True)
 
 
 def read_objects(path: Path, parse: Callable[[Any], T]) -> list[T]:

@@ -11,6 +11,7 @@ import faust
 import typer
 import uvloop
 
+from pipeline.agents import liveness
 from pipeline.app import create_app
 from pipeline.cli.common import live_settings
 from pipeline.kafka.admin import create_topics
@@ -25,7 +26,9 @@ def worker(
 ) -> None:
     """Run the clearing pipeline: cdr.submitted → PostgreSQL ledger, rated, rejected.
 
-    Workers in the same consumer group split the partitions; SIGTERM stops one cleanly.
+    Workers in the same consumer group split the partitions; SIGTERM stops one within
+    seconds. A worker that loses PostgreSQL or the broker exits with code 1, for its
+    supervisor to restart it (docs/clearing.md, "When a server goes").
     """
     settings = live_settings()
     assert settings.kafka_bootstrap_servers is not None
@@ -34,7 +37,17 @@ def worker(
     app = create_app(settings, with_passthrough=passthrough_to)
     _tune_gc()
     _use_uvloop()
-    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    liveness.quiet_aiokafka_repeats()
+    BoundedStopWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+class BoundedStopWorker(faust.Worker):
+    """faust's worker, gone within `liveness.STOP_S_MAX` of being told to stop (SIGTERM,
+    SIGINT, or a crash): its graceful steps wait on servers that may have gone, up to 60 s."""
+
+    async def on_stop(self) -> None:
+        liveness.exit_within(liveness.STOP_S_MAX, code=1 if self.crash_reason else 0)
+        await super().on_stop()
 
 
 GC_GENERATION0_THRESHOLD = 1_000_000

@@ -12,14 +12,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.embedded.processes import free_port, port_accepts, stop_process
-from pipeline.kafka.admin import wait_for_broker
+from pipeline.embedded import EmbeddedError
+from pipeline.embedded.processes import (
+    free_port,
+    is_alive,
+    port_accepts,
+    process_arguments,
+    stop_process,
+)
+from pipeline.kafka.admin import BrokerUnavailable, wait_for_broker
 
 HOST = "127.0.0.1"
 START_WAIT_S_MAX = 30.0
+ANSWER_WAIT_S_MAX = 5.0  # a live broker answers a metadata request well within this
 
 
-class BrokerError(RuntimeError):
+class BrokerError(EmbeddedError):
     """The embedded broker could not be started; its log file says why."""
 
 
@@ -48,7 +56,7 @@ def tansu_binary() -> str:
 def start_broker(log_path: Path, port: int | None = None) -> BrokerHandle:
     """Start Tansu on 127.0.0.1 and return once it answers a metadata request."""
     port = port or free_port(HOST)
-    url = f"tcp://{HOST}:{port}"
+    url = listener_url(port)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
@@ -80,6 +88,28 @@ def start_broker(log_path: Path, port: int | None = None) -> BrokerHandle:
         stop_process(process.pid)
         raise
     return handle
+
+
+def listener_url(port: int) -> str:
+    return f"tcp://{HOST}:{port}"
+
+
+def is_broker_process(pid: int, port: int) -> bool:
+    """Whether `pid` is still the Tansu started on `port` (not a process that inherited the
+    number after it died)."""
+    arguments = process_arguments(pid)
+    if arguments is None:  # the system does not say: trust the pid
+        return is_alive(pid)
+    return listener_url(port) in arguments and "broker" in arguments
+
+
+def broker_answers(bootstrap_servers: str, timeout_s: float = ANSWER_WAIT_S_MAX) -> bool:
+    """Whether a broker at `bootstrap_servers` answers a metadata request within `timeout_s`."""
+    try:
+        wait_for_broker(bootstrap_servers, timeout_s=timeout_s)
+    except BrokerUnavailable:
+        return False
+    return True
 
 
 def stop_broker(pid: int) -> None:

@@ -1,8 +1,18 @@
-"""PostgreSQL connection URLs: swapping the database name or the user of any URL form we use."""
+"""PostgreSQL connection URLs: swapping the database name or the user of any URL form we
+use, and hiding the password before a URL is shown or stored.
+
+    >>> redacted("postgresql://clearing:s3cret@db.example:5432/roamclear")
+    'postgresql://clearing:***@db.example:5432/roamclear'
+"""
 
 from __future__ import annotations
 
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+import re
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+MASK = "***"
+# `password=…` in a key/value connection string or in a URL's query (libpq accepts both)
+_PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)")
 
 
 def with_database(database_url: str, dbname: str) -> str:
@@ -20,19 +30,22 @@ def with_user(database_url: str, user: str) -> str:
     server's trust or peer rules, ~/.pgpass or PGPASSFILE, never from another user's URL)."""
     parts = urlsplit(database_url)
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}@{host}"))
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k.lower() not in {"user", "password"}]
+    return urlunsplit(
+        parts._replace(netloc=f"{quote(user, safe='')}@{host}", query=urlencode(query, safe="/"))
+    )
 
 
-def user_name(database_url: str) -> str | None:
-    user = urlsplit(database_url).username
-    return None if user is None else unquote(user)
-
-
-def masked(database_url: str) -> str:
-    """The URL with its password (if any) replaced by `***`, for output and logs."""
-    parts = urlsplit(database_url)
-    if parts.password is None:
-        return database_url
-    user, _, host = parts.netloc.rpartition("@")
-    name = user.partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
+def redacted(database_url: str) -> str:
+    """`database_url` with any password replaced by ***, for output and files."""
+    text = _PASSWORD_PARAMETER.sub(lambda match: f"{match.group(1)}{MASK}", database_url)
+    if "://" not in text:
+        return text
+    parts = urlsplit(text)
+    user, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in user:
+        return text
+    name, _, password = user.partition(":")
+    if not password:
+        return text  # `postgres:@` names no password
+    return urlunsplit(parts._replace(netloc=f"{name}:{MASK}@{host}"))

@@ -24,9 +24,18 @@ def _bench_databases(url: str) -> set[str]:
     return {row[0] for row in rows}
 
 
-def test_bench_clearing_reports_each_step(postgres_server_url: str, tmp_path: Path) -> None:
+def test_bench_clearing_reports_each_step(
+    postgres_server_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
     before = _bench_databases(postgres_server_url)
-    env = {**os.environ, "DATABASE_URL": postgres_server_url, "ROAMCLEAR_HOME": str(tmp_path)}
+    # both servers named: without a broker, the command would start an embedded one in
+    # tmp_path that nothing stops
+    env = {
+        **os.environ,
+        "DATABASE_URL": postgres_server_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "ROAMCLEAR_HOME": str(tmp_path),
+    }
     done = roamclear(env, "bench", "clearing", "--cdrs", "400", "--runs", "2", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout)
