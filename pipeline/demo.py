@@ -26,6 +26,7 @@ from pipeline.cli.rate import explain_table
 from pipeline.cli.settle import policy_from_env
 from pipeline.config import Settings
 from pipeline.embedded import devstack
+from pipeline.hubkeys import load_seal_keys
 from pipeline.kafka.admin import create_topics
 from pipeline.kafka.client import read_from_beginning, records_in_topic
 from pipeline.publish import cdr_record, publish_records
@@ -273,14 +274,15 @@ def wait_for_books(settings: Settings, topic: str, console: Console, group: Work
 def step_settle(settings: Settings, console: Console, out_dir: Path) -> None:
     """Close every ended period, write each statement as CSV and PDF, print net positions."""
     assert settings.database_url is not None
-    report = close_once(settings.database_url, datetime.now(UTC), policy_from_env())
+    keys = load_seal_keys(settings)
+    report = close_once(settings.database_url, datetime.now(UTC), policy_from_env(), keys.current)
     console.print(
         f"closed {len(report.batches):,} batches over {report.postings:,} postings "
         f"in {report.duration_s:.2f} s"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     with connect(settings.database_url) as conn:
-        summaries = list_statements(conn)
+        summaries = list_statements(conn, keys)
         with Progress(
             *Progress.get_default_columns(), MofNCompleteColumn(), console=console
         ) as bar:

@@ -21,6 +21,7 @@ import secrets
 from pathlib import Path
 
 from pipeline.config import Settings
+from settlement.batches.seal import SealKeys
 from settlement.keys import SECRET_BYTES_MIN, HubKey, HubKeyInvalid, HubKeyring
 
 KEY_FILE_NAME = "hub.key"
@@ -91,3 +92,8 @@ def hub_key_env(settings: Settings) -> dict[str, str]:
 
 def _encode(key: HubKey) -> str:
     return base64.urlsafe_b64encode(key.secret).decode().rstrip("=")
+
+
+def load_seal_keys(settings: Settings) -> SealKeys:
+    """The statement seal keys of this keyring: the closer seals, verify and the API check."""
+    return SealKeys.from_keyring(load_hub_keyring(settings))

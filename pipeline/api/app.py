@@ -1,7 +1,8 @@
 """The HTTP application: ``create_app(settings)`` (FastAPI; OpenAPI at /docs).
 
 It mounts the finance API (pipeline.api.finance) and holds one PostgreSQL connection pool,
-opened when the app starts and closed when it stops (nothing connects at import). Other
+opened when the app starts and closed when it stops (nothing connects at import), and the
+hub's statement seal keys, loaded when the app is created (pipeline.hubkeys). Other
 routers (the OCPI receiver) are included the same way: ``app.include_router(router)``.
 """
 
@@ -19,6 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from pipeline.api import finance
 from pipeline.config import Settings
+from pipeline.hubkeys import load_seal_keys
 from schemas.base import loads_exact
 
 POOL_SIZE_MAX: Final = 8
@@ -32,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The app for ``settings`` (its ``database_url`` must name a server)."""
     assert settings.database_url is not None, "resolve the servers first (devstack.resolve)"
     database_url = settings.database_url
+    seal_keys = load_seal_keys(settings)  # the hub keyring, read once: statement seals
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,6 +47,7 @@ def create_app(settings: Settings) -> FastAPI:
             configure=_exact_json,
         )
         app.state.finance_pool = pool
+        app.state.seal_keys = seal_keys
         try:
             yield
         finally:

@@ -8,6 +8,13 @@
 Bearer tokens (``roamclear statements token create``): a finance token reads every
 statement, a partner token only its own partner's (403 otherwise); no or an unknown token
 is 401. Money is always a decimal string.
+
+Figures are the stored ones, as closed and sealed. The list checks each row's seal against
+the stored row (``seal_status``; no ledger scan) and counts the failures in
+``X-Statements-Unverified``. One statement is verified against the ledger as well: its JSON
+carries a ``verification`` object, and ``X-Statement-Verified`` and ``X-Statement-Seal``
+headers say the same; its CSV and PDF are refused (409, with the differences) when it does
+not verify, since a document sent to a partner must be what was closed.
 """
 
 from __future__ import annotations
@@ -24,14 +31,17 @@ from psycopg_pool import ConnectionPool
 
 from pipeline.api.tokens import Principal, principal_of
 from schemas.hub.party import PartyRef
+from settlement.batches.seal import SealKeys, SealStatus
 from settlement.statements.build import statement_json
 from settlement.statements.pdf import render_pdf
 from settlement.store.db import Row
 from settlement.store.statements import (
     StatementNotFound,
+    Verification,
     batch_partner,
     list_statements,
     load_statement,
+    verify,
 )
 from settlement.store.statements_csv import export_csv
 
@@ -46,6 +56,14 @@ def _connection(request: Request) -> Iterator[psycopg.Connection[Row]]:
 
 
 Conn = Annotated[psycopg.Connection[Row], Depends(_connection)]
+
+
+def _seal_keys(request: Request) -> SealKeys:
+    keys: SealKeys = request.app.state.seal_keys
+    return keys
+
+
+Keys = Annotated[SealKeys, Depends(_seal_keys)]
 
 
 def _principal(
@@ -76,6 +94,8 @@ def _readable(conn: psycopg.Connection[Row], who: Principal, statement_id: int) 
 def statements(
     conn: Conn,
     who: Who,
+    keys: Keys,
+    response: Response,
     partner: Annotated[str | None, Query(description="CC*PID")] = None,
     period_from: Annotated[datetime | None, Query(alias="from")] = None,
     period_to: Annotated[datetime | None, Query(alias="to")] = None,
@@ -89,37 +109,85 @@ def statements(
         if partner is not None and partner != who.partner:
             raise HTTPException(403, "this token may read only its own partner's statements")
         partner = who.partner
-    return [s.json() for s in list_statements(conn, partner, period_from, period_to)]
+    found = list_statements(conn, keys, partner, period_from, period_to)
+    failing = sum(1 for s in found if s.seal_status in (SealStatus.INVALID, SealStatus.UNKNOWN_KEY))
+    response.headers["X-Statements-Unverified"] = str(failing)
+    return [s.json() for s in found]
+
+
+def _verified_headers(result: Verification) -> dict[str, str]:
+    return {
+        "X-Statement-Verified": "true" if result.matches else "false",
+        "X-Statement-Seal": result.seal_status.value,
+    }
+
+
+def _document(conn: psycopg.Connection[Row], keys: SealKeys, statement_id: int) -> dict[str, str]:
+    """Verify a statement before serving it as a document: 409 when it does not verify."""
+    result = verify(conn, statement_id, keys)
+    if not result.matches:
+        raise HTTPException(
+            409,
+            {
+                "message": "this statement no longer matches what was closed and sealed; "
+                "it is not served as a document (see its JSON for the differences)",
+                "differences": list(result.differences),
+            },
+            _verified_headers(result),
+        )
+    return _verified_headers(result)
 
 
 @router.get(
     "/statements/{statement_id}.csv", summary="One statement as CSV", response_class=Response
 )
-def statement_csv(statement_id: int, conn: Conn, who: Who) -> Response:
+def statement_csv(statement_id: int, conn: Conn, who: Who, keys: Keys) -> Response:
     _readable(conn, who, statement_id)
+    verified = _document(conn, keys, statement_id)
     buffer = io.StringIO()
     export_csv(conn, statement_id, buffer)
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="statement-{statement_id}.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="statement-{statement_id}.csv"',
+            **verified,
+        },
     )
 
 
 @router.get(
     "/statements/{statement_id}.pdf", summary="One statement as PDF", response_class=Response
 )
-def statement_pdf(statement_id: int, conn: Conn, who: Who) -> Response:
+def statement_pdf(statement_id: int, conn: Conn, who: Who, keys: Keys) -> Response:
     _readable(conn, who, statement_id)
+    verified = _document(conn, keys, statement_id)
     data = render_pdf(load_statement(conn, statement_id))
     return Response(
         data,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="statement-{statement_id}.pdf"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="statement-{statement_id}.pdf"',
+            **verified,
+        },
     )
 
 
-@router.get("/statements/{statement_id}", summary="One statement: header, totals, VAT, lines")
-def statement(statement_id: int, conn: Conn, who: Who) -> dict[str, Any]:
+@router.get(
+    "/statements/{statement_id}",
+    summary="One statement: header, stored totals, VAT, lines, and its verification",
+)
+def statement(
+    statement_id: int, conn: Conn, who: Who, keys: Keys, response: Response
+) -> dict[str, Any]:
     _readable(conn, who, statement_id)
-    return statement_json(load_statement(conn, statement_id))
+    result = verify(conn, statement_id, keys)
+    body = statement_json(load_statement(conn, statement_id))
+    body["verification"] = result.json()
+    if not result.matches:
+        body["verification"]["note"] = (
+            "the ledger no longer matches this statement: the totals are the stored figures "
+            "as closed; the lines, VAT and role totals are what the ledger holds now"
+        )
+    response.headers.update(_verified_headers(result))
+    return body

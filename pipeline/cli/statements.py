@@ -8,7 +8,10 @@
 
 ``list --json`` gives objects with ``id``, ``partner``, ``currency``, ``period_start``,
 ``period_end``, ``net_amount`` (signed decimal string, positive when the hub pays the
-partner) and ``postings``. The lead mounts it with
+partner), ``postings`` and ``seal_status`` (the stored row's seal, checked without reading
+the ledger). ``show`` prints the stored figures and verifies them against the ledger, in red
+when they no longer match; ``export`` refuses a statement that does not verify. Seals are
+checked with the hub keyring (pipeline.hubkeys). The lead mounts it with
 ``app.add_typer(statements.app, name="statements")``.
 """
 
@@ -26,16 +29,20 @@ import typer
 from rich.table import Table
 
 from pipeline.api.tokens import create_token
-from pipeline.cli.console import console, fail, print_json
+from pipeline.cli.console import console, error_console, fail, print_json
 from pipeline.config import Settings
 from pipeline.embedded import devstack
+from pipeline.hubkeys import load_seal_keys
 from schemas.hub.party import PartyRef
+from settlement.batches.seal import SealKeys, SealStatus
+from settlement.keys import HubKeyInvalid
 from settlement.statements.build import statement_json
 from settlement.statements.model import Statement
 from settlement.statements.pdf import render_pdf
 from settlement.store.db import connect
 from settlement.store.statements import (
     StatementNotFound,
+    Verification,
     list_statements,
     load_statement,
     verify,
@@ -57,10 +64,58 @@ class ExportFormat(StrEnum):
     PDF = "pdf"
 
 
-def _database_url() -> str:
+_SEAL_STYLE = {
+    SealStatus.VALID: "green",
+    SealStatus.UNSEALED: "yellow",
+    SealStatus.INVALID: "bold red",
+    SealStatus.UNKNOWN_KEY: "bold red",
+}
+
+
+def _settings() -> Settings:
     settings = devstack.resolve(Settings.from_env())
     assert settings.database_url is not None
-    return settings.database_url
+    return settings
+
+
+def _database_url() -> str:
+    url = _settings().database_url
+    assert url is not None
+    return url
+
+
+def _servers() -> tuple[str, SealKeys]:
+    """The database and the keys that check statement seals."""
+    settings = _settings()
+    assert settings.database_url is not None
+    try:
+        return settings.database_url, load_seal_keys(settings)
+    except HubKeyInvalid as exc:
+        raise fail(str(exc), 2) from exc
+
+
+def _verdict(result: Verification) -> str:
+    """One line on what verify found (rich markup)."""
+    if not result.matches:
+        return (
+            f"[bold red]statement {result.batch_id} is NOT verified: the ledger no longer "
+            "matches what was closed and sealed[/]"
+        )
+    if result.seal_status is SealStatus.UNSEALED:
+        return (
+            f"statement {result.batch_id} matches the ledger (checksum "
+            f"{result.stored_checksum}); [yellow]unsealed (closed before sealing)[/]"
+        )
+    return (
+        f"[green]statement {result.batch_id} matches the ledger and its seal[/] (key "
+        f"{result.seal_key_id}, chain intact, checksum {result.stored_checksum})"
+    )
+
+
+def _print_verification(result: Verification) -> None:
+    console.print(_verdict(result), highlight=False)
+    for difference in result.differences:
+        console.print(f"  {difference}", highlight=False)
 
 
 def _partner(text: str | None) -> str | None:
@@ -92,9 +147,21 @@ def list_command(
     ] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Closed statements, oldest period first."""
-    with connect(_database_url()) as conn:
-        found = list_statements(conn, _partner(partner), _aware(period_from), _aware(period_to))
+    """Closed statements, oldest period first, each with its seal checked (stored row)."""
+    url, keys = _servers()
+    with connect(url) as conn:
+        found = list_statements(
+            conn, keys, _partner(partner), _aware(period_from), _aware(period_to)
+        )
+    failing = [s.batch_id for s in found if s.seal_status in _FAILING]
+    if failing:
+        error_console.print(
+            f"[bold red]warning:[/] {len(failing)} of {len(found)} statements fail their "
+            "seal check "
+            f"({', '.join(map(str, failing[:20]))}{' …' if len(failing) > 20 else ''}): "
+            "run `roamclear statements verify ID`",
+            highlight=False,
+        )
     if json_output:
         print_json([item.json() for item in found])
         return
@@ -102,6 +169,7 @@ def list_command(
     for column in ("id", "partner", "currency", "period", "start", "end", "postings", "late"):
         table.add_column(column)
     table.add_column("net amount", justify="right")
+    table.add_column("seal")
     for s in found:
         table.add_row(
             str(s.batch_id),
@@ -113,14 +181,19 @@ def list_command(
             str(s.postings),
             str(s.late_postings),
             str(s.net_amount),
+            f"[{_SEAL_STYLE[s.seal_status]}]{s.seal_status.value}[/]",
         )
     console.print(table)
 
 
-def _load(statement_id: int) -> Statement:
-    with connect(_database_url()) as conn:
+_FAILING = (SealStatus.INVALID, SealStatus.UNKNOWN_KEY)
+
+
+def _load(statement_id: int) -> tuple[Statement, Verification]:
+    url, keys = _servers()
+    with connect(url) as conn:
         try:
-            return load_statement(conn, statement_id)
+            return load_statement(conn, statement_id), verify(conn, statement_id, keys)
         except StatementNotFound as exc:
             raise fail(str(exc), 2) from exc
 
@@ -130,10 +203,15 @@ def show(
     statement_id: Annotated[int, typer.Argument(help="statement (batch) id")],
     json_output: JsonOpt = False,
 ) -> None:
-    """Header, totals and VAT of one statement (``--json``: with every line)."""
-    statement = _load(statement_id)
+    """Header, stored totals and VAT of one statement, verified against the ledger and its
+    seal (``--json``: with every line and a ``verification`` object)."""
+    statement, result = _load(statement_id)
     if json_output:
-        print_json(statement_json(statement))
+        body = statement_json(statement)
+        body["verification"] = result.json()
+        print_json(body)
+        if not result.matches:
+            error_console.print(_verdict(result), highlight=False)
         return
     body = statement_json(statement, lines=False)
     head = Table(show_header=False, title=f"statement {statement_id}")
@@ -146,13 +224,15 @@ def show(
         "period_end",
         "settlement_tz",
         "checksum",
+        "seal",
+        "seal_key_id",
         "created_at",
         "closed_at",
     ):
         value = body[name]
         head.add_row(name, ", ".join(value) if isinstance(value, list) else str(value))
     console.print(head)
-    totals = Table("total", "amount", title=f"totals ({statement.header.currency})")
+    totals = Table("total", "amount", title=f"totals as closed ({statement.header.currency})")
     for name, value in body["totals"].items():
         totals.add_row(name, str(value))
     console.print(totals)
@@ -161,6 +241,7 @@ def show(
         for row in body["vat_breakdown"]:
             vat.add_row(row["role"], str(row["vat"] or "unknown"), row["excl_vat"], row["incl_vat"])
         console.print(vat)
+    _print_verification(result)
 
 
 @app.command("export")
@@ -171,11 +252,18 @@ def export(
         Path | None, typer.Option("-o", "--output", help="file (default stdout)")
     ] = None,
 ) -> None:
-    """Write one statement as CSV, JSON or PDF."""
+    """Write one statement as CSV, JSON or PDF; refused (exit 1) when it does not verify."""
     if export_format is ExportFormat.PDF and output is None and sys.stdout.isatty():
         raise fail("a PDF on a terminal: pass -o FILE", 2)
-    with connect(_database_url()) as conn:
+    url, keys = _servers()
+    with connect(url) as conn:
         try:
+            result = verify(conn, statement_id, keys)
+            if not result.matches:
+                error_console.print(_verdict(result), highlight=False)
+                for difference in result.differences:
+                    error_console.print(f"  {difference}", highlight=False)
+                raise fail("not exported: a statement that does not verify is not a document", 1)
             if export_format is ExportFormat.CSV:
                 buffer = io.StringIO()
                 export_csv(conn, statement_id, buffer)
@@ -200,22 +288,18 @@ def verify_command(
     statement_id: Annotated[int, typer.Argument(help="statement (batch) id")],
     json_output: JsonOpt = False,
 ) -> None:
-    """Recompute totals and checksum from the ledger; exit 1 when they no longer match."""
-    with connect(_database_url()) as conn:
+    """Recompute totals and checksum from the ledger, check the seal and the link to the
+    previous batch; exit 1 when anything no longer matches."""
+    url, keys = _servers()
+    with connect(url) as conn:
         try:
-            result = verify(conn, statement_id)
+            result = verify(conn, statement_id, keys)
         except StatementNotFound as exc:
             raise fail(str(exc), 2) from exc
     if json_output:
         print_json(result.json())
-    elif result.matches:
-        console.print(
-            f"statement {statement_id} matches the ledger (checksum {result.stored_checksum})"
-        )
     else:
-        console.print(f"[bold red]statement {statement_id} does NOT match the ledger[/]")
-        for difference in result.differences:
-            console.print(f"  {difference}", highlight=False)
+        _print_verification(result)
     if not result.matches:
         raise typer.Exit(1)
 

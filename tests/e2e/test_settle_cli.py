@@ -15,11 +15,13 @@ from pathlib import Path
 import pypdf
 import pytest
 
+from pipeline.hubkeys import generate_secret
 from settlement.store.db import connect
 from tests.integration.settlement.factories import at, book
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
+HUB_KEY = generate_secret()
 
 
 def _command(module: str, database_url: str, *args: str) -> list[str]:
@@ -34,6 +36,8 @@ def _env(database_url: str) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
         "PYTHONPATH": str(ROOT),
         "ROAMCLEAR_SETTLEMENT_GRACE": "1h",
+        # the closer seals with it and verify checks with it: one keyring for both processes
+        "ROAMCLEAR_HUB_KEY": HUB_KEY,
     }
 
 
@@ -111,3 +115,42 @@ def test_settle_run_stops_cleanly_on_sigterm(fresh_database_url: str) -> None:
             process.kill()
     assert process.returncode == 0, err
     assert "settlement closer stopped" in err
+
+
+def test_show_export_and_list_say_when_a_statement_no_longer_verifies(
+    fresh_database_url: str,
+) -> None:
+    with connect(fresh_database_url) as conn:
+        book(conn, "NL*TNM", "DE*EMS", "10.0000", "0.1500")
+        conn.commit()
+    closed = _run("settle", fresh_database_url, "close", "--as-of", "2025-06-02T00:00:00", "--json")
+    ids = {b["partner"]: b["id"] for b in json.loads(closed.stdout)["batches"]}
+    assert all(len(b["seal"]) == 64 for b in json.loads(closed.stdout)["batches"])
+    shown = _run("statements", fresh_database_url, "show", str(ids["NL*TNM"]))
+    assert "matches the ledger and its seal" in shown.stdout
+    with connect(fresh_database_url) as conn:
+        conn.execute("SET session_replication_role = replica")  # a superuser, triggers off
+        conn.execute(
+            "UPDATE ledger_posting SET amount = amount + 1 WHERE account LIKE 'partner:NL%'"
+        )
+        conn.execute(
+            "UPDATE settlement_batch SET credit_total = credit_total + 1"
+            f" WHERE batch_id = {ids['DE*EMS']}"
+        )
+        conn.commit()
+    shown = _run("statements", fresh_database_url, "show", str(ids["NL*TNM"]))
+    assert shown.returncode == 0 and "is NOT verified" in shown.stdout
+    assert "9.8500" in shown.stdout and "credit: stored 9.8500, ledger 10.8500" in shown.stdout
+    as_json = json.loads(
+        _run("statements", fresh_database_url, "show", str(ids["NL*TNM"]), "--json").stdout
+    )
+    assert as_json["verification"]["matches"] is False and as_json["net_amount"] == "9.8500"
+    exported = _run(
+        "statements", fresh_database_url, "export", str(ids["NL*TNM"]), "--format", "csv"
+    )
+    assert exported.returncode == 1 and exported.stdout == "" and "not exported" in exported.stderr
+    assert _run("statements", fresh_database_url, "verify", str(ids["NL*TNM"])).returncode == 1
+    listed = _run("statements", fresh_database_url, "list", "--json")
+    seals = {s["partner"]: s["seal_status"] for s in json.loads(listed.stdout)}
+    assert seals == {"NL*TNM": "VALID", "DE*EMS": "INVALID"}  # the list reads stored rows only
+    assert "1 of 2 statements fail their seal check" in listed.stderr

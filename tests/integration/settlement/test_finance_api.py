@@ -17,6 +17,7 @@ import uvicorn
 from pipeline.api.app import create_app
 from pipeline.api.tokens import create_token
 from pipeline.config import Settings
+from pipeline.hubkeys import load_seal_keys
 from settlement.batches.model import ClosePolicy
 from settlement.store.closing import close_once
 from settlement.store.db import connect
@@ -35,8 +36,8 @@ def api(settle_db: str, tmp_path: Path) -> Iterator[tuple[httpx.Client, dict[str
             "tnm": create_token(conn, "NL*TNM"),
         }
         conn.commit()
-    close_once(settle_db, at("2025-06-02 00:00"), ClosePolicy())
     settings = Settings(None, settle_db, "t", tmp_path, 6.0, 0.5)
+    close_once(settle_db, at("2025-06-02 00:00"), ClosePolicy(), load_seal_keys(settings).current)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -108,3 +109,46 @@ def test_no_or_a_wrong_token_is_401(api: tuple[httpx.Client, dict[str, str]]) ->
     assert client.get("/finance/v1/statements/1").status_code == 401
     assert client.get("/docs").status_code == 200
     assert "/finance/v1/statements" in client.get("/openapi.json").json()["paths"]
+
+
+def _tamper(url: str, *statements: str) -> None:
+    """As a superuser with the triggers off: what the seal is there for."""
+    with connect(url) as conn:
+        conn.execute("SET session_replication_role = replica")
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+
+
+def test_a_tampered_statement_shows_its_stored_figures_and_says_so(
+    api: tuple[httpx.Client, dict[str, str]], settle_db: str
+) -> None:
+    client, tokens = api
+    finance = _auth(tokens["finance"])
+    listed = {s["partner"]: s for s in client.get("/finance/v1/statements", headers=finance).json()}
+    assert {s["seal_status"] for s in listed.values()} == {"VALID"}
+    tnm, cpo = listed["NL*TNM"]["id"], listed["FR*CPO"]["id"]
+    verified = client.get(f"/finance/v1/statements/{tnm}", headers=finance)
+    assert verified.json()["verification"]["matches"] is True
+    assert verified.headers["X-Statement-Verified"] == "true"
+    _tamper(
+        settle_db,
+        "UPDATE ledger_posting SET amount = amount + 1 WHERE account = 'partner:NL*TNM'",
+        f"UPDATE settlement_batch SET late_net = late_net + 1 WHERE batch_id = {cpo}",
+    )
+    detail = client.get(f"/finance/v1/statements/{tnm}", headers=finance)
+    body = detail.json()
+    assert detail.status_code == 200 and detail.headers["X-Statement-Verified"] == "false"
+    assert body["verification"]["matches"] is False
+    assert any(d.startswith("credit") for d in body["verification"]["differences"])
+    # the stored figures, as closed: the list and the detail agree
+    assert body["net_amount"] == body["totals"]["net_amount"] == "9.8500"
+    again = client.get("/finance/v1/statements", headers=finance)
+    rows = {s["partner"]: s for s in again.json()}
+    assert rows["NL*TNM"]["net_amount"] == "9.8500"
+    assert rows["FR*CPO"]["seal_status"] == "INVALID"
+    assert again.headers["X-Statements-Unverified"] == "1"
+    for suffix in (".csv", ".pdf"):
+        document = client.get(f"/finance/v1/statements/{tnm}{suffix}", headers=finance)
+        assert document.status_code == 409
+        assert document.json()["detail"]["differences"]
