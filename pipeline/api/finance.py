@@ -6,8 +6,9 @@
     GET /finance/v1/statements/{id}.pdf      PDF
 
 Bearer tokens (``roamclear statements token create``): a finance token reads every
-statement, a partner token only its own partner's (403 otherwise); no or an unknown token
-is 401. Money is always a decimal string.
+statement, a partner token only its own partner's: another partner's statement is 404, the
+same answer as a statement that does not exist, so a partner cannot count the hub's
+statements by probing ids. No or an unknown token is 401. Money is always a decimal string.
 
 Figures are the stored ones, as closed and sealed. The list checks each row's seal against
 the stored row (``seal_status``; no ledger scan) and counts the failures in
@@ -82,12 +83,14 @@ Who = Annotated[Principal, Depends(_principal)]
 
 
 def _readable(conn: psycopg.Connection[Row], who: Principal, statement_id: int) -> None:
+    """404 when the statement does not exist or belongs to another partner: one answer for
+    both, or a partner token could count every statement in the hub."""
     try:
         partner = batch_partner(conn, statement_id)
-    except StatementNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    if not who.may_read(partner):
-        raise HTTPException(403, "this token may read only its own partner's statements")
+    except StatementNotFound:
+        partner = None
+    if partner is None or not who.may_read(partner):
+        raise HTTPException(404, f"no closed settlement batch {statement_id}")
 
 
 @router.get("/statements", summary="Closed statements (a partner token sees its own)")

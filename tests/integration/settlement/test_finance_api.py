@@ -76,12 +76,6 @@ def test_finance_sees_all_and_a_partner_only_its_own(
     for suffix in ("", ".csv", ".pdf"):
         assert (
             client.get(
-                f"/finance/v1/statements/{other}{suffix}", headers=_auth(tokens["tnm"])
-            ).status_code
-            == 403
-        )
-        assert (
-            client.get(
                 f"/finance/v1/statements/{other}{suffix}", headers=_auth(tokens["finance"])
             ).status_code
             == 200
@@ -152,3 +146,23 @@ def test_a_tampered_statement_shows_its_stored_figures_and_says_so(
         document = client.get(f"/finance/v1/statements/{tnm}{suffix}", headers=finance)
         assert document.status_code == 409
         assert document.json()["detail"]["differences"]
+
+
+def test_another_partners_statement_is_as_missing_as_one_that_does_not_exist(
+    api: tuple[httpx.Client, dict[str, str]],
+) -> None:
+    client, tokens = api
+    listed = client.get("/finance/v1/statements", headers=_auth(tokens["finance"])).json()
+    other = next(s["id"] for s in listed if s["partner"] == "FR*CPO")
+    missing = max(s["id"] for s in listed) + 1000
+    for suffix in ("", ".csv", ".pdf"):
+        answers = [
+            client.get(f"/finance/v1/statements/{n}{suffix}", headers=_auth(tokens["tnm"]))
+            for n in (other, missing)
+        ]
+        assert [a.status_code for a in answers] == [404, 404]
+        bodies = [
+            a.json()["detail"].replace(str(n), "N")
+            for a, n in zip(answers, (other, missing), strict=True)
+        ]
+        assert bodies[0] == bodies[1]
