@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pypdf
 import pytest
-import uvicorn
 
-from pipeline.api.app import create_app
 from pipeline.api.tokens import create_token
 from pipeline.config import Settings
 from pipeline.hubkeys import load_seal_keys
@@ -22,6 +17,7 @@ from settlement.batches.model import ClosePolicy
 from settlement.store.closing import close_once
 from settlement.store.db import connect
 from tests.integration.settlement.factories import at, book
+from tests.integration.settlement.http import serve
 
 pytestmark = pytest.mark.integration
 
@@ -38,23 +34,8 @@ def api(settle_db: str, tmp_path: Path) -> Iterator[tuple[httpx.Client, dict[str
         conn.commit()
     settings = Settings(None, settle_db, "t", tmp_path, 6.0, 0.5)
     close_once(settle_db, at("2025-06-02 00:00"), ClosePolicy(), load_seal_keys(settings).current)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client, tokens
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serve(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield client, tokens
 
 
 def _auth(token: str) -> dict[str, str]:
