@@ -47,6 +47,12 @@ from settlement.store.statements import (
 from settlement.store.statements_csv import export_csv
 
 router = APIRouter(prefix="/finance/v1", tags=["finance"])
+_BOUND = (
+    "a date (2025-05-01) or a time (2025-05-01T06:00:00); UTC unless it carries an offset "
+    "(2025-05-01T06:00:00+02:00, …Z)"
+)
+_FROM = f"periods ending after this: {_BOUND}"
+_TO = f"periods starting before this: {_BOUND}"
 _bearer = HTTPBearer(auto_error=False, description="finance or partner token")
 
 
@@ -100,8 +106,8 @@ def statements(
     keys: Keys,
     response: Response,
     partner: Annotated[str | None, Query(description="CC*PID")] = None,
-    period_from: Annotated[datetime | None, Query(alias="from")] = None,
-    period_to: Annotated[datetime | None, Query(alias="to")] = None,
+    period_from: Annotated[datetime | None, Query(alias="from", description=_FROM)] = None,
+    period_to: Annotated[datetime | None, Query(alias="to", description=_TO)] = None,
 ) -> list[dict[str, Any]]:
     if partner is not None:
         try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -127,32 +127,27 @@ def _partner(text: str | None) -> str | None:
         raise fail(str(exc), 2) from exc
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """Dates without a zone are UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 @app.command("list")
 def list_command(
     partner: Annotated[str | None, typer.Option("--partner", help="CC*PID")] = None,
     period_from: Annotated[
         datetime | None,
-        typer.Option("--from", formats=_DATES, help="periods ending after this (UTC)"),
+        typer.Option(
+            "--from", formats=_DATES, help="periods ending after this (UTC unless an offset)"
+        ),
     ] = None,
     period_to: Annotated[
         datetime | None,
-        typer.Option("--to", formats=_DATES, help="periods starting before this (UTC)"),
+        typer.Option(
+            "--to", formats=_DATES, help="periods starting before this (UTC unless an offset)"
+        ),
     ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Closed statements, oldest period first, each with its seal checked (stored row)."""
     url, keys = _servers()
     with connect(url) as conn:
-        found = list_statements(
-            conn, keys, _partner(partner), _aware(period_from), _aware(period_to)
-        )
+        found = list_statements(conn, keys, _partner(partner), period_from, period_to)
     failing = [s.batch_id for s in found if s.seal_status in _FAILING]
     if failing:
         error_console.print(

@@ -38,6 +38,7 @@ from settlement.batches.checksum import (
     rounding_line,
 )
 from settlement.batches.model import BatchKey
+from settlement.batches.periods import utc_unless_offset
 from settlement.batches.seal import SealKeys, SealStatus, check_seal
 from settlement.money import round_minor_unit
 from settlement.statements.build import (
@@ -177,7 +178,8 @@ def list_statements(
     limit: int = LIST_LIMIT_MAX,
 ) -> list[StatementSummary]:
     """Closed batches whose period overlaps [period_from, period_to), oldest first, each
-    with its seal checked against the stored row."""
+    with its seal checked against the stored row. A bound without an offset is UTC
+    (``utc_unless_offset``), whatever the session's TimeZone."""
     rows = conn.execute(
         _SEALED_ROW + " WHERE b.state = 'CLOSED'"
         " AND (%(partner)s::text IS NULL OR b.partner = %(partner)s)"
@@ -186,8 +188,8 @@ def list_statements(
         " ORDER BY b.period_start, b.partner, b.currency, b.period_kind LIMIT %(limit)s",
         {
             "partner": partner,
-            "from": period_from,
-            "to": period_to,
+            "from": None if period_from is None else utc_unless_offset(period_from),
+            "to": None if period_to is None else utc_unless_offset(period_to),
             "limit": min(limit, LIST_LIMIT_MAX),
         },
     ).fetchall()

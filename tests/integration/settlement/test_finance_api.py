@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,8 @@ from pipeline.hubkeys import load_seal_keys
 from settlement.batches.model import ClosePolicy
 from settlement.store.closing import close_once
 from settlement.store.db import connect
+from settlement.store.statements import list_statements
+from settlement.store.urls import database_name
 from tests.integration.settlement.factories import at, book
 from tests.integration.settlement.http import serve
 
@@ -147,3 +150,34 @@ def test_another_partners_statement_is_as_missing_as_one_that_does_not_exist(
             for a, n in zip(answers, (other, missing), strict=True)
         ]
         assert bodies[0] == bodies[1]
+
+
+def test_from_and_to_without_an_offset_are_utc_whatever_the_session_zone(
+    settle_db: str, tmp_path: Path
+) -> None:
+    with connect(settle_db) as conn:
+        book(conn, "NL*TNM", "DE*EMS", "10.0000")  # May 2025, UTC periods
+        token = create_token(conn, None, "test")
+        conn.commit()
+    settings = Settings(None, settle_db, "t", tmp_path, 6.0, 0.5)
+    keys = load_seal_keys(settings)
+    close_once(settle_db, at("2025-06-02 00:00"), ClosePolicy(), keys.current)
+    with connect(settle_db, autocommit=True) as conn:
+        # every new session of this database runs 14 hours ahead of UTC
+        conn.execute(f"ALTER DATABASE \"{database_name(settle_db)}\" SET TimeZone = 'Etc/GMT-14'")
+    cases = {
+        # bound: partners listed; May is [2025-05-01T00:00Z, 2025-06-01T00:00Z)
+        "to=2025-05-01T06:00:00": {"NL*TNM", "DE*EMS"},  # UTC: after May began
+        "from=2025-06-01": set(),  # UTC midnight: May has ended
+        "to=2025-05-01T06:00:00%2B14:00": set(),  # an offset is kept: 30 April, 16:00 UTC
+        "from=2025-05-31T23:00:00Z": {"NL*TNM", "DE*EMS"},
+    }
+    with serve(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        for query, partners in cases.items():
+            found = client.get(f"/finance/v1/statements?{query}", headers=_auth(token))
+            assert {s["partner"] for s in found.json()} == partners, query
+    with connect(settle_db) as conn:  # the CLI's path: naive datetimes, as typer parses them
+        assert conn.execute("SHOW TimeZone").fetchone() == {"TimeZone": "Etc/GMT-14"}
+        listed = list_statements(conn, keys, period_to=datetime(2025, 5, 1, 6))  # noqa: DTZ001
+        assert {s.partner for s in listed} == {"NL*TNM", "DE*EMS"}
+        assert list_statements(conn, keys, period_from=datetime(2025, 6, 1)) == []  # noqa: DTZ001
