@@ -4,7 +4,9 @@
     roamclear statements show ID [--json]
     roamclear statements export ID --format csv|json|pdf [-o FILE]
     roamclear statements verify ID [--json]          exit 1 when the ledger no longer matches
-    roamclear statements token create --finance | --partner NL*TNM [--label L]
+    roamclear statements token create --finance | --partner NL*TNM [--label L] [--expires 90d]
+    roamclear statements token list [--json]         ids, scopes, dates; never a token
+    roamclear statements token revoke ID [--reason R]
 
 ``list --json`` gives objects with ``id``, ``partner``, ``currency``, ``period_start``,
 ``period_end``, ``net_amount`` (signed decimal string, positive when the hub pays the
@@ -20,7 +22,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -28,12 +30,21 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.api.tokens import create_token
+from pipeline.api.tokens import (
+    TOKEN_ID_CHARS,
+    TokenRefused,
+    TokenStatus,
+    create_token,
+    list_tokens,
+    revoke_token,
+    token_hash,
+)
 from pipeline.cli.console import console, error_console, fail, print_json
 from pipeline.config import Settings
 from pipeline.embedded import devstack
 from pipeline.hubkeys import load_seal_keys
 from schemas.hub.party import PartyRef
+from settlement.batches.periods import utc_unless_offset
 from settlement.batches.seal import SealKeys, SealStatus
 from settlement.keys import HubKeyInvalid
 from settlement.statements.build import statement_json
@@ -299,16 +310,95 @@ def verify_command(
         raise typer.Exit(1)
 
 
+_EXPIRY_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1)}
+
+
+def _expiry(text: str | None) -> datetime | None:
+    """``90d`` or ``12h`` from now, or a date or time (UTC unless it carries an offset: a
+    date is its midnight UTC, when the token stops working)."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text[:-1].isdigit() and text[-1:] in _EXPIRY_UNITS:
+        return datetime.now(UTC) + int(text[:-1]) * _EXPIRY_UNITS[text[-1]]
+    try:
+        return utc_unless_offset(datetime.fromisoformat(text))
+    except ValueError as exc:
+        raise fail(
+            f"--expires {text!r}: give 90d, 12h, 2026-03-31 or 2026-03-31T12:00Z", 2
+        ) from exc
+
+
 @token_app.command("create")
 def token_create(
     finance: Annotated[bool, typer.Option("--finance", help="sees every statement")] = False,
-    partner: Annotated[str | None, typer.Option("--partner", help="sees only CC*PID's")] = None,
+    partner: Annotated[
+        str | None, typer.Option("--partner", help="sees only CC*PID's (a registered partner)")
+    ] = None,
     label: Annotated[str, typer.Option("--label", help="a note on who holds it")] = "",
+    expires: Annotated[
+        str | None,
+        typer.Option("--expires", help="90d, 12h, or a date/time (UTC unless an offset)"),
+    ] = None,
 ) -> None:
     """Create a bearer token and print it once (only its sha256 is stored)."""
     if finance == (partner is not None):
         raise fail("pass exactly one of --finance and --partner CC*PID", 2)
+    expires_at = _expiry(expires)
     with connect(_database_url()) as conn:
-        token = create_token(conn, _partner(partner), label)
+        try:
+            token = create_token(conn, _partner(partner), label, expires_at)
+        except TokenRefused as exc:
+            raise fail(str(exc), 2) from exc
         conn.commit()
+    until = "no expiry" if expires_at is None else f"expires {expires_at.isoformat()}"
+    error_console.print(
+        f"token {token_hash(token)[:TOKEN_ID_CHARS]} ({until}); shown once, keep it safe",
+        highlight=False,
+    )
     typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(json_output: JsonOpt = False) -> None:
+    """Every token: id (a prefix of its hash), scope, partner, label, dates, status. The
+    tokens themselves are never stored, so never shown."""
+    with connect(_database_url()) as conn:
+        tokens = list_tokens(conn)
+    if json_output:
+        print_json([t.json() for t in tokens])
+        return
+    table = Table(title=f"{len(tokens)} finance API tokens")
+    for column in ("id", "scope", "partner", "label", "created", "expires", "status"):
+        table.add_column(column)
+    style = {TokenStatus.ACTIVE: "green", TokenStatus.EXPIRED: "yellow"}
+    for t in tokens:
+        status = t.status.value
+        if t.revoked_at is not None:
+            status += f" {t.revoked_at:%Y-%m-%d %H:%M}"
+        table.add_row(
+            t.token_id,
+            t.scope,
+            t.partner or "-",
+            t.label,
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            "-" if t.expires_at is None else t.expires_at.isoformat(),
+            f"[{style.get(t.status, 'red')}]{status}[/]",
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="the id from `token list`")],
+    reason: Annotated[str, typer.Option("--reason", help="why, for the record")] = "",
+) -> None:
+    """Revoke a token: the API answers 401 to it from now on (recorded, never deleted)."""
+    with connect(_database_url()) as conn:
+        try:
+            info = revoke_token(conn, token_id, reason)
+        except TokenRefused as exc:
+            raise fail(str(exc), 2) from exc
+        conn.commit()
+    who = info.partner or "every statement"
+    console.print(f"revoked token {info.token_id} ({info.scope}, {who})", highlight=False)

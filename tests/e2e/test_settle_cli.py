@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pypdf
@@ -17,7 +18,7 @@ import pytest
 
 from pipeline.hubkeys import generate_secret
 from settlement.store.db import connect
-from tests.integration.settlement.factories import at, book
+from tests.integration.settlement.factories import at, book, partner
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +82,9 @@ def test_close_list_show_export_verify(fresh_database_url: str, tmp_path: Path) 
     assert "11.82" in pypdf.PdfReader(pdf).pages[0].extract_text()
     as_csv = _run("statements", fresh_database_url, "export", str(tnm["id"]), "--format", "csv")
     assert "total,net_amount,11.8200" in as_csv.stdout
+    with connect(fresh_database_url) as conn:
+        partner(conn, "NL*TNM", "CPO")
+        conn.commit()
     token = _run("statements", fresh_database_url, "token", "create", "--partner", "NL*TNM")
     assert token.returncode == 0 and len(token.stdout.strip()) >= 40
     again = _run("settle", fresh_database_url, "close", "--as-of", "2025-06-02T00:00:00", "--json")
@@ -154,3 +158,41 @@ def test_show_export_and_list_say_when_a_statement_no_longer_verifies(
     seals = {s["partner"]: s["seal_status"] for s in json.loads(listed.stdout)}
     assert seals == {"NL*TNM": "VALID", "DE*EMS": "INVALID"}  # the list reads stored rows only
     assert "1 of 2 statements fail their seal check" in listed.stderr
+
+
+def test_tokens_are_listed_without_secrets_revoked_and_made_to_expire(
+    fresh_database_url: str,
+) -> None:
+    def token(*args: str) -> subprocess.CompletedProcess[str]:
+        return _run("statements", fresh_database_url, "token", *args)
+
+    refused = token("create", "--partner", "NL*TNM")
+    assert refused.returncode == 2 and "not a registered partner" in refused.stderr
+    with connect(fresh_database_url) as conn:
+        partner(conn, "NL*TNM", "CPO")
+        conn.commit()
+    made = token("create", "--partner", "NL*TNM", "--label", "TNM finance", "--expires", "90d")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    finance = token("create", "--finance", "--expires", "2999-01-01")
+    assert finance.returncode == 0, finance.stderr
+    assert token("create", "--finance", "--expires", "2020-01-01").returncode == 2
+    listed = token("list", "--json")
+    rows = {r["scope"]: r for r in json.loads(listed.stdout)}
+    assert secret not in listed.stdout and finance.stdout.strip() not in listed.stdout
+    tnm = rows["PARTNER"]
+    assert tnm["partner"] == "NL*TNM" and tnm["label"] == "TNM finance"
+    assert tnm["status"] == "ACTIVE" and tnm["revoked_at"] is None
+    assert tnm["expires_at"] is not None and tnm["expires_at"].startswith(
+        (datetime.now(UTC) + timedelta(days=90)).strftime("%Y-%m-%d")
+    )
+    assert rows["FINANCE"]["expires_at"] == "2999-01-01T00:00:00+00:00"
+    assert tnm["id"] in made.stderr  # shown at creation, to revoke it later
+    revoked = token("revoke", tnm["id"], "--reason", "rotated")
+    assert revoked.returncode == 0, revoked.stderr
+    assert token("revoke", tnm["id"]).returncode == 2  # already revoked
+    assert token("revoke", "nothex").returncode == 2
+    after = {r["id"]: r for r in json.loads(token("list", "--json").stdout)}
+    assert after[tnm["id"]]["status"] == "REVOKED" and after[tnm["id"]]["revoked_at"]
+    table = token("list")
+    assert table.returncode == 0 and "REVOKED" in table.stdout and secret not in table.stdout

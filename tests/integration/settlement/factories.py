@@ -92,3 +92,11 @@ def book(
         params,
     )
     return transaction_id
+
+
+def partner(conn: psycopg.Connection[Any], party: str, role: str = "BOTH") -> None:
+    """Register a partner (a partner token is only made for a registered one)."""
+    from schemas.hub.party import PartyRef
+    from settlement.store.reference_store import add_partner
+
+    add_partner(conn, PartyRef.parse(party), role, f"{party} test partner")

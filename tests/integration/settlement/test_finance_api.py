@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 import pypdf
 import pytest
 
-from pipeline.api.tokens import create_token
+from pipeline.api.tokens import (
+    TOKEN_ID_CHARS,
+    TokenRefused,
+    TokenStatus,
+    create_token,
+    list_tokens,
+    revoke_token,
+    token_hash,
+)
 from pipeline.config import Settings
 from pipeline.hubkeys import load_seal_keys
 from settlement.batches.model import ClosePolicy
@@ -19,7 +28,7 @@ from settlement.store.closing import close_once
 from settlement.store.db import connect
 from settlement.store.statements import list_statements
 from settlement.store.urls import database_name
-from tests.integration.settlement.factories import at, book
+from tests.integration.settlement.factories import at, book, partner
 from tests.integration.settlement.http import serve
 
 pytestmark = pytest.mark.integration
@@ -30,6 +39,7 @@ def api(settle_db: str, tmp_path: Path) -> Iterator[tuple[httpx.Client, dict[str
     with connect(settle_db) as conn:
         book(conn, "NL*TNM", "DE*EMS", "10.0000")
         book(conn, "FR*CPO", "BE*EMB", "5.0000")
+        partner(conn, "NL*TNM", "CPO")
         tokens = {
             "finance": create_token(conn, None, "test"),
             "tnm": create_token(conn, "NL*TNM"),
@@ -181,3 +191,46 @@ def test_from_and_to_without_an_offset_are_utc_whatever_the_session_zone(
         listed = list_statements(conn, keys, period_to=datetime(2025, 5, 1, 6))  # noqa: DTZ001
         assert {s.partner for s in listed} == {"NL*TNM", "DE*EMS"}
         assert list_statements(conn, keys, period_from=datetime(2025, 6, 1)) == []  # noqa: DTZ001
+
+
+def test_revoked_expired_and_unregistered_tokens(
+    api: tuple[httpx.Client, dict[str, str]], settle_db: str
+) -> None:
+    client, tokens = api
+    with connect(settle_db) as conn:
+        with pytest.raises(TokenRefused, match="not a registered partner"):
+            create_token(conn, "FR*CPO")
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):  # the database refuses too
+            conn.execute(
+                "INSERT INTO finance_api_token (token_hash, scope, partner)"
+                " VALUES (repeat('a', 64), 'PARTNER', 'FR*CPO')"
+            )
+    with connect(settle_db) as conn:
+        with pytest.raises(TokenRefused, match="not in the future"):
+            create_token(conn, None, expires_at=datetime(2020, 1, 1, tzinfo=UTC))
+        later = create_token(conn, None, "expires later", datetime(2999, 1, 1, tzinfo=UTC))
+        # a token that expired yesterday (made as if two days ago: created_at is ours to set)
+        expired = "expired-token-for-the-test"
+        conn.execute(
+            "INSERT INTO finance_api_token (token_hash, scope, created_at, expires_at)"
+            " VALUES (%s, 'FINANCE', now() - interval '2 days', now() - interval '1 day')",
+            (token_hash(expired),),
+        )
+        conn.commit()
+    statements = "/finance/v1/statements"
+    assert client.get(statements, headers=_auth(later)).status_code == 200
+    assert client.get(statements, headers=_auth(expired)).status_code == 401
+    assert client.get(statements, headers=_auth(tokens["tnm"])).status_code == 200
+    with connect(settle_db) as conn:
+        revoked = revoke_token(conn, token_hash(tokens["tnm"])[:TOKEN_ID_CHARS], "left the hub")
+        conn.commit()
+        listed = {t.token_id: t for t in list_tokens(conn)}
+        with pytest.raises(TokenRefused, match="already revoked"):
+            revoke_token(conn, revoked.token_id)
+        with pytest.raises(psycopg.errors.IntegrityError):  # a revocation is final
+            conn.execute("DELETE FROM finance_api_token_revocation")
+    assert revoked.status is TokenStatus.REVOKED and revoked.partner == "NL*TNM"
+    assert client.get(statements, headers=_auth(tokens["tnm"])).status_code == 401
+    assert listed[token_hash(expired)[:TOKEN_ID_CHARS]].status is TokenStatus.EXPIRED
+    assert listed[token_hash(later)[:TOKEN_ID_CHARS]].status is TokenStatus.ACTIVE
+    assert client.get(statements, headers=_auth(tokens["finance"])).status_code == 200
