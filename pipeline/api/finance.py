@@ -30,6 +30,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 
+from pipeline.api.errors import invalid
 from pipeline.api.tokens import Principal, principal_of
 from schemas.hub.party import PartyRef
 from settlement.batches.seal import SealKeys, SealStatus
@@ -112,8 +113,8 @@ def statements(
     if partner is not None:
         try:
             partner = str(PartyRef.parse(partner))
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        except ValueError as exc:  # its text may hold the whole input and pydantic's URLs
+            raise invalid("query.partner", "not a party reference CC*PID", partner) from exc
     if who.scope == "PARTNER":
         if partner is not None and partner != who.partner:
             raise HTTPException(403, "this token may read only its own partner's statements")

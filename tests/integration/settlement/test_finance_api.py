@@ -234,3 +234,23 @@ def test_revoked_expired_and_unregistered_tokens(
     assert listed[token_hash(expired)[:TOKEN_ID_CHARS]].status is TokenStatus.EXPIRED
     assert listed[token_hash(later)[:TOKEN_ID_CHARS]].status is TokenStatus.ACTIVE
     assert client.get(statements, headers=_auth(tokens["finance"])).status_code == 200
+
+
+def test_422_bodies_are_bounded_and_plain(api: tuple[httpx.Client, dict[str, str]]) -> None:
+    client, tokens = api
+    finance = _auth(tokens["finance"])
+    long = "2025-05-01T" + "9" * 4000
+    cases = {
+        f"/finance/v1/statements?from={long}&to={long}": ["query.from", "query.to"],
+        f"/finance/v1/statements?partner={'NL*' + 'X' * 4000}": ["query.partner"],
+        "/finance/v1/statements/not-a-number": ["path.statement_id"],
+    }
+    for url, fields in cases.items():
+        answer = client.get(url, headers=finance)
+        assert answer.status_code == 422, url
+        assert len(answer.content) < 1000, answer.text
+        assert "pydantic" not in answer.text and "X" * 100 not in answer.text
+        detail = answer.json()["detail"]
+        assert [problem["field"] for problem in detail] == fields
+        assert all(set(problem) <= {"field", "message", "input"} for problem in detail)
+        assert all(len(problem.get("input", "")) <= 40 for problem in detail)
