@@ -46,7 +46,7 @@ from settlement.store import books
 from settlement.store.closing import close_once
 from settlement.store.db import connect
 from settlement.store.migrate import apply_migrations
-from settlement.store.statements import list_statements, load_statement
+from settlement.store.statements import iter_statements, load_statement
 from settlement.store.statements_csv import export_csv
 from settlement.store.urls import with_database
 
@@ -282,7 +282,7 @@ def step_settle(settings: Settings, console: Console, out_dir: Path) -> None:
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     with connect(settings.database_url) as conn:
-        summaries = list_statements(conn, keys)
+        summaries = list(iter_statements(conn, keys))
         with Progress(
             *Progress.get_default_columns(), MofNCompleteColumn(), console=console
         ) as bar:

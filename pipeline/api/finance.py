@@ -1,6 +1,6 @@
 """The finance API: statements of closed settlement batches, for finance and for partners.
 
-    GET /finance/v1/statements?partner=NL*TNM&from=2025-05-01&to=2025-06-01
+    GET /finance/v1/statements?partner=NL*TNM&from=2025-05-01&to=2025-06-01&limit=100
     GET /finance/v1/statements/{id}          JSON (header, totals, VAT, lines)
     GET /finance/v1/statements/{id}.csv      CSV (settlement.statements.csv_export)
     GET /finance/v1/statements/{id}.pdf      PDF
@@ -10,8 +10,12 @@ statement, a partner token only its own partner's: another partner's statement i
 same answer as a statement that does not exist, so a partner cannot count the hub's
 statements by probing ids. No or an unknown token is 401. Money is always a decimal string.
 
+The list answers a page at a time (``limit``, at most ``LIST_PAGE_MAX``; ``offset``), in
+the order statements closed, with ``X-Total-Count``, ``X-Limit`` and ``Link: <…>;
+rel="next"`` while more follow (OCPI's pagination headers): nothing stops silently.
+
 Figures are the stored ones, as closed and sealed. The list checks each row's seal against
-the stored row (``seal_status``; no ledger scan) and counts the failures in
+the stored row (``seal_status``; no ledger scan) and counts the page's failures in
 ``X-Statements-Unverified``. One statement is verified against the ledger as well: its JSON
 carries a ``verification`` object, and ``X-Statement-Verified`` and ``X-Statement-Seal``
 headers say the same; its CSV and PDF are refused (409, with the differences) when it does
@@ -38,6 +42,9 @@ from settlement.statements.build import statement_json
 from settlement.statements.pdf import render_pdf
 from settlement.store.db import Row
 from settlement.store.statements import (
+    LIST_OFFSET_MAX,
+    LIST_PAGE_DEFAULT,
+    LIST_PAGE_MAX,
     StatementNotFound,
     Verification,
     batch_partner,
@@ -100,15 +107,24 @@ def _readable(conn: psycopg.Connection[Row], who: Principal, statement_id: int) 
         raise HTTPException(404, f"no closed settlement batch {statement_id}")
 
 
-@router.get("/statements", summary="Closed statements (a partner token sees its own)")
+@router.get(
+    "/statements",
+    summary="Closed statements, a page at a time (a partner token sees its own)",
+    description="In the order they closed (id). At most `limit` from `offset`; the headers "
+    "`X-Total-Count` (the whole listing), `X-Limit` and, when more follow, "
+    '`Link: <…>; rel="next"` page through the rest, as OCPI does.',
+)
 def statements(
     conn: Conn,
     who: Who,
     keys: Keys,
+    request: Request,
     response: Response,
     partner: Annotated[str | None, Query(description="CC*PID")] = None,
     period_from: Annotated[datetime | None, Query(alias="from", description=_FROM)] = None,
     period_to: Annotated[datetime | None, Query(alias="to", description=_TO)] = None,
+    limit: Annotated[int, Query(ge=1, le=LIST_PAGE_MAX)] = LIST_PAGE_DEFAULT,
+    offset: Annotated[int, Query(ge=0, le=LIST_OFFSET_MAX)] = 0,
 ) -> list[dict[str, Any]]:
     if partner is not None:
         try:
@@ -119,10 +135,17 @@ def statements(
         if partner is not None and partner != who.partner:
             raise HTTPException(403, "this token may read only its own partner's statements")
         partner = who.partner
-    found = list_statements(conn, keys, partner, period_from, period_to)
-    failing = sum(1 for s in found if s.seal_status in (SealStatus.INVALID, SealStatus.UNKNOWN_KEY))
-    response.headers["X-Statements-Unverified"] = str(failing)
-    return [s.json() for s in found]
+    page = list_statements(conn, keys, partner, period_from, period_to, limit, offset)
+    failing = (SealStatus.INVALID, SealStatus.UNKNOWN_KEY)
+    response.headers["X-Statements-Unverified"] = str(
+        sum(1 for s in page.items if s.seal_status in failing)
+    )
+    response.headers["X-Total-Count"] = str(page.total)
+    response.headers["X-Limit"] = str(limit)
+    if page.next_offset is not None:
+        following = request.url.include_query_params(offset=page.next_offset, limit=limit)
+        response.headers["Link"] = f'<{following}>; rel="next"'
+    return [s.json() for s in page.items]
 
 
 def _verified_headers(result: Verification) -> dict[str, str]:

@@ -20,6 +20,7 @@ checked with the hub keyring (pipeline.hubkeys). The lead mounts it with
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,7 @@ from settlement.store.db import connect
 from settlement.store.statements import (
     StatementNotFound,
     Verification,
+    iter_statements,
     list_statements,
     load_statement,
     verify,
@@ -153,12 +155,23 @@ def list_command(
             "--to", formats=_DATES, help="periods starting before this (UTC unless an offset)"
         ),
     ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="at most this many (default: all)")
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Closed statements, oldest period first, each with its seal checked (stored row)."""
+    """Closed statements in the order they closed, each with its seal checked (stored row);
+    every one of them unless ``--limit`` (then it says how many it left out)."""
     url, keys = _servers()
+    party = _partner(partner)
     with connect(url) as conn:
-        found = list_statements(conn, keys, _partner(partner), period_from, period_to)
+        listing = iter_statements(conn, keys, party, period_from, period_to)
+        found = list(itertools.islice(listing, limit))
+        total = list_statements(conn, keys, party, period_from, period_to, 1).total
+    if len(found) < total:
+        error_console.print(
+            f"showing {len(found)} of {total} statements (--limit {limit})", highlight=False
+        )
     failing = [s.batch_id for s in found if s.seal_status in _FAILING]
     if failing:
         error_console.print(
@@ -171,7 +184,7 @@ def list_command(
     if json_output:
         print_json([item.json() for item in found])
         return
-    table = Table(title=f"{len(found)} statements")
+    table = Table(title=f"{len(found)} of {total} statements")
     for column in ("id", "partner", "currency", "period", "start", "end", "postings", "late"):
         table.add_column(column)
     table.add_column("net amount", justify="right")

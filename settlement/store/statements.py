@@ -59,7 +59,10 @@ from settlement.store.sealing import (
     stored_seal,
 )
 
-LIST_LIMIT_MAX: Final = 10_000
+LIST_PAGE_DEFAULT: Final = 100
+LIST_PAGE_MAX: Final = 1_000
+"""A list answers at most this many statements at once; ``iter_statements`` pages on."""
+LIST_OFFSET_MAX: Final = 1_000_000_000
 LINES_FETCH_ROWS: Final = 20_000
 
 _LINES = """
@@ -169,31 +172,75 @@ class StatementSummary:
         }
 
 
+_WHERE = """
+ WHERE b.state = 'CLOSED'
+   AND (%(partner)s::text IS NULL OR b.partner = %(partner)s)
+   AND (%(from)s::timestamptz IS NULL OR b.period_end > %(from)s)
+   AND (%(to)s::timestamptz IS NULL OR b.period_start < %(to)s)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StatementPage:
+    """One page of a listing and how many statements the whole listing holds."""
+
+    items: tuple[StatementSummary, ...]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def next_offset(self) -> int | None:
+        """Where the next page starts; None when this page is the last."""
+        following = self.offset + len(self.items)
+        return following if self.items and following < self.total else None
+
+
 def list_statements(
     conn: psycopg.Connection[Row],
     keys: SealKeys,
     partner: str | None = None,
     period_from: datetime | None = None,
     period_to: datetime | None = None,
-    limit: int = LIST_LIMIT_MAX,
-) -> list[StatementSummary]:
-    """Closed batches whose period overlaps [period_from, period_to), oldest first, each
-    with its seal checked against the stored row. A bound without an offset is UTC
+    limit: int = LIST_PAGE_DEFAULT,
+    offset: int = 0,
+) -> StatementPage:
+    """Closed batches whose period overlaps [period_from, period_to), in the order they
+    closed (batch id), each with its seal checked against the stored row; at most ``limit``
+    from ``offset``. Ids only grow and closed batches never go, so an offset names the same
+    place however many batches close between two pages. A bound without an offset is UTC
     (``utc_unless_offset``), whatever the session's TimeZone."""
+    assert 1 <= limit <= LIST_PAGE_MAX and 0 <= offset <= LIST_OFFSET_MAX, (limit, offset)
+    params = {
+        "partner": partner,
+        "from": None if period_from is None else utc_unless_offset(period_from),
+        "to": None if period_to is None else utc_unless_offset(period_to),
+        "limit": limit,
+        "offset": offset,
+    }
     rows = conn.execute(
-        _SEALED_ROW + " WHERE b.state = 'CLOSED'"
-        " AND (%(partner)s::text IS NULL OR b.partner = %(partner)s)"
-        " AND (%(from)s::timestamptz IS NULL OR b.period_end > %(from)s)"
-        " AND (%(to)s::timestamptz IS NULL OR b.period_start < %(to)s)"
-        " ORDER BY b.period_start, b.partner, b.currency, b.period_kind LIMIT %(limit)s",
-        {
-            "partner": partner,
-            "from": None if period_from is None else utc_unless_offset(period_from),
-            "to": None if period_to is None else utc_unless_offset(period_to),
-            "limit": min(limit, LIST_LIMIT_MAX),
-        },
+        _SEALED_ROW + _WHERE + " ORDER BY b.batch_id LIMIT %(limit)s OFFSET %(offset)s", params
     ).fetchall()
-    return [_summary(row, keys) for row in rows]
+    counted = conn.execute("SELECT count(*) AS n FROM settlement_batch b" + _WHERE, params)
+    total = counted.fetchone()
+    assert total is not None
+    return StatementPage(tuple(_summary(row, keys) for row in rows), total["n"], offset, limit)
+
+
+def iter_statements(
+    conn: psycopg.Connection[Row],
+    keys: SealKeys,
+    partner: str | None = None,
+    period_from: datetime | None = None,
+    period_to: datetime | None = None,
+    page: int = LIST_PAGE_MAX,
+) -> Iterator[StatementSummary]:
+    """Every statement of the listing, page after page (the CLI and the demo)."""
+    offset: int | None = 0
+    while offset is not None:
+        found = list_statements(conn, keys, partner, period_from, period_to, page, offset)
+        yield from found.items
+        offset = found.next_offset
 
 
 def _summary(row: Row, keys: SealKeys) -> StatementSummary:

@@ -196,3 +196,22 @@ def test_tokens_are_listed_without_secrets_revoked_and_made_to_expire(
     assert after[tnm["id"]]["status"] == "REVOKED" and after[tnm["id"]]["revoked_at"]
     table = token("list")
     assert table.returncode == 0 and "REVOKED" in table.stdout and secret not in table.stdout
+
+
+def test_statements_list_gives_every_statement_or_says_what_it_left_out(
+    fresh_database_url: str,
+) -> None:
+    with connect(fresh_database_url) as conn:
+        for day in range(4):  # 8 daily batches
+            end = at("2025-05-01 12:00") + timedelta(days=day)
+            book(conn, "NL*TNM", "DE*EMS", "10.0000", end=end, kind="DAILY")
+        conn.commit()
+    assert (
+        _run("settle", fresh_database_url, "close", "--as-of", "2025-06-02T00:00:00").returncode
+        == 0
+    )
+    every = _run("statements", fresh_database_url, "list", "--json")
+    assert len(json.loads(every.stdout)) == 8 and "showing" not in every.stderr
+    some = _run("statements", fresh_database_url, "list", "--limit", "3", "--json")
+    assert some.returncode == 0, some.stderr
+    assert len(json.loads(some.stdout)) == 3 and "showing 3 of 8 statements" in some.stderr

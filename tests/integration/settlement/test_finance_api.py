@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -26,7 +26,12 @@ from pipeline.hubkeys import load_seal_keys
 from settlement.batches.model import ClosePolicy
 from settlement.store.closing import close_once
 from settlement.store.db import connect
-from settlement.store.statements import list_statements
+from settlement.store.statements import (
+    LIST_PAGE_DEFAULT,
+    LIST_PAGE_MAX,
+    iter_statements,
+    list_statements,
+)
 from settlement.store.urls import database_name
 from tests.integration.settlement.factories import at, book, partner
 from tests.integration.settlement.http import serve
@@ -188,9 +193,9 @@ def test_from_and_to_without_an_offset_are_utc_whatever_the_session_zone(
             assert {s["partner"] for s in found.json()} == partners, query
     with connect(settle_db) as conn:  # the CLI's path: naive datetimes, as typer parses them
         assert conn.execute("SHOW TimeZone").fetchone() == {"TimeZone": "Etc/GMT-14"}
-        listed = list_statements(conn, keys, period_to=datetime(2025, 5, 1, 6))  # noqa: DTZ001
+        listed = list_statements(conn, keys, period_to=datetime(2025, 5, 1, 6)).items  # noqa: DTZ001
         assert {s.partner for s in listed} == {"NL*TNM", "DE*EMS"}
-        assert list_statements(conn, keys, period_from=datetime(2025, 6, 1)) == []  # noqa: DTZ001
+        assert list_statements(conn, keys, period_from=datetime(2025, 6, 1)).total == 0  # noqa: DTZ001
 
 
 def test_revoked_expired_and_unregistered_tokens(
@@ -254,3 +259,38 @@ def test_422_bodies_are_bounded_and_plain(api: tuple[httpx.Client, dict[str, str
         assert [problem["field"] for problem in detail] == fields
         assert all(set(problem) <= {"field", "message", "input"} for problem in detail)
         assert all(len(problem.get("input", "")) <= 40 for problem in detail)
+
+
+def test_the_list_pages_through_every_statement(settle_db: str, tmp_path: Path) -> None:
+    with connect(settle_db) as conn:
+        for day in range(60):  # 120 daily batches: NL*TNM's and DE*EMS's
+            end = at("2025-05-01 12:00") + timedelta(days=day)
+            book(conn, "NL*TNM", "DE*EMS", "10.0000", end=end, kind="DAILY")
+        partner(conn, "NL*TNM")
+        token, tnm = create_token(conn, None), create_token(conn, "NL*TNM")
+        conn.commit()
+    settings = Settings(None, settle_db, "t", tmp_path, 6.0, 0.5)
+    keys = load_seal_keys(settings)
+    close_once(settle_db, at("2025-07-02 00:00"), ClosePolicy(), keys.current)
+    with serve(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        first = client.get("/finance/v1/statements", headers=_auth(token))
+        assert len(first.json()) == LIST_PAGE_DEFAULT < 120
+        assert (first.headers["X-Total-Count"], first.headers["X-Limit"]) == ("120", "100")
+        seen, link, pages = [], "/finance/v1/statements?limit=50", 0
+        while link:
+            page = client.get(link, headers=_auth(token))
+            seen += [s["id"] for s in page.json()]
+            pages += 1
+            link = page.headers.get("Link", "").removeprefix("<").partition(">")[0]
+        assert pages == 3 and len(seen) == len(set(seen)) == 120 and seen == sorted(seen)
+        assert (
+            client.get("/finance/v1/statements", headers=_auth(tnm)).headers["X-Total-Count"]
+            == "60"
+        )
+        for bad in ("limit=0", f"limit={LIST_PAGE_MAX + 1}", "offset=-1"):
+            assert (
+                client.get(f"/finance/v1/statements?{bad}", headers=_auth(token)).status_code == 422
+            )
+    with connect(settle_db) as conn:
+        every = [s.batch_id for s in iter_statements(conn, keys, page=7)]
+    assert every == seen

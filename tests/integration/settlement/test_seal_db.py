@@ -262,7 +262,7 @@ def test_a_rotated_key_still_verifies_while_the_keyring_keeps_it(settle_db: str)
             assert verify(conn, batch_id, rotated).seal_status is SealStatus.VALID
         assert verify(conn, july, forgotten).matches
         lost = verify(conn, ids["june"], forgotten)
-        listed = {s.batch_id: s.seal_status for s in list_statements(conn, forgotten)}
+        listed = {s.batch_id: s.seal_status for s in list_statements(conn, forgotten).items}
     assert not lost.matches and lost.seal_status is SealStatus.UNKNOWN_KEY
     assert listed[ids["june"]] is SealStatus.UNKNOWN_KEY and listed[july] is SealStatus.VALID
 

@@ -43,7 +43,7 @@ def _ledger(url: str) -> None:
 def test_csv_json_and_pdf_carry_the_same_totals(settle_db: str) -> None:
     _ledger(settle_db)
     with connect(settle_db) as conn:
-        [summary] = list_statements(conn, TEST_KEYS, partner="NL*TNM")
+        [summary] = list_statements(conn, TEST_KEYS, partner="NL*TNM").items
         statement = load_statement(conn, summary.batch_id)
         sql_totals, sql_vat = statement_totals(conn, summary.batch_id)
         buffer = io.StringIO()
@@ -79,6 +79,6 @@ def test_csv_json_and_pdf_carry_the_same_totals(settle_db: str) -> None:
 def test_period_boundaries_follow_the_settlement_time_zone(settle_db: str) -> None:
     _ledger(settle_db)
     with connect(settle_db) as conn:
-        found = list_statements(conn, TEST_KEYS, partner="NL*TNM")
+        found = list_statements(conn, TEST_KEYS, partner="NL*TNM").items
     assert found[0].period_start == at("2025-04-30 22:00")  # 1 May 00:00 in Amsterdam
     assert found[0].period_end == at("2025-05-31 22:00")
