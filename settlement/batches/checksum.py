@@ -21,10 +21,14 @@ Version 2 (every batch closed since 0007) covers every figure a statement shows:
 
 - each member posting is one ``LedgerLine`` (posting id, transaction id, kind, CDR key, CPO,
   eMSP, session start and end, location, energy, amounts excl. and incl. VAT, fee, side,
-  booked amount, late flag, and the VAT breakdown as PostgreSQL prints the jsonb). Every
-  field is written ``<length>:<text>`` (NULL: ``~``) and the fields are joined by ``|``, so
-  no text a partner sent can shift one field into the next. Times are UTC with microseconds
-  (``2025-05-10T11:15:00.000000Z``), numbers in plain notation as PostgreSQL prints them;
+  booked amount, late flag, and the VAT breakdown as PostgreSQL prints the jsonb), fields
+  joined by ``|``. Free text (kind, CDR key, CPO, eMSP, location, side) is written
+  ``<length>:<text>``, so no text a partner sent can shift one field into the next; numbers,
+  times, ids and the flag are written plain (their text never holds a ``|``); the VAT
+  breakdown comes last, as it is. NULL is ``~``. Times are UTC with microseconds
+  (``2025-05-10T11:15:00.000000Z``), numbers in plain notation as PostgreSQL prints them.
+  (Prefixing every field, or quoting, was measured: converting numbers, times and the jsonb
+  to text twice made a 1M-posting close 1.5x slower; docs/settlement.md, "Performance");
 - ``body``: sha256 hex of the lines' own sha256 hex digests joined by newlines, in posting_id
   order (a digest per line keeps the aggregate's text at 65 bytes per posting, whatever the
   length of a location id or a VAT breakdown); the rounding posting is left out of it and
@@ -47,6 +51,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Final
 
 from settlement.batches.model import BatchKey
@@ -103,15 +108,23 @@ def batch_checksum(
 FieldValue = str | int | bool | Decimal | datetime | None
 
 
+class FieldForm(StrEnum):
+    """How a field is written into a line (NULL is ``~`` in every form)."""
+
+    PLAIN = "PLAIN"  # a number, a time, a uuid, a flag: its text never holds a "|"
+    TEXT = "TEXT"  # free text: ``<length>:<text>``, so no "|" in it can shift a field
+    REST = "REST"  # the last field, as it is: the rest of the line
+
+
 def utc_text(moment: datetime) -> str:
     """A time as checksummed: UTC, microseconds, ``Z`` (SQL: ``to_char(… AT TIME ZONE 'UTC',
     'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')``)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def field_text(value: FieldValue) -> str:
-    """One field: ``<length>:<text>``, NULL as ``~``. The length makes a line unambiguous
-    whatever a partner put in a CDR key or a location id (a ``|`` included)."""
+def field_text(value: FieldValue, form: FieldForm = FieldForm.PLAIN) -> str:
+    """One field in its form. Plain text is what PostgreSQL prints: numbers in plain
+    notation, times by ``utc_text``, flags ``true``/``false``."""
     if value is None:
         return NULL_FIELD
     if isinstance(value, bool):  # before int: bool is an int
@@ -122,11 +135,12 @@ def field_text(value: FieldValue) -> str:
         text = format(value, "f")  # plain notation, as PostgreSQL prints numeric
     else:
         text = str(value)
-    return f"{len(text)}:{text}"
+    return f"{len(text)}:{text}" if form is FieldForm.TEXT else text
 
 
-def fields_text(values: Iterable[FieldValue]) -> str:
-    return "|".join(field_text(value) for value in values)
+def fields_text(values: Iterable[tuple[FieldValue, FieldForm]]) -> str:
+    """The fields joined by ``|``; only the last may be ``REST``."""
+    return "|".join(field_text(value, form) for value, form in values)
 
 
 def ledger_amount(amount: Decimal) -> str:
@@ -162,11 +176,32 @@ class LedgerLine:
     vat_breakdown: str | None  # rating->'vat_breakdown' as PostgreSQL prints the jsonb
 
 
+_P, _T, _R = FieldForm.PLAIN, FieldForm.TEXT, FieldForm.REST
+LINE_V2_FORMS: Final = {
+    "posting_id": _P,
+    "transaction_id": _P,
+    "kind": _T,
+    "cdr_key": _T,
+    "cpo": _T,
+    "emsp": _T,
+    "session_start": _P,
+    "session_end": _P,
+    "location_id": _T,
+    "energy_kwh": _P,
+    "amount_excl_vat": _P,
+    "amount_incl_vat": _P,
+    "fee": _P,
+    "side": _T,
+    "amount": _P,
+    "late": _P,
+    "vat_breakdown": _R,
+}
 LINE_V2_FIELDS: Final = tuple(f.name for f in fields(LedgerLine))
+assert tuple(LINE_V2_FORMS) == LINE_V2_FIELDS, "every line field has a form, in order"
 
 
 def line_v2(line: LedgerLine) -> str:
-    return fields_text(getattr(line, name) for name in LINE_V2_FIELDS)
+    return fields_text((getattr(line, name), form) for name, form in LINE_V2_FORMS.items())
 
 
 def line_digest(text: str) -> str:
@@ -207,31 +242,31 @@ class StoredBatch:
     def header_line(self) -> str:
         return fields_text(
             (
-                self.batch_id,
-                self.key.account,
-                self.key.currency,
-                self.key.period_kind.value,
-                self.period_start,
-                self.period_end,
-                self.settlement_tz,
-                self.watermark,
-                self.prior_watermark,
-                self.created_at,
-                self.closed_at,
+                (self.batch_id, _P),
+                (self.key.account, _T),
+                (self.key.currency, _T),
+                (self.key.period_kind.value, _T),
+                (self.period_start, _P),
+                (self.period_end, _P),
+                (self.settlement_tz, _T),
+                (self.watermark, _P),
+                (self.prior_watermark, _P),
+                (self.created_at, _P),
+                (self.closed_at, _P),
             )
         )
 
     def totals_line(self) -> str:
         return fields_text(
             (
-                self.postings,
-                self.late_postings,
-                ledger_amount(self.debit),
-                ledger_amount(self.credit),
-                ledger_amount(self.rounding),
-                ledger_amount(self.late_net),
-                ledger_amount(self.net),
-                self.rounding_transaction_id,
+                (self.postings, _P),
+                (self.late_postings, _P),
+                (ledger_amount(self.debit), _P),
+                (ledger_amount(self.credit), _P),
+                (ledger_amount(self.rounding), _P),
+                (ledger_amount(self.late_net), _P),
+                (ledger_amount(self.net), _P),
+                (self.rounding_transaction_id, _P),
             )
         )
 

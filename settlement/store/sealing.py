@@ -17,7 +17,13 @@ from __future__ import annotations
 from typing import Final
 
 from schemas.hub.agreement import SettlementPeriod
-from settlement.batches.checksum import LINE_V2_FIELDS, NULL_FIELD, StoredBatch
+from settlement.batches.checksum import (
+    LINE_V2_FIELDS,
+    LINE_V2_FORMS,
+    NULL_FIELD,
+    FieldForm,
+    StoredBatch,
+)
 from settlement.batches.model import BatchKey
 from settlement.batches.seal import PreviousBatch, StoredSeal
 from settlement.store.db import Row
@@ -25,35 +31,40 @@ from settlement.store.db import Row
 _UTC_TEXT: Final = "to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 # each field's text in SQL; {p} the posting, {t} the transaction, {late} the late condition
-_LINE_V2_SQL: Final = (
-    ("posting_id", "{p}.posting_id::text"),
-    ("transaction_id", "{p}.transaction_id::text"),
-    ("kind", "{t}.kind"),
-    ("cdr_key", "{t}.cdr_key"),
-    ("cpo", "{t}.cpo"),
-    ("emsp", "{t}.emsp"),
-    ("session_start", _UTC_TEXT.format("{t}.session_start")),
-    ("session_end", _UTC_TEXT.format("{t}.session_end")),
-    ("location_id", "{t}.location_id"),
-    ("energy_kwh", "{t}.energy_kwh::text"),
-    ("amount_excl_vat", "{t}.amount_excl_vat::text"),
-    ("amount_incl_vat", "{t}.amount_incl_vat::text"),
-    ("fee", "{t}.fee::text"),
-    ("side", "{p}.side"),
-    ("amount", "{p}.amount::text"),
-    ("late", "({late})::text"),
-    ("vat_breakdown", "({t}.rating->'vat_breakdown')::text"),
-)
-assert tuple(name for name, _ in _LINE_V2_SQL) == LINE_V2_FIELDS, "SQL and Python lines differ"
+_LINE_V2_SQL: Final = {
+    "posting_id": "{p}.posting_id::text",
+    "transaction_id": "{p}.transaction_id::text",
+    "kind": "{t}.kind",
+    "cdr_key": "{t}.cdr_key",
+    "cpo": "{t}.cpo",
+    "emsp": "{t}.emsp",
+    "session_start": _UTC_TEXT.format("{t}.session_start"),
+    "session_end": _UTC_TEXT.format("{t}.session_end"),
+    "location_id": "{t}.location_id",
+    "energy_kwh": "{t}.energy_kwh::text",
+    "amount_excl_vat": "{t}.amount_excl_vat::text",
+    "amount_incl_vat": "{t}.amount_incl_vat::text",
+    "fee": "{t}.fee::text",
+    "side": "{p}.side",
+    "amount": "{p}.amount::text",
+    "late": "({late})::text",
+    "vat_breakdown": "({t}.rating->'vat_breakdown')::text",
+}
+assert tuple(_LINE_V2_SQL) == LINE_V2_FIELDS, "SQL and Python lines differ"
 
 
 def line_v2_sql(posting: str, transaction: str, late: str) -> str:
-    """The v2 line of a posting as a SQL text expression (``<length>:<text>`` per field)."""
+    """The v2 line of a posting as a SQL text expression (``LINE_V2_FORMS``). Only free text
+    is written twice (length and text): a column read, while a number, a time or the jsonb
+    is converted to text once."""
     parts = []
-    for _name, template in _LINE_V2_SQL:
+    for name, template in _LINE_V2_SQL.items():
         value = template.format(p=posting, t=transaction, late=late)
-        parts.append(f"coalesce(length({value}) || ':' || {value}, '{NULL_FIELD}')")
-    return " || '|' || ".join(parts)
+        if LINE_V2_FORMS[name] is FieldForm.TEXT:
+            value = f"length({value}) || ':' || {value}"
+        parts.append(f"coalesce({value}, '{NULL_FIELD}')")
+    # concat_ws: one call for the whole line (a chain of || costs more); no NULL reaches it
+    return f"concat_ws('|', {', '.join(parts)})"
 
 
 def line_digest_sql(posting: str, transaction: str, late: str) -> str:

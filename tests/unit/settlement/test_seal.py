@@ -13,6 +13,7 @@ from schemas.hub.agreement import SettlementPeriod
 from settlement.batches.checksum import (
     CHECKSUM_V1,
     CHECKSUM_V2,
+    FieldForm,
     LedgerLine,
     StoredBatch,
     batch_checksum_v2,
@@ -78,32 +79,35 @@ KEYS = SealKeys(KEY)
 
 def test_the_v2_line_and_checksum_are_pinned() -> None:
     assert line_v2(LINE) == (
-        "1:7|36:0b9f6a1e-3c2d-5e4f-8a7b-1c2d3e4f5a6b|6:CHARGE|9:NL*TNM*C1|6:NL*TNM|6:DE*EMS"
-        "|27:2025-05-10T11:15:00.000000Z|27:2025-05-10T12:00:00.250000Z|~|4:11.5|6:8.2645"
-        "|7:10.0000|6:0.1500|6:CREDIT|6:9.8500|5:false"
-        '|62:[{"vat": "21.0", "excl_vat": "8.2645", "incl_vat": "10.0000"}]'
+        "7|0b9f6a1e-3c2d-5e4f-8a7b-1c2d3e4f5a6b|6:CHARGE|9:NL*TNM*C1|6:NL*TNM|6:DE*EMS"
+        "|2025-05-10T11:15:00.000000Z|2025-05-10T12:00:00.250000Z|~|11.5|8.2645|10.0000"
+        '|0.1500|6:CREDIT|9.8500|false|[{"vat": "21.0", "excl_vat": "8.2645", '
+        '"incl_vat": "10.0000"}]'
     )
     assert BATCH.header_line() == (
-        "2:42|14:partner:NL*TNM|3:EUR|7:MONTHLY|27:2025-05-01T00:00:00.000000Z"
-        "|27:2025-06-01T00:00:00.000000Z|3:UTC|4:1200|1:0|27:2025-05-10T12:00:00.250000Z"
-        "|27:2025-05-10T12:00:00.250000Z"
+        "42|14:partner:NL*TNM|3:EUR|7:MONTHLY|2025-05-01T00:00:00.000000Z"
+        "|2025-06-01T00:00:00.000000Z|3:UTC|1200|0|2025-05-10T12:00:00.250000Z"
+        "|2025-05-10T12:00:00.250000Z"
     )
     # sums over no rows come back as 0, the column holds 0.0000: the same text either way
-    assert BATCH.totals_line() == "1:1|1:0|6:0.0000|6:9.8500|6:0.0000|6:0.0000|6:9.8500|~"
+    assert BATCH.totals_line() == "1|0|0.0000|9.8500|0.0000|0.0000|9.8500|~"
     body = body_v2([LINE])
-    assert body == "0410dec63ef58eec09e1300e5b35877b96af5320ce7a484b4d2c9e9cffad1b5c"
+    assert body == "da3609159729129d25ef152b89dfc15b90d95a7d65d51e1afc6883492acc2c55"
     checksum = batch_checksum_v2(BATCH, body, "-")
-    assert checksum == "114bf6f8e75d17f81159eec55faaba45e46e3b0af2edeef3f6591c879d175c2e"
+    assert checksum == "466301d8841b39308f8caaa4930cd0d65f1de09d1778140b0456c61517ff9b69"
     assert seal(KEY, BATCH, checksum, "-") == (
-        "e7b60bbef7609480575ac3e95086aa3c97f606b9c59ee227c7a657743ddfaaa2"
+        "d13bc04e2ab5df372eb88fc7c000051d3ce5d177eb03350faed3c30f97f5337b"
     )
 
 
-def test_a_separator_inside_a_field_cannot_shift_fields() -> None:
+def test_a_separator_inside_a_text_field_cannot_shift_fields() -> None:
     shifted = replace(LINE, cdr_key="NL*TNM*C1|6:NL*TNM", cpo="X")
     assert line_v2(shifted) != line_v2(LINE)
-    assert field_text(None) != field_text("~") and field_text("") == "0:"
-    assert field_text(Decimal("1E-7")) == "9:0.0000001"  # plain, as PostgreSQL prints it
+    moved = replace(LINE, location_id="A|4:B", kind="CHARGE|5:x")
+    assert line_v2(moved).count("|") == line_v2(LINE).count("|") + 2  # inside their lengths
+    assert field_text(None, FieldForm.TEXT) != field_text("~", FieldForm.TEXT)
+    assert field_text("", FieldForm.TEXT) == "0:"
+    assert field_text(Decimal("1E-7")) == "0.0000001"  # plain, as PostgreSQL prints it
 
 
 def test_every_line_figure_changes_the_body() -> None:
