@@ -22,6 +22,9 @@ ALTER TABLE settlement_batch
                                   AND seal_link IS NOT NULL));
 -- existing rows are version 1; a new row must say which version it is
 ALTER TABLE settlement_batch ALTER COLUMN checksum_version DROP DEFAULT;
+-- the first sealed batch, which every verify and list looks up: an unsealed batch after it
+-- was rewritten (settlement.batches.seal.check_seal)
+CREATE INDEX settlement_batch_sealed ON settlement_batch (batch_id) WHERE checksum_version = 2;
 
 CREATE FUNCTION settlement_batch_closes_sealed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
