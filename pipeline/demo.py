@@ -25,8 +25,9 @@ from pipeline import reference
 from pipeline.cli.rate import explain_table
 from pipeline.cli.settle import policy_from_env
 from pipeline.config import Settings
+from pipeline.dbroles import DbRole, role_url
 from pipeline.embedded import devstack
-from pipeline.hubkeys import hub_signer
+from pipeline.hubkeys import hub_signer, load_seal_keys
 from pipeline.kafka.admin import create_topics
 from pipeline.kafka.client import read_from_beginning, records_in_topic
 from pipeline.publish import cdr_record, publish_records
@@ -46,7 +47,7 @@ from settlement.store import books
 from settlement.store.closing import close_once
 from settlement.store.db import connect
 from settlement.store.migrate import apply_migrations
-from settlement.store.statements import list_statements, load_statement
+from settlement.store.statements import iter_statements, load_statement
 from settlement.store.statements_csv import export_csv
 from settlement.store.urls import redacted, with_database
 
@@ -215,7 +216,7 @@ def step_clear(settings: Settings, cdrs: int, console: Console) -> None:
         worker_processes(settings, 1, settings.home) as group,
     ):
         wait_for_books(settings, topic, console, group)
-    with connect(settings.database_url) as conn:
+    with connect(role_url(settings, DbRole.READER)) as conn:
         in_topic = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
         counts = books.counts(conn, topic, in_topic)
         balances = books.balances(conn)
@@ -274,7 +275,7 @@ def wait_for_books(settings: Settings, topic: str, console: Console, group: Work
         task = bar.add_task("clearing", total=in_topic)
         deadline = time.monotonic() + CLEARING_WAIT_S_MAX
         while time.monotonic() < deadline:
-            with connect(settings.database_url) as conn:
+            with connect(role_url(settings, DbRole.READER)) as conn:
                 counts = books.counts(conn, topic, in_topic)
             bar.update(task, completed=in_topic - counts["pending"])
             if counts["pending"] == 0:
@@ -287,14 +288,16 @@ def wait_for_books(settings: Settings, topic: str, console: Console, group: Work
 def step_settle(settings: Settings, console: Console, out_dir: Path) -> None:
     """Close every ended period, write each statement as CSV and PDF, print net positions."""
     assert settings.database_url is not None
-    report = close_once(settings.database_url, datetime.now(UTC), policy_from_env())
+    keys = load_seal_keys(settings)
+    closer = role_url(settings, DbRole.CLOSER)
+    report = close_once(closer, datetime.now(UTC), policy_from_env(), keys.current)
     console.print(
         f"closed {len(report.batches):,} batches over {report.postings:,} postings "
         f"in {report.duration_s:.2f} s"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    with connect(settings.database_url) as conn:
-        summaries = list_statements(conn)
+    with connect(role_url(settings, DbRole.READER)) as conn:
+        summaries = list(iter_statements(conn, keys))
         with Progress(
             *Progress.get_default_columns(), MofNCompleteColumn(), console=console
         ) as bar:

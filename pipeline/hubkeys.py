@@ -21,6 +21,7 @@ import secrets
 from pathlib import Path
 
 from pipeline.config import Settings
+from settlement.batches.seal import SealKeys
 from settlement.clearing.proof import hub_signature, proof_headers
 from settlement.keys import SECRET_BYTES_MIN, HubKey, HubKeyInvalid, HubKeyring, Purpose
 
@@ -113,3 +114,8 @@ class HubSigner:
 
 def hub_signer(settings: Settings) -> HubSigner:
     return HubSigner(load_hub_keyring(settings))
+
+
+def load_seal_keys(settings: Settings) -> SealKeys:
+    """The statement seal keys of this keyring: the closer seals, verify and the API check."""
+    return SealKeys.from_keyring(load_hub_keyring(settings))

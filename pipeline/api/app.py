@@ -1,7 +1,10 @@
 """The HTTP application: ``create_app(settings)`` (FastAPI; OpenAPI at /docs).
 
 It mounts the finance API (pipeline.api.finance) and holds one PostgreSQL connection pool,
-opened when the app starts and closed when it stops (nothing connects at import). Other
+opened when the app starts and closed when it stops (nothing connects at import), and the
+hub's statement seal keys, loaded when the app is created (pipeline.hubkeys). With
+PostgreSQL down a request answers 503 with ``Retry-After`` within ``POOL_WAIT_S_MAX``
+(pipeline.api.errors); once it is back, the pool replaces its broken connections. Other
 routers (the OCPI receiver) are included the same way: ``app.include_router(router)``.
 """
 
@@ -17,11 +20,19 @@ from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
-from pipeline.api import finance
+from pipeline.api import errors, finance
 from pipeline.config import Settings
+from pipeline.dbroles import DbRole, role_url
+from pipeline.hubkeys import load_seal_keys
 from schemas.base import loads_exact
 
 POOL_SIZE_MAX: Final = 8
+POOL_WAIT_S_MAX: Final = 2.0
+"""A request waits at most this long for a pooled connection, then answers 503."""
+POOL_WAITING_MAX: Final = 64
+"""Requests queued for a connection beyond this are refused at once (503)."""
+CONNECT_TIMEOUT_S: Final = 2
+"""One connection attempt gives up after this (an unreachable host, not a refused port)."""
 
 
 def _exact_json(conn: psycopg.Connection[Any]) -> None:
@@ -30,8 +41,8 @@ def _exact_json(conn: psycopg.Connection[Any]) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     """The app for ``settings`` (its ``database_url`` must name a server)."""
-    assert settings.database_url is not None, "resolve the servers first (devstack.resolve)"
-    database_url = settings.database_url
+    database_url = role_url(settings, DbRole.READER)  # the API only ever reads
+    seal_keys = load_seal_keys(settings)  # the hub keyring, read once: statement seals
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,10 +51,19 @@ def create_app(settings: Settings) -> FastAPI:
             min_size=1,
             max_size=POOL_SIZE_MAX,
             open=True,
-            kwargs={"row_factory": dict_row, "autocommit": True},
+            kwargs={
+                "row_factory": dict_row,
+                "autocommit": True,
+                "connect_timeout": CONNECT_TIMEOUT_S,
+            },
             configure=_exact_json,
+            # a connection broken by a PostgreSQL restart is replaced, not handed out
+            check=ConnectionPool.check_connection,
+            timeout=POOL_WAIT_S_MAX,
+            max_waiting=POOL_WAITING_MAX,
         )
         app.state.finance_pool = pool
+        app.state.seal_keys = seal_keys
         try:
             yield
         finally:
@@ -55,4 +75,5 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(finance.router)
+    errors.install(app)
     return app

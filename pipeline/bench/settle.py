@@ -27,6 +27,7 @@ from typing import Final
 import psycopg
 
 from settlement.batches.model import ClosePolicy
+from settlement.batches.seal import SealKey
 from settlement.store.closing import close_once
 from settlement.store.migrate import apply_migrations
 from settlement.store.urls import with_database
@@ -167,6 +168,7 @@ def _admin(server_url: str, sql: str) -> None:
 
 def run(
     server_url: str,
+    seal_key: SealKey,
     postings: int = 1_000_000,
     runs: int = 3,
     export: Callable[[str, int], int] | None = None,
@@ -195,7 +197,7 @@ def run(
             copies.append(copy)
             url = with_database(server_url, copy)
             started = time.perf_counter()
-            report = close_once(url, AS_OF, ClosePolicy())
+            report = close_once(url, AS_OF, ClosePolicy(), seal_key)
             close_times.append(time.perf_counter() - started)
             batches = len(report.batches)
             if export is not None:

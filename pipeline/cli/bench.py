@@ -68,6 +68,7 @@ def settle(
     from pipeline.bench import settle as bench
     from pipeline.config import Settings
     from pipeline.embedded import devstack
+    from pipeline.hubkeys import load_seal_keys
     from settlement.store.db import connect
     from settlement.store.statements_csv import export_csv
 
@@ -85,7 +86,8 @@ def settle(
         def report(stage: str, done: int) -> None:
             progress.update(loading if stage == "load" else running, completed=done)
 
-        result = bench.run(settings.database_url, postings, runs, export, report)
+        seal_key = load_seal_keys(settings).current
+        result = bench.run(settings.database_url, seal_key, postings, runs, export, report)
     if json_output:
         typer.echo(
             json.dumps(

@@ -5,7 +5,11 @@
 
 Configuration: ``ROAMCLEAR_SETTLEMENT_TZ`` (period boundaries, default UTC) and
 ``ROAMCLEAR_SETTLEMENT_GRACE`` (how long after its end a period waits, default 1h; ``90s``,
-``30m``, ``2h``, ``1d``). The lead mounts it with ``app.add_typer(settle.app, name="settle")``.
+``30m``, ``2h``, ``1d``). Every batch is sealed with the hub's statement key
+(pipeline.hubkeys: ``ROAMCLEAR_HUB_KEY``, ``ROAMCLEAR_HUB_KEY_FILE`` or ``<home>/hub.key``);
+``--json`` prints each batch's seal, so the closer's output anchors the newest seal of every
+chain outside the database. The lead mounts it with
+``app.add_typer(settle.app, name="settle")``.
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ from rich.table import Table
 
 from pipeline.cli.console import console, error_console, fail, print_json
 from pipeline.config import Settings
+from pipeline.dbroles import DbRole, role_url
 from pipeline.embedded import devstack
+from pipeline.hubkeys import load_seal_keys
 from settlement.batches.model import ClosePolicy
+from settlement.batches.seal import SealKey
+from settlement.keys import HubKeyInvalid
 from settlement.store.closing import CloseRefused, CloseReport, close_once
 
 app = typer.Typer(
@@ -55,10 +63,13 @@ def policy_from_env(environ: Mapping[str, str] | None = None) -> ClosePolicy:
     return ClosePolicy(time_zone=zone, grace=grace)
 
 
-def _database_url() -> str:
+def _servers() -> tuple[str, SealKey]:
+    """The database and the key that seals what this process closes."""
     settings = devstack.resolve(Settings.from_env())
-    assert settings.database_url is not None
-    return settings.database_url
+    try:
+        return role_url(settings, DbRole.CLOSER), load_seal_keys(settings).current
+    except HubKeyInvalid as exc:
+        raise fail(str(exc), 2) from exc
 
 
 def report_json(report: CloseReport) -> dict[str, Any]:
@@ -81,6 +92,7 @@ def report_json(report: CloseReport) -> dict[str, Any]:
                 "net_amount": str(b.net_amount),
                 "rounding": str(b.rounding),
                 "checksum": b.checksum,
+                "seal": b.seal,
             }
             for b in report.batches
         ],
@@ -137,13 +149,13 @@ def close(
     policy = _policy()
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=ZoneInfo("UTC"))
-    url = _database_url()
+    url, seal_key = _servers()
     try:
         if json_output:
-            report = close_once(url, as_of, policy)
+            report = close_once(url, as_of, policy, seal_key)
         else:
             with console.status("closing settlement periods…"):
-                report = close_once(url, as_of, policy)
+                report = close_once(url, as_of, policy, seal_key)
     except CloseRefused as exc:
         raise fail(str(exc), 2) from exc
     if json_output:
@@ -163,7 +175,7 @@ def run(
         interval = parse_duration(every)
     except ValueError as exc:
         raise fail(str(exc), 2) from exc
-    url = _database_url()
+    url, seal_key = _servers()
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -177,7 +189,7 @@ def run(
     )
     while not stop.is_set():
         try:
-            report = close_once(url, None, policy)
+            report = close_once(url, None, policy, seal_key)
         except Exception as exc:  # one failed close must not end the service; it is recorded
             error_console.print(f"[bold red]close failed:[/] {type(exc).__name__}: {exc}")
         else:

@@ -10,7 +10,9 @@ visible), the batches already closed, an ``as_of`` instant and the policy (time 
    batch: the period starting at ``closed_through``. Any other posting goes into the period
    of its value_time.
 3. Every (key, period) whose period ended at least ``grace`` before ``as_of`` closes: totals,
-   a rounding transaction when the net is not in minor units, a checksum.
+   a rounding transaction when the net is not in minor units, a checksum (version 1, over
+   the postings: this core sees postings only; the SQL closer stores checksum v2 over the
+   transactions' figures too, and seals it with the hub key).
 
 Example: TNM's MONTHLY key closed May (watermark 100). On 2025-06-03 a posting for 30 May
 arrives (id 120): it is late and belongs to June's batch, closed after 1 July + grace, where

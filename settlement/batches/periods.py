@@ -83,3 +83,11 @@ def closable_before(
     containing as_of - grace, i.e. s < that start.
     """
     return period_start(as_of - grace, kind, time_zone)
+
+
+def utc_unless_offset(moment: datetime) -> datetime:
+    """The one rule for a ``from``/``to`` given by a person or a client (CLI and finance API):
+    a date or a time without an offset is UTC, never the database session's zone or the
+    host's. ``2025-05-01`` is 2025-05-01T00:00:00+00:00; ``…T06:00:00+02:00`` stays as given.
+    """
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,7 @@ from settlement.statements.model import (
     StatementHeader,
     StatementLine,
     StatementTotals,
+    StoredTotals,
     VatPart,
     VatRow,
 )
@@ -114,6 +116,30 @@ def build_statement(header: StatementHeader, lines: Sequence[StatementLine]) -> 
     return Statement(header, totals_of(ordered), vat_rows(ordered), ordered)
 
 
+def with_stored_totals(statement: Statement, stored: StoredTotals) -> Statement:
+    """The statement with the totals the closer stored in place of those summed from the
+    lines. Equal when the statement verifies; when it does not, the closed figures stand
+    and the verification says where the ledger now differs."""
+    return replace(statement, totals=stored_over(statement.totals, stored))
+
+
+def stored_over(totals: StatementTotals, stored: StoredTotals) -> StatementTotals:
+    """``totals`` with every figure the batch row stores taken from the row (receivable,
+    payable and fees are not stored: they stay the lines' sums)."""
+    net = RATING_CONTEXT.subtract(stored.credit, stored.debit)
+    return replace(
+        totals,
+        postings=stored.postings,
+        late_postings=stored.late_postings,
+        debit=stored.debit,
+        credit=stored.credit,
+        rounding=stored.rounding,
+        late_adjustments=stored.late_net,
+        net_amount=net,
+        direction=direction_of(net),
+    )
+
+
 def roles_of(lines: Iterable[StatementLine]) -> tuple[str, ...]:
     found = {line.role for line in lines if line.role is not Role.ROUNDING}
     return tuple(role.value for role in (Role.CPO, Role.EMSP) if role in found)
@@ -151,6 +177,9 @@ def header_json(header: StatementHeader) -> dict[str, Any]:
         "settlement_tz": header.settlement_tz,
         "state": header.state,
         "checksum": header.checksum,
+        "checksum_version": header.checksum_version,
+        "seal": header.seal,
+        "seal_key_id": header.seal_key_id,
         "created_at": header.created_at.isoformat(),
         "closed_at": None if header.closed_at is None else header.closed_at.isoformat(),
     }

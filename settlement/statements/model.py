@@ -108,6 +108,21 @@ class StatementHeader:
     checksum: str
     created_at: datetime
     closed_at: datetime | None
+    checksum_version: int = 1  # 2: covers every figure and is sealed (batches since 0007)
+    seal: str | None = None  # HMAC-SHA256 with the hub's statement key (settlement.batches.seal)
+    seal_key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTotals:
+    """The totals the closer stored on the batch row (and, since checksum v2, sealed)."""
+
+    postings: int
+    late_postings: int
+    debit: Decimal
+    credit: Decimal
+    rounding: Decimal
+    late_net: Decimal
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,12 @@ def _summary(pdf: FPDF, statement: Statement) -> None:
             ("Currency", cur),
             ("Statement (batch) id", str(header.batch_id)),
             ("Checksum (sha256)", header.checksum),
+            (
+                "Seal (HMAC-SHA256)",
+                "- (closed before sealing)"
+                if header.seal is None
+                else f"{header.seal} (key {header.seal_key_id})",
+            ),
             ("Created", _when(header.created_at) + " UTC"),
             ("Closed", "-" if header.closed_at is None else _when(header.closed_at) + " UTC"),
         ],

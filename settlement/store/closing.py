@@ -2,17 +2,23 @@
 
 One database transaction per close:
 
-1. ``LOCK TABLE ledger_posting IN SHARE ROW EXCLUSIVE MODE``: waits for every in-flight
+1. ``LOCK TABLE ledger_posting IN SHARE ROW EXCLUSIVE MODE`` (through
+   ``settlement_lock_postings()``, migration 0009: the closer's role may take this one lock
+   and nothing else that UPDATE privileges would allow): waits for every in-flight
    insert to commit and holds new ones until the close commits (typically well under a
    second; seconds for a million postings). The mode conflicts with itself, so two closers
    run one after the other: the second finds nothing left to close.
 2. The watermark is ``max(posting_id)``: every posting at or below it is committed and seen.
-3. One aggregate query over the postings above the last run's ``next_scan_from`` groups the
-   unbatched ones by (key, target period) with totals and the checksum body digest
-   (an ordered ``string_agg`` hashed with ``sha256``).
+3. One aggregate query over the postings above the last run's ``next_scan_from`` (joined
+   with their transactions) groups the unbatched ones by (key, target period) with totals
+   and the body of checksum v2 (an ordered ``string_agg`` of line digests, hashed with
+   ``sha256``).
 4. Rounding transactions (COPY) for batches whose net is not in minor units; the watermark
-   moves past their postings.
-5. The run row and the batches (COPY, state CLOSING), then one UPDATE to CLOSED.
+   moves past their postings; their partner legs' line digests are read back.
+5. The run row and the batches (COPY, state CLOSING) with checksum v2 and the seal: an HMAC
+   with the statement key, chained to the key's previous batch (settlement.batches.seal),
+   then one UPDATE to CLOSED. The seal is made before the CLOSED update because a CLOSED
+   row never changes again.
 
 A closer killed anywhere before the commit leaves nothing: the transaction rolls back.
 """
@@ -30,18 +36,27 @@ import psycopg
 
 from schemas.hub.agreement import SettlementPeriod
 from schemas.hub.ledger import HUB_ROUNDING
-from settlement.batches.checksum import batch_checksum, rounding_line
+from settlement.batches.checksum import (
+    CHECKSUM_V2,
+    NO_ROUNDING,
+    StoredBatch,
+    batch_checksum_v2,
+    body_digest,
+)
 from settlement.batches.model import BatchKey, ClosePolicy
 from settlement.batches.periods import following_start
 from settlement.batches.rounding import RoundingEntry, rounding_entry, rounding_transaction_id
+from settlement.batches.seal import PreviousBatch, SealKey, chain_link, seal
 from settlement.store.db import Row, connect, jsonb_exact
+from settlement.store.sealing import line_digest_sql
 
 LOCK_TIMEOUT_S_MAX: Final = 600
 """A closer waits at most this long for in-flight inserts or another closer."""
 
 _KEY_STATE = """
     SELECT DISTINCT ON (account, currency, period_kind)
-           account, currency, period_kind, period_end AS closed_through, watermark
+           account, currency, period_kind, period_end AS closed_through, watermark,
+           checksum_version, checksum, seal
       FROM settlement_batch
      ORDER BY account, currency, period_kind, period_start DESC
 """
@@ -51,11 +66,14 @@ WITH key_state AS ({_KEY_STATE}),
 candidate AS (
     SELECT p.posting_id, p.transaction_id, p.account, p.currency,
            p.settlement_period AS period_kind, p.side, p.amount, p.value_time,
+           t.kind, t.cdr_key, t.cpo, t.emsp, t.session_start, t.session_end, t.location_id,
+           t.energy_kwh, t.amount_excl_vat, t.amount_incl_vat, t.fee, t.rating,
            CASE WHEN p.value_time < ks.closed_through THEN ks.closed_through
                 ELSE date_trunc(CASE p.settlement_period WHEN 'DAILY' THEN 'day'
                                 WHEN 'WEEKLY' THEN 'week' ELSE 'month' END,
                                 p.value_time, %(tz)s) END AS period_start
       FROM ledger_posting p
+      JOIN ledger_transaction t ON t.transaction_id = p.transaction_id
       LEFT JOIN key_state ks
         ON ks.account = p.account AND ks.currency = p.currency
        AND ks.period_kind = p.settlement_period
@@ -80,9 +98,9 @@ SELECT account, currency, period_kind, period_start, bool_and(closable) AS closa
                 FILTER (WHERE value_time < period_start), 0) AS late_net,
        min(posting_id) AS first_posting_id,
        encode(sha256(convert_to(string_agg(
-           posting_id || '|' || transaction_id || '|' || side || '|' || amount,
+           {line_digest_sql("m", "m", "m.value_time < m.period_start")},
            E'\\n' ORDER BY posting_id) FILTER (WHERE closable), 'UTF8')), 'hex') AS body
-  FROM marked
+  FROM marked m
  GROUP BY account, currency, period_kind, period_start
 """
 
@@ -106,6 +124,11 @@ _BATCH_COLUMNS: Final = (
     "late_net",
     "rounding_transaction_id",
     "checksum",
+    "checksum_version",
+    "seal",
+    "seal_key_id",
+    "seal_link",
+    "created_at",
 )
 
 
@@ -129,6 +152,7 @@ class ClosedSummary:
     net_amount: Decimal
     rounding: Decimal
     checksum: str
+    seal: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,14 +279,34 @@ def _book_rounding(conn: psycopg.Connection[Row], planned: list[_Planned]) -> No
             )
 
 
+def _rounding_digests(conn: psycopg.Connection[Row], planned: list[_Planned]) -> dict[str, str]:
+    """The v2 line digest of each rounding transaction's partner leg, by transaction id."""
+    ids = [p.rounding_id for p in planned if p.rounding_id is not None]
+    if not ids:
+        return {}
+    # a rounding posting carries its period's start as value_time: it is never late
+    rows = conn.execute(
+        f"SELECT p.transaction_id::text AS id, {line_digest_sql('p', 't', 'false')} AS digest"
+        " FROM ledger_posting p JOIN ledger_transaction t ON t.transaction_id = p.transaction_id"
+        " WHERE p.transaction_id = ANY(%s::uuid[]) AND p.account LIKE 'partner:%%'",
+        (ids,),
+    ).fetchall()
+    digests = {row["id"]: row["digest"] for row in rows}
+    assert len(digests) == len(ids) == len(rows), "one partner leg per rounding transaction"
+    return digests
+
+
 def _scalar(conn: psycopg.Connection[Row], sql: str, params: Any = None) -> Any:
     row = conn.execute(sql, params).fetchone()
     assert row is not None
     return next(iter(row.values()))
 
 
-def close_once(database_url: str, as_of: datetime | None, policy: ClosePolicy) -> CloseReport:
-    """Close every (partner key, period) that may close at ``as_of`` (default: now)."""
+def close_once(
+    database_url: str, as_of: datetime | None, policy: ClosePolicy, seal_key: SealKey
+) -> CloseReport:
+    """Close every (partner key, period) that may close at ``as_of`` (default: now), each
+    batch sealed with ``seal_key`` (the hub's statement key; pipeline.hubkeys loads it)."""
     started = time.perf_counter()
     # autocommit: each ``conn.transaction()`` below is a real transaction, not a savepoint
     with connect(database_url, autocommit=True) as conn:
@@ -272,7 +316,7 @@ def close_once(database_url: str, as_of: datetime | None, policy: ClosePolicy) -
             raise CloseRefused(f"as_of {as_of.isoformat()} is in the future")
         try:
             with conn.transaction():
-                report = _close(conn, as_of, policy, started)
+                report = _close(conn, as_of, policy, seal_key, started)
         except Exception as error:
             _record_failure(conn, as_of, policy, error)
             raise
@@ -280,13 +324,17 @@ def close_once(database_url: str, as_of: datetime | None, policy: ClosePolicy) -
 
 
 def _close(
-    conn: psycopg.Connection[Row], as_of: datetime, policy: ClosePolicy, started: float
+    conn: psycopg.Connection[Row],
+    as_of: datetime,
+    policy: ClosePolicy,
+    seal_key: SealKey,
+    started: float,
 ) -> CloseReport:
     conn.execute("SET LOCAL TimeZone = 'UTC'")
     # JIT compiling the aggregate costs more (0.1-0.5 s) than it saves on a million rows
     conn.execute("SET LOCAL jit = off")
     conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S_MAX}s'")
-    conn.execute("LOCK TABLE ledger_posting IN SHARE ROW EXCLUSIVE MODE")
+    conn.execute("SELECT settlement_lock_postings()")
     watermark = _scalar(conn, "SELECT coalesce(max(posting_id), 0) FROM ledger_posting")
     scan_from = _scalar(
         conn,
@@ -327,15 +375,25 @@ def _close(
             sum(p.postings for p in closing),
         ),
     )
-    _insert_batches(conn, run_id, closing, watermark, policy)
+    closed_at = _scalar(conn, "SELECT clock_timestamp()")
+    sealed = _Sealing(seal_key, _rounding_digests(conn, closing), closed_at)
+    _insert_batches(conn, run_id, closing, watermark, policy, sealed)
     conn.execute(
-        "UPDATE settlement_batch SET state = 'CLOSED', closed_at = clock_timestamp() "
-        "WHERE run_id = %s",
-        (run_id,),
+        "UPDATE settlement_batch SET state = 'CLOSED', closed_at = %s WHERE run_id = %s",
+        (closed_at, run_id),
     )
     return CloseReport(
         run_id, as_of, watermark, _summaries(conn, run_id), time.perf_counter() - started
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Sealing:
+    """What sealing a run's batches needs besides the plan."""
+
+    key: SealKey
+    rounding_digests: dict[str, str]  # rounding transaction id -> its partner leg's digest
+    closed_at: datetime  # created_at and closed_at of every batch of the run
 
 
 def _insert_batches(
@@ -344,11 +402,13 @@ def _insert_batches(
     closing: list[_Planned],
     watermark: int,
     policy: ClosePolicy,
+    sealing: _Sealing,
 ) -> None:
-    prior = {
-        BatchKey(row["account"], row["currency"], SettlementPeriod(row["period_kind"])): row[
-            "watermark"
-        ]
+    prior: dict[BatchKey, tuple[int, PreviousBatch | None]] = {
+        BatchKey(row["account"], row["currency"], SettlementPeriod(row["period_kind"])): (
+            row["watermark"],
+            PreviousBatch(row["checksum_version"], row["checksum"], row["seal"]),
+        )
         for row in conn.execute(_KEY_STATE).fetchall()
     }
     batch_ids = sorted(
@@ -363,17 +423,33 @@ def _insert_batches(
         f"COPY settlement_batch ({', '.join(_BATCH_COLUMNS)}) FROM STDIN"
     ) as copy:
         for batch_id, p in zip(batch_ids, closing, strict=True):
-            prior_watermark = prior.get(p.key, 0)
-            prior[p.key] = watermark
+            prior_watermark, previous = prior.get(p.key, (0, None))
             entry = p.entry
-            line = rounding_line(
-                p.rounding_id,
-                None if entry is None else entry.partner_side.value,
-                None if entry is None else entry.amount,
+            stored = StoredBatch(
+                batch_id=batch_id,
+                key=p.key,
+                period_start=p.start,
+                period_end=p.end,
+                settlement_tz=policy.time_zone,
+                watermark=watermark,
+                prior_watermark=prior_watermark,
+                created_at=sealing.closed_at,
+                closed_at=sealing.closed_at,
+                postings=p.postings,
+                late_postings=p.late_postings,
+                debit=p.debit,
+                credit=p.credit,
+                rounding=Decimal(0) if entry is None else entry.signed,
+                late_net=p.late_net,
+                rounding_transaction_id=p.rounding_id,
             )
-            checksum = batch_checksum(
-                p.key, p.start, p.end, watermark, prior_watermark, p.body, line
+            rounding = (
+                NO_ROUNDING if p.rounding_id is None else sealing.rounding_digests[p.rounding_id]
             )
+            checksum = batch_checksum_v2(stored, p.body or body_digest([]), rounding)
+            link = chain_link(previous)
+            batch_seal = seal(sealing.key, stored, checksum, link)
+            prior[p.key] = (watermark, PreviousBatch(CHECKSUM_V2, checksum, batch_seal))
             copy.write_row(
                 (
                     batch_id,
@@ -395,6 +471,11 @@ def _insert_batches(
                     p.late_net,
                     p.rounding_id,
                     checksum,
+                    CHECKSUM_V2,
+                    batch_seal,
+                    sealing.key.key_id,
+                    link,
+                    sealing.closed_at,
                 )
             )
 
@@ -402,7 +483,7 @@ def _insert_batches(
 def _summaries(conn: psycopg.Connection[Row], run_id: int) -> tuple[ClosedSummary, ...]:
     rows = conn.execute(
         "SELECT batch_id, partner, currency, period_kind, period_start, period_end, postings,"
-        " late_postings, net_amount, rounding, checksum FROM settlement_batch"
+        " late_postings, net_amount, rounding, checksum, seal FROM settlement_batch"
         " WHERE run_id = %s ORDER BY batch_id",
         (run_id,),
     ).fetchall()

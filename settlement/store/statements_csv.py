@@ -11,11 +11,16 @@ from typing import Final, TextIO
 
 import psycopg
 
-from settlement.statements.build import direction_of
+from settlement.statements.build import direction_of, stored_over
 from settlement.statements.csv_export import write_csv_head
-from settlement.statements.model import Role, StatementHeader, StatementTotals, VatRow
+from settlement.statements.model import (
+    Role,
+    StatementHeader,
+    StatementTotals,
+    VatRow,
+)
 from settlement.store.db import Row
-from settlement.store.statements import StatementNotFound
+from settlement.store.statements import StatementNotFound, stored_totals
 
 _FIGURES: Final = """
 SELECT line.*,
@@ -84,14 +89,16 @@ COPY (SELECT 'line', NULL, NULL, posting_id, cdr_key, kind, role,
 """
 
 
-def _header(
-    conn: psycopg.Connection[Row], batch_id: int, roles: tuple[str, ...]
-) -> StatementHeader:
+def _batch_row(conn: psycopg.Connection[Row], batch_id: int) -> Row:
     batch = conn.execute(
         "SELECT * FROM settlement_batch WHERE batch_id = %s AND state = 'CLOSED'", (batch_id,)
     ).fetchone()
     if batch is None:
         raise StatementNotFound(f"no closed settlement batch {batch_id}")
+    return batch
+
+
+def _header(batch: Row, roles: tuple[str, ...]) -> StatementHeader:
     return StatementHeader(
         batch["batch_id"],
         batch["partner"],
@@ -105,6 +112,9 @@ def _header(
         batch["checksum"],
         batch["created_at"],
         batch["closed_at"],
+        batch["checksum_version"],
+        batch["seal"],
+        batch["seal_key_id"],
     )
 
 
@@ -149,8 +159,11 @@ def export_csv(conn: psycopg.Connection[Row], batch_id: int, out: TextIO) -> int
     with conn.transaction():
         _materialise(conn, batch_id)
         totals, roles = _totals(conn)
-        header = _header(conn, batch_id, roles)
-        write_csv_head(header, totals, _vat(conn), out)
+        batch = _batch_row(conn, batch_id)
+        # the totals rows are the stored figures, as in the JSON (equal once it verifies)
+        write_csv_head(
+            _header(batch, roles), stored_over(totals, stored_totals(batch)), _vat(conn), out
+        )
         lines = 0
         with conn.cursor().copy(_LINES_COPY) as copy:
             for chunk in copy:

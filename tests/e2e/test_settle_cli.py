@@ -10,16 +10,19 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pypdf
 import pytest
 
+from pipeline.hubkeys import generate_secret
 from settlement.store.db import connect
-from tests.integration.settlement.factories import at, book
+from tests.integration.settlement.factories import at, book, partner
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
+HUB_KEY = generate_secret()
 
 
 def _command(module: str, database_url: str, *args: str) -> list[str]:
@@ -34,6 +37,8 @@ def _env(database_url: str) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
         "PYTHONPATH": str(ROOT),
         "ROAMCLEAR_SETTLEMENT_GRACE": "1h",
+        # the closer seals with it and verify checks with it: one keyring for both processes
+        "ROAMCLEAR_HUB_KEY": HUB_KEY,
     }
 
 
@@ -77,6 +82,9 @@ def test_close_list_show_export_verify(fresh_database_url: str, tmp_path: Path) 
     assert "11.82" in pypdf.PdfReader(pdf).pages[0].extract_text()
     as_csv = _run("statements", fresh_database_url, "export", str(tnm["id"]), "--format", "csv")
     assert "total,net_amount,11.8200" in as_csv.stdout
+    with connect(fresh_database_url) as conn:
+        partner(conn, "NL*TNM", "CPO")
+        conn.commit()
     token = _run("statements", fresh_database_url, "token", "create", "--partner", "NL*TNM")
     assert token.returncode == 0 and len(token.stdout.strip()) >= 40
     again = _run("settle", fresh_database_url, "close", "--as-of", "2025-06-02T00:00:00", "--json")
@@ -111,3 +119,99 @@ def test_settle_run_stops_cleanly_on_sigterm(fresh_database_url: str) -> None:
             process.kill()
     assert process.returncode == 0, err
     assert "settlement closer stopped" in err
+
+
+def test_show_export_and_list_say_when_a_statement_no_longer_verifies(
+    fresh_database_url: str,
+) -> None:
+    with connect(fresh_database_url) as conn:
+        book(conn, "NL*TNM", "DE*EMS", "10.0000", "0.1500")
+        conn.commit()
+    closed = _run("settle", fresh_database_url, "close", "--as-of", "2025-06-02T00:00:00", "--json")
+    ids = {b["partner"]: b["id"] for b in json.loads(closed.stdout)["batches"]}
+    assert all(len(b["seal"]) == 64 for b in json.loads(closed.stdout)["batches"])
+    shown = _run("statements", fresh_database_url, "show", str(ids["NL*TNM"]))
+    assert "matches the ledger and its seal" in shown.stdout
+    with connect(fresh_database_url) as conn:
+        conn.execute("SET session_replication_role = replica")  # a superuser, triggers off
+        conn.execute(
+            "UPDATE ledger_posting SET amount = amount + 1 WHERE account LIKE 'partner:NL%'"
+        )
+        conn.execute(
+            "UPDATE settlement_batch SET credit_total = credit_total + 1"
+            f" WHERE batch_id = {ids['DE*EMS']}"
+        )
+        conn.commit()
+    shown = _run("statements", fresh_database_url, "show", str(ids["NL*TNM"]))
+    assert shown.returncode == 0 and "is NOT verified" in shown.stdout
+    assert "9.8500" in shown.stdout and "credit: stored 9.8500, ledger 10.8500" in shown.stdout
+    as_json = json.loads(
+        _run("statements", fresh_database_url, "show", str(ids["NL*TNM"]), "--json").stdout
+    )
+    assert as_json["verification"]["matches"] is False and as_json["net_amount"] == "9.8500"
+    exported = _run(
+        "statements", fresh_database_url, "export", str(ids["NL*TNM"]), "--format", "csv"
+    )
+    assert exported.returncode == 1 and exported.stdout == "" and "not exported" in exported.stderr
+    assert _run("statements", fresh_database_url, "verify", str(ids["NL*TNM"])).returncode == 1
+    listed = _run("statements", fresh_database_url, "list", "--json")
+    seals = {s["partner"]: s["seal_status"] for s in json.loads(listed.stdout)}
+    assert seals == {"NL*TNM": "VALID", "DE*EMS": "INVALID"}  # the list reads stored rows only
+    assert "1 of 2 statements fail their seal check" in listed.stderr
+
+
+def test_tokens_are_listed_without_secrets_revoked_and_made_to_expire(
+    fresh_database_url: str,
+) -> None:
+    def token(*args: str) -> subprocess.CompletedProcess[str]:
+        return _run("statements", fresh_database_url, "token", *args)
+
+    refused = token("create", "--partner", "NL*TNM")
+    assert refused.returncode == 2 and "not a registered partner" in refused.stderr
+    with connect(fresh_database_url) as conn:
+        partner(conn, "NL*TNM", "CPO")
+        conn.commit()
+    made = token("create", "--partner", "NL*TNM", "--label", "TNM finance", "--expires", "90d")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    finance = token("create", "--finance", "--expires", "2999-01-01")
+    assert finance.returncode == 0, finance.stderr
+    assert token("create", "--finance", "--expires", "2020-01-01").returncode == 2
+    listed = token("list", "--json")
+    rows = {r["scope"]: r for r in json.loads(listed.stdout)}
+    assert secret not in listed.stdout and finance.stdout.strip() not in listed.stdout
+    tnm = rows["PARTNER"]
+    assert tnm["partner"] == "NL*TNM" and tnm["label"] == "TNM finance"
+    assert tnm["status"] == "ACTIVE" and tnm["revoked_at"] is None
+    assert tnm["expires_at"] is not None and tnm["expires_at"].startswith(
+        (datetime.now(UTC) + timedelta(days=90)).strftime("%Y-%m-%d")
+    )
+    assert rows["FINANCE"]["expires_at"] == "2999-01-01T00:00:00+00:00"
+    assert tnm["id"] in made.stderr  # shown at creation, to revoke it later
+    revoked = token("revoke", tnm["id"], "--reason", "rotated")
+    assert revoked.returncode == 0, revoked.stderr
+    assert token("revoke", tnm["id"]).returncode == 2  # already revoked
+    assert token("revoke", "nothex").returncode == 2
+    after = {r["id"]: r for r in json.loads(token("list", "--json").stdout)}
+    assert after[tnm["id"]]["status"] == "REVOKED" and after[tnm["id"]]["revoked_at"]
+    table = token("list")
+    assert table.returncode == 0 and "REVOKED" in table.stdout and secret not in table.stdout
+
+
+def test_statements_list_gives_every_statement_or_says_what_it_left_out(
+    fresh_database_url: str,
+) -> None:
+    with connect(fresh_database_url) as conn:
+        for day in range(4):  # 8 daily batches
+            end = at("2025-05-01 12:00") + timedelta(days=day)
+            book(conn, "NL*TNM", "DE*EMS", "10.0000", end=end, kind="DAILY")
+        conn.commit()
+    assert (
+        _run("settle", fresh_database_url, "close", "--as-of", "2025-06-02T00:00:00").returncode
+        == 0
+    )
+    every = _run("statements", fresh_database_url, "list", "--json")
+    assert len(json.loads(every.stdout)) == 8 and "showing" not in every.stderr
+    some = _run("statements", fresh_database_url, "list", "--limit", "3", "--json")
+    assert some.returncode == 0, some.stderr
+    assert len(json.loads(some.stdout)) == 3 and "showing 3 of 8 statements" in some.stderr

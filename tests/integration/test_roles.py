@@ -4,6 +4,7 @@ books: no UPDATE, DELETE or TRUNCATE on what it appends, no trigger changes, no
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Final
 
 import psycopg
@@ -11,6 +12,11 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
+from settlement.batches.model import ClosePolicy
+from settlement.store.closing import close_once
+from settlement.store.db import connect
+from settlement.store.statements import verify
+from tests.integration.settlement.factories import SEAL_KEY, TEST_KEYS, at, book
 
 pytestmark = pytest.mark.integration
 
@@ -98,3 +104,20 @@ def test_the_owner_role_cannot_log_in_and_owns_the_schema(fresh_settings: Settin
         ).fetchone()
     assert owners == [("roamclear_owner",)]
     assert login == (False,)
+
+
+def test_the_closer_role_closes_and_seals_and_the_reader_verifies(fresh_settings: Settings) -> None:
+    assert fresh_settings.database_url
+    with psycopg.connect(fresh_settings.database_url) as conn:
+        book(conn, "NL*TNM", "DE*EMS", "10.0001", end=at("2025-05-10 12:00"))
+        conn.commit()
+    report = close_once(
+        role_url(fresh_settings, DbRole.CLOSER),
+        at("2025-06-02 00:00"),
+        ClosePolicy(time_zone="UTC", grace=timedelta(hours=1)),
+        SEAL_KEY,
+    )
+    assert len(report.batches) == 2
+    with connect(role_url(fresh_settings, DbRole.READER)) as conn:
+        for batch in report.batches:
+            assert verify(conn, batch.batch_id, TEST_KEYS).matches

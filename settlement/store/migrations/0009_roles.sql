@@ -1,6 +1,6 @@
 -- Least privilege: the roles each component connects as are created and granted by
 -- post-apply.sql (re-run after every migration); this file holds the one function they need.
--- depends: 0006_submitter_proof
+-- depends: 0006_submitter_proof 0007_statement_seal 0008_finance_tokens
 --
 -- The closer must hold new postings back while it takes its watermark (closing.py step 1):
 -- LOCK TABLE ... IN SHARE ROW EXCLUSIVE MODE, which PostgreSQL allows only to a role with

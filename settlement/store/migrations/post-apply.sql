@@ -100,5 +100,6 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO roamclear_reader;
 -- The operator: reads everything, appends reference data, keys, tokens and retries.
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO roamclear_operator;
 GRANT INSERT ON partner_version, tariff_version, location_version, agreement_version,
-                partner_key, partner_key_revocation, finance_api_token, rejection_retry
+                partner_key, partner_key_revocation, finance_api_token,
+                finance_api_token_revocation, rejection_retry
     TO roamclear_operator;

@@ -10,7 +10,15 @@ from typing import Any
 
 import psycopg
 
+from settlement.batches.seal import SealKeys
+from settlement.keys import HubKey, HubKeyring
+
 _counter = itertools.count(1)
+TEST_KEYS = SealKeys.from_keyring(
+    HubKeyring(HubKey.from_secret(b"roamclear test hub key, 32 bytes"))
+)
+"""Seal keys for tests that close and verify in-process (the hub key is never in PostgreSQL)."""
+SEAL_KEY = TEST_KEYS.current
 
 
 def at(text: str) -> datetime:
@@ -29,6 +37,8 @@ def book(
     currency: str = "EUR",
     vat: str | None = "21.0",
     fee_payer: str = "CPO",
+    location: str | None = "LOC1",
+    vat_breakdown: object = None,
 ) -> str:
     """A CHARGE: eMSP debited, CPO credited, hub:fees credited the fee; returns its id."""
     n = next(_counter)
@@ -39,13 +49,23 @@ def book(
     rating: dict[str, object] = {}
     if vat is not None:
         rating["vat_breakdown"] = [{"vat": vat, "excl_vat": str(excl), "incl_vat": str(gross)}]
+    if vat_breakdown is not None:  # as given, JSON numbers or malformed entries included
+        rating["vat_breakdown"] = vat_breakdown
     from settlement.store.db import jsonb_exact
 
+    # as clearing books it: from an archived record, whose outcome is this transaction
+    archived = conn.execute(
+        "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('test.cdr.submitted', 0, %s)"
+        " RETURNING archive_id",
+        (n,),
+    ).fetchone()
+    assert archived is not None
+    archive_id = archived[0] if isinstance(archived, tuple) else archived["archive_id"]
     conn.execute(
         "INSERT INTO ledger_transaction (transaction_id, cdr_key, kind, content_hash, currency,"
         " cpo, emsp, session_start, session_end, location_id, energy_kwh, amount_excl_vat,"
-        " amount_incl_vat, fee, rating) VALUES (%s, %s, 'CHARGE', %s, %s, %s, %s, %s, %s,"
-        " 'LOC1', 11.5, %s, %s, %s, %s)",
+        " amount_incl_vat, fee, rating, archive_id) VALUES (%s, %s, 'CHARGE', %s, %s, %s, %s,"
+        " %s, %s, %s, 11.5, %s, %s, %s, %s, %s)",
         (
             transaction_id,
             f"{cpo}*T{n}",
@@ -55,11 +75,17 @@ def book(
             emsp,
             end - timedelta(minutes=45),
             end,
+            location,
             excl,
             gross,
             fee_amount,
             jsonb_exact(rating),
+            archive_id,
         ),
+    )
+    conn.execute(
+        "INSERT INTO cdr_outcome (archive_id, outcome, transaction_id) VALUES (%s, 'LEDGERED', %s)",
+        (archive_id, transaction_id),
     )
     emsp_owes = gross + fee_amount if fee_payer == "EMSP" else gross
     cpo_owed = gross if fee_payer == "EMSP" else gross - fee_amount
@@ -79,3 +105,11 @@ def book(
         params,
     )
     return transaction_id
+
+
+def partner(conn: psycopg.Connection[Any], party: str, role: str = "BOTH") -> None:
+    """Register a partner (a partner token is only made for a registered one)."""
+    from schemas.hub.party import PartyRef
+    from settlement.store.reference_store import add_partner
+
+    add_partner(conn, PartyRef.parse(party), role, f"{party} test partner")

@@ -19,7 +19,7 @@ from settlement.store import closing
 from settlement.store.closing import CloseReport, close_once
 from settlement.store.db import connect
 from settlement.store.statements import verify
-from tests.integration.settlement.factories import at, book
+from tests.integration.settlement.factories import SEAL_KEY, TEST_KEYS, at, book
 
 pytestmark = pytest.mark.integration
 POLICY = ClosePolicy(time_zone="UTC", grace=timedelta(hours=1))
@@ -43,7 +43,7 @@ def _seed(url: str, count: int = 20) -> None:
 
 
 def _closed(url: str) -> int:
-    return close_once(url, AS_OF, POLICY).batches[0].batch_id
+    return close_once(url, AS_OF, POLICY, SEAL_KEY).batches[0].batch_id
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_two_closers_at_once_never_overlap(settle_db: str) -> None:
 
     def run() -> None:
         barrier.wait()
-        reports.append(close_once(settle_db, AS_OF, POLICY))
+        reports.append(close_once(settle_db, AS_OF, POLICY, SEAL_KEY))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:
@@ -106,8 +106,9 @@ def pause(conn, planned):
     print("paused", flush=True)
     time.sleep(600)
 closing._book_rounding = pause
+from tests.integration.settlement.factories import SEAL_KEY
 closing.close_once(sys.argv[1], datetime(2025, 6, 2, tzinfo=UTC),
-                   ClosePolicy(grace=timedelta(hours=1)))
+                   ClosePolicy(grace=timedelta(hours=1)), SEAL_KEY)
 """
 
 
@@ -132,7 +133,7 @@ def test_a_killed_closer_leaves_nothing_half_closed(settle_db: str) -> None:
             " (SELECT count(*) FROM settlement_run) AS runs"
         ).fetchone()
     assert counts == {"batches": 0, "rounding": 0, "runs": 0}
-    report = close_once(settle_db, AS_OF, POLICY)  # the lock died with the session
+    report = close_once(settle_db, AS_OF, POLICY, SEAL_KEY)  # the lock died with the session
     assert report.batches
 
 
@@ -146,7 +147,7 @@ def test_a_failed_close_rolls_back_and_is_recorded(
 
     monkeypatch.setattr(closing, "_insert_batches", broken)
     with pytest.raises(RuntimeError):
-        close_once(settle_db, AS_OF, POLICY)
+        close_once(settle_db, AS_OF, POLICY, SEAL_KEY)
     with connect(settle_db) as conn:
         runs = conn.execute("SELECT state, error FROM settlement_run").fetchall()
         batches = conn.execute("SELECT count(*) AS n FROM settlement_batch").fetchone()
@@ -158,7 +159,7 @@ def test_verify_detects_a_forged_checksum_and_a_forged_posting(settle_db: str) -
     _seed(settle_db, 5)
     batch_id = _closed(settle_db)
     with connect(settle_db) as conn:
-        assert verify(conn, batch_id).matches
+        assert verify(conn, batch_id, TEST_KEYS).matches
         # a superuser switching triggers off can forge anything; verify still sees it
         conn.execute("SET session_replication_role = replica")
         conn.execute(
@@ -166,7 +167,7 @@ def test_verify_detects_a_forged_checksum_and_a_forged_posting(settle_db: str) -
             (batch_id,),
         )
         conn.commit()
-        result = verify(conn, batch_id)
+        result = verify(conn, batch_id, TEST_KEYS)
         assert not result.matches and any("checksum" in d for d in result.differences)
     other = _closed_second(settle_db)
     with connect(settle_db) as conn:
@@ -179,7 +180,7 @@ def test_verify_detects_a_forged_checksum_and_a_forged_posting(settle_db: str) -
             (other,),
         )
         conn.commit()
-        result = verify(conn, other)
+        result = verify(conn, other, TEST_KEYS)
     assert not result.matches and any("postings" in d for d in result.differences)
 
 

@@ -17,7 +17,7 @@ from settlement.store.closing import close_once
 from settlement.store.db import connect
 from settlement.store.statements import list_statements, load_statement
 from settlement.store.statements_csv import export_csv, statement_totals
-from tests.integration.settlement.factories import at, book
+from tests.integration.settlement.factories import SEAL_KEY, TEST_KEYS, at, book
 
 pytestmark = pytest.mark.integration
 POLICY = ClosePolicy(time_zone="Europe/Amsterdam", grace=timedelta(hours=2))
@@ -37,13 +37,13 @@ def _ledger(url: str) -> None:
         book(conn, "DE*EMS", "NL*TNM", "12.3456", "0.2000", fee_payer="EMSP", vat=None)
         book(conn, "FR*CPO", "NL*TNM", "8.0000", "0.1000", vat="5.5")
         conn.commit()
-    close_once(url, at("2025-06-10 00:00"), POLICY)
+    close_once(url, at("2025-06-10 00:00"), POLICY, SEAL_KEY)
 
 
 def test_csv_json_and_pdf_carry_the_same_totals(settle_db: str) -> None:
     _ledger(settle_db)
     with connect(settle_db) as conn:
-        [summary] = list_statements(conn, partner="NL*TNM")
+        [summary] = list_statements(conn, TEST_KEYS, partner="NL*TNM").items
         statement = load_statement(conn, summary.batch_id)
         sql_totals, sql_vat = statement_totals(conn, summary.batch_id)
         buffer = io.StringIO()
@@ -79,6 +79,6 @@ def test_csv_json_and_pdf_carry_the_same_totals(settle_db: str) -> None:
 def test_period_boundaries_follow_the_settlement_time_zone(settle_db: str) -> None:
     _ledger(settle_db)
     with connect(settle_db) as conn:
-        found = list_statements(conn, partner="NL*TNM")
+        found = list_statements(conn, TEST_KEYS, partner="NL*TNM").items
     assert found[0].period_start == at("2025-04-30 22:00")  # 1 May 00:00 in Amsterdam
     assert found[0].period_end == at("2025-05-31 22:00")

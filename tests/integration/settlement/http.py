@@ -1,0 +1,38 @@
+"""A real uvicorn serving the app on 127.0.0.1 and a free port, for as long as a test needs."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from pipeline.api.app import create_app
+from pipeline.config import Settings
+
+START_WAIT_S_MAX = 20
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """Yields the server's base URL; stops it at exit."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_WAIT_S_MAX
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
