@@ -153,7 +153,7 @@ def run(
             None,
             submission.key,
             submission.value,
-            tuple(sign(TOPIC, submission.value)),
+            tuple(sign(TOPIC, submission.value)) if submission.signed else (),
         )
         for offset, submission in enumerate(iter_submissions(config, data))
     ]
