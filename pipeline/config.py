@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 TOPIC_PREFIX_DEFAULT = "roamclear"
-ROLE_NAMES = ("WORKER", "CLOSER", "READER", "OPERATOR")  # ROAMCLEAR_DATABASE_URL_<name>
+ROLE_NAMES = ("WORKER", "CLOSER", "API", "READER", "OPERATOR")  # ROAMCLEAR_DATABASE_URL_<name>
 HOME_DEFAULT = ".roamclear"
 
 
@@ -42,6 +42,8 @@ class Settings:
     # the URL each component connects with (pipeline.dbroles); None: DATABASE_URL's server
     # and database as the component's role, without a password
     role_database_urls: tuple[tuple[str, str], ...] = ()
+    # where partners reach `roamclear api` (OCPI version details are built from it)
+    public_url: str = "http://127.0.0.1:8080"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +67,7 @@ class Settings:
             hub_keys_previous=tuple(
                 text for text in env.get("ROAMCLEAR_HUB_KEYS_PREVIOUS", "").split(",") if text
             ),
+            public_url=env.get("ROAMCLEAR_PUBLIC_URL") or "http://127.0.0.1:8080",
             role_database_urls=tuple(
                 (role, env[f"ROAMCLEAR_DATABASE_URL_{role}"])
                 for role in ROLE_NAMES

@@ -8,7 +8,7 @@ post-apply.sql grants it and no others:
     >>> role_url(settings, DbRole.WORKER)
     'postgresql://roamclear_worker@db:5432/hub'
 
-`ROAMCLEAR_DATABASE_URL_WORKER` (… `_CLOSER`, `_READER`, `_OPERATOR`) names another URL for
+`ROAMCLEAR_DATABASE_URL_WORKER` (… `_CLOSER`, `_API`, `_READER`, `_OPERATOR`) names another URL for
 a role: a managed PostgreSQL with passwords, a login user of another name that is a member
 of the role.
 """
@@ -26,7 +26,8 @@ class DbRole(StrEnum):
 
     WORKER = "roamclear_worker"  # clearing: reads reference data and the ledger, appends
     CLOSER = "roamclear_closer"  # settle close|run: appends runs, batches, rounding
-    READER = "roamclear_reader"  # finance API and read-only commands: SELECT only
+    API = "roamclear_api"  # `roamclear api`: reads, appends what partners deliver over HTTP
+    READER = "roamclear_reader"  # read-only commands: SELECT only
     OPERATOR = "roamclear_operator"  # reference data, keys, tokens, retries: appends only
 
 

@@ -1,11 +1,12 @@
 """The HTTP application: ``create_app(settings)`` (FastAPI; OpenAPI at /docs).
 
-It mounts the finance API (pipeline.api.finance) and holds one PostgreSQL connection pool,
-opened when the app starts and closed when it stops (nothing connects at import), and the
-hub's statement seal keys, loaded when the app is created (pipeline.hubkeys). With
-PostgreSQL down a request answers 503 with ``Retry-After`` within ``POOL_WAIT_S_MAX``
-(pipeline.api.errors); once it is back, the pool replaces its broken connections. Other
-routers (the OCPI receiver) are included the same way: ``app.include_router(router)``.
+It mounts the finance API (pipeline.api.finance) and the OCPI interface (pipeline.ocpi:
+versions and the modules in `pipeline.ocpi.modules.MODULES`), and holds one PostgreSQL
+connection pool (as `roamclear_api`), opened when the app starts and closed when it stops
+(nothing connects at import), and the hub's statement seal keys, loaded when the app is
+created (pipeline.hubkeys). With PostgreSQL down a request answers 503 with
+``Retry-After`` within ``POOL_WAIT_S_MAX`` (pipeline.api.errors; under /ocpi in the OCPI
+envelope); once it is back, the pool replaces its broken connections.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from pipeline.api import errors, finance
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_seal_keys
+from pipeline.ocpi import errors as ocpi_errors
+from pipeline.ocpi import versions
+from pipeline.ocpi.modules import MODULES
+from pipeline.ocpi.request_ids import RequestIds
 from schemas.base import loads_exact
 
 POOL_SIZE_MAX: Final = 8
@@ -41,7 +46,7 @@ def _exact_json(conn: psycopg.Connection[Any]) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     """The app for ``settings`` (its ``database_url`` must name a server)."""
-    database_url = role_url(settings, DbRole.READER)  # the API only ever reads
+    database_url = role_url(settings, DbRole.API)
     seal_keys = load_seal_keys(settings)  # the hub keyring, read once: statement seals
 
     @asynccontextmanager
@@ -75,5 +80,12 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(finance.router)
+    app.include_router(versions.router)
+    for module in MODULES:
+        app.include_router(module.router)
+    app.state.ocpi_modules = MODULES
+    app.state.public_url = settings.public_url
+    app.add_middleware(RequestIds)
     errors.install(app)
+    ocpi_errors.install(app)
     return app

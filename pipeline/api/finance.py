@@ -25,15 +25,14 @@ not verify, since a document sent to a partner must be what was closed.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from psycopg_pool import ConnectionPool
 
+from pipeline.api.db import Conn
 from pipeline.api.errors import invalid
 from pipeline.api.tokens import Principal, principal_of
 from schemas.hub.party import PartyRef
@@ -62,15 +61,6 @@ _BOUND = (
 _FROM = f"periods ending after this: {_BOUND}"
 _TO = f"periods starting before this: {_BOUND}"
 _bearer = HTTPBearer(auto_error=False, description="finance or partner token")
-
-
-def _connection(request: Request) -> Iterator[psycopg.Connection[Row]]:
-    pool: ConnectionPool[psycopg.Connection[Row]] = request.app.state.finance_pool
-    with pool.connection() as conn:
-        yield conn
-
-
-Conn = Annotated[psycopg.Connection[Row], Depends(_connection)]
 
 
 def _seal_keys(request: Request) -> SealKeys:

@@ -12,6 +12,7 @@ from pipeline.cli import (
     dev,
     ingest,
     keys,
+    ocpi,
     rate,
     reference,
     rejected,
@@ -35,6 +36,7 @@ app.add_typer(topics.app, name="topics")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(reference.partners, name="partners")
 reference.partners.add_typer(keys.keys, name="keys")
+reference.partners.command("invite")(ocpi.invite)
 app.add_typer(keys.config, name="config")
 app.add_typer(reference.tariffs, name="tariffs")
 app.add_typer(reference.locations, name="locations")

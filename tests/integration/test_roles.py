@@ -40,6 +40,7 @@ FORBIDDEN: Final = (
 MAY: Final = {
     DbRole.WORKER: "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
     DbRole.CLOSER: "SELECT settlement_lock_postings()",
+    DbRole.API: "SELECT count(*) FROM settlement_batch, finance_api_token, ocpi_token",
     DbRole.READER: "SELECT count(*) FROM ledger_posting, finance_api_token",
     DbRole.OPERATOR: "INSERT INTO partner_version (party_ref, version, role, name) "
     "VALUES ('NL*ROL', 1, 'CPO', 'roles test')",
@@ -58,6 +59,12 @@ MAY_NOT: Final = {
         "INSERT INTO cdr_outcome (archive_id, outcome) VALUES (1, 'REJECTED')",
         "INSERT INTO tariff_version (tariff_key, cpo, tariff_id, last_updated, content_hash, "
         "currency, body) VALUES ('k', 'NL*X', 'T', now(), 'h', 'EUR', '{}')",
+    ),
+    DbRole.API: (
+        "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
+        "INSERT INTO finance_api_token (token_hash, scope) VALUES (repeat('0', 64), 'FINANCE')",
+        "INSERT INTO partner_key_revocation (key_id, revoked_at) VALUES ('pk-000000000000', now())",
+        "SELECT settlement_lock_postings()",
     ),
     DbRole.READER: (
         "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",

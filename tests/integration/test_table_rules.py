@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pipeline.config import Settings
 from schemas.hub.party import PartyRef
-from settlement.store import books, partner_keys
+from settlement.store import books, ocpi_tokens, partner_keys
 from settlement.store.db import connect
 from tests.integration.clearing.helpers import mixed_batch, register_reference_data, submit
 from tests.integration.clearing.test_batch import _clear
@@ -42,6 +42,8 @@ RULES: Final = {
     "settlement_batch": STATE_MACHINE,
     "finance_api_token": APPEND_ONLY,
     "finance_api_token_revocation": APPEND_ONLY,
+    "ocpi_token": APPEND_ONLY,
+    "ocpi_token_revocation": APPEND_ONLY,
     "_yoyo_log": MIGRATIONS,
     "_yoyo_migration": MIGRATIONS,
     "_yoyo_version": MIGRATIONS,
@@ -103,6 +105,8 @@ def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) ->
     asyncio.run(_clear(settings, submit(settings, records)))
     with connect(settings.database_url) as conn:
         key_id = partner_keys.add_key(conn, PartyRef.parse("NL*TNM"), raw)
+        token = ocpi_tokens.issue(conn, PartyRef.parse("NL*TNM"), ocpi_tokens.TokenKind.A)
+        ocpi_tokens.revoke(conn, ocpi_tokens.token_hash(token))
         partner_keys.revoke_key(conn, key_id)
         (first,) = books.rejections(conn, limit=1)
         books.record_retry(conn, first["rejection_id"], "00000000-0000-4000-8000-000000000000")
@@ -112,7 +116,12 @@ def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) ->
             t
             for t, rule in RULES.items()
             if rule == APPEND_ONLY
-            and t not in {"settlement_run", "finance_api_token", "finance_api_token_revocation"}
+            and t
+            not in {
+                "settlement_run",
+                "finance_api_token",
+                "finance_api_token_revocation",
+            }
         ]
         for table in populated:
             assert conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()["n"] > 0, table

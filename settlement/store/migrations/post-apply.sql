@@ -9,7 +9,9 @@
 --                       the append-only tables it writes; nothing else
 --   roamclear_closer    `settle close|run`: reads the ledger, appends runs, batches and
 --                       rounding transactions, moves batches through their states
---   roamclear_reader    the finance API and every read-only command: SELECT only
+--   roamclear_api       `roamclear api` (finance API and OCPI receiver): reads, and appends
+--                       what partners deliver over HTTP and the tokens it issues them
+--   roamclear_reader    every read-only command: SELECT only
 --   roamclear_operator  reference data, partner keys, API tokens, retries: INSERT only
 --
 -- Roles belong to the server, not the database: creating one that exists is skipped (two
@@ -20,7 +22,7 @@ DECLARE
     name text;
 BEGIN
     FOREACH name IN ARRAY ARRAY['roamclear_owner', 'roamclear_worker', 'roamclear_closer',
-                                'roamclear_reader', 'roamclear_operator'] LOOP
+                                'roamclear_reader', 'roamclear_operator', 'roamclear_api'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I %s', name,
@@ -64,13 +66,13 @@ END;
 $$;
 
 -- Start from nothing, so a grant removed here is removed from the database too.
-REVOKE ALL ON ALL TABLES IN SCHEMA public
-    FROM roamclear_worker, roamclear_closer, roamclear_reader, roamclear_operator;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA public
-    FROM roamclear_worker, roamclear_closer, roamclear_reader, roamclear_operator;
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM roamclear_worker, roamclear_closer,
+    roamclear_reader, roamclear_operator, roamclear_api;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM roamclear_worker, roamclear_closer,
+    roamclear_reader, roamclear_operator, roamclear_api;
 REVOKE ALL ON FUNCTION settlement_lock_postings() FROM PUBLIC;
-GRANT USAGE ON SCHEMA public
-    TO roamclear_worker, roamclear_closer, roamclear_reader, roamclear_operator;
+GRANT USAGE ON SCHEMA public TO roamclear_worker, roamclear_closer, roamclear_reader,
+    roamclear_operator, roamclear_api;
 
 -- The worker.
 GRANT SELECT ON partner, partner_version, tariff_version, location_version, agreement_version,
@@ -101,5 +103,9 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO roamclear_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO roamclear_operator;
 GRANT INSERT ON partner_version, tariff_version, location_version, agreement_version,
                 partner_key, partner_key_revocation, finance_api_token,
-                finance_api_token_revocation, rejection_retry
+                finance_api_token_revocation, rejection_retry, ocpi_token, ocpi_token_revocation
     TO roamclear_operator;
+
+-- The API: reads everything, appends the tokens the OCPI handshake issues and revokes.
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO roamclear_api;
+GRANT INSERT ON ocpi_token, ocpi_token_revocation TO roamclear_api;

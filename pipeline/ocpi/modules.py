@@ -1,0 +1,47 @@
+"""The OCPI modules this hub implements: what `GET /ocpi/2.2.1` lists, and the routers the
+app mounts. A receiver module adds itself to `MODULES`.
+
+    Module(ModuleId.CDRS, InterfaceRole.RECEIVER, "cdrs", cdrs.router)
+    -> {"identifier": "cdrs", "role": "RECEIVER", "url": "<public url>/ocpi/2.2.1/cdrs"}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from fastapi import APIRouter
+
+VERSION: Final = "2.2.1"
+BASE_PATH: Final = "/ocpi"
+VERSION_PATH: Final = f"{BASE_PATH}/{VERSION}"
+
+
+class ModuleId(StrEnum):
+    """OCPI 2.2.1 module identifiers the hub serves."""
+
+    CREDENTIALS = "credentials"
+    CDRS = "cdrs"
+    SESSIONS = "sessions"
+    TARIFFS = "tariffs"
+    LOCATIONS = "locations"
+
+
+class InterfaceRole(StrEnum):
+    SENDER = "SENDER"
+    RECEIVER = "RECEIVER"
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    identifier: ModuleId
+    role: InterfaceRole  # credentials: "not relevant", the spec advises SENDER
+    path: str  # under VERSION_PATH
+    router: APIRouter
+
+    def url(self, public_url: str) -> str:
+        return f"{public_url.rstrip('/')}{VERSION_PATH}/{self.path}"
+
+
+MODULES: tuple[Module, ...] = ()
