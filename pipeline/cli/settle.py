@@ -25,10 +25,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from rich.table import Table
 
+from pipeline.cli.common import live_settings
 from pipeline.cli.console import console, error_console, fail, print_json
-from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
-from pipeline.embedded import devstack
 from pipeline.hubkeys import load_seal_keys
 from settlement.batches.model import ClosePolicy
 from settlement.batches.seal import SealKey
@@ -65,7 +64,7 @@ def policy_from_env(environ: Mapping[str, str] | None = None) -> ClosePolicy:
 
 def _servers() -> tuple[str, SealKey]:
     """The database and the key that seals what this process closes."""
-    settings = devstack.resolve(Settings.from_env())
+    settings = live_settings()
     try:
         return role_url(settings, DbRole.CLOSER), load_seal_keys(settings).current
     except HubKeyInvalid as exc:

@@ -40,10 +40,10 @@ from pipeline.api.tokens import (
     revoke_token,
     token_hash,
 )
+from pipeline.cli.common import live_settings
 from pipeline.cli.console import console, error_console, fail, print_json
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
-from pipeline.embedded import devstack
 from pipeline.hubkeys import load_seal_keys
 from schemas.hub.party import PartyRef
 from settlement.batches.periods import utc_unless_offset
@@ -87,7 +87,7 @@ _SEAL_STYLE = {
 
 
 def _settings() -> Settings:
-    settings = devstack.resolve(Settings.from_env())
+    settings = live_settings()
     assert settings.database_url is not None
     return settings
 

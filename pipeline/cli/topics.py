@@ -6,9 +6,8 @@ import asyncio
 
 import typer
 
+from pipeline.cli.common import live_settings
 from pipeline.cli.console import console, print_json
-from pipeline.config import Settings
-from pipeline.embedded import devstack
 from pipeline.kafka.admin import create_topics, list_topics_async
 from pipeline.topics import topic_specs
 
@@ -18,7 +17,7 @@ app = typer.Typer(help="Create and list roamclear's Kafka topics.")
 @app.command()
 def create(json_output: bool = typer.Option(False, "--json", help="machine-readable")) -> None:
     """Create every missing topic (idempotent)."""
-    settings = devstack.resolve(Settings.from_env())
+    settings = live_settings()
     assert settings.kafka_bootstrap_servers is not None
     created = create_topics(settings.kafka_bootstrap_servers, topic_specs(settings.topic_prefix))
     if json_output:
@@ -30,7 +29,7 @@ def create(json_output: bool = typer.Option(False, "--json", help="machine-reada
 @app.command("list")
 def list_(json_output: bool = typer.Option(False, "--json", help="machine-readable")) -> None:
     """List the topics on the broker."""
-    settings = devstack.resolve(Settings.from_env())
+    settings = live_settings()
     assert settings.kafka_bootstrap_servers is not None
     names = asyncio.run(list_topics_async(settings.kafka_bootstrap_servers))
     if json_output:
