@@ -94,11 +94,11 @@ def demo_stack(settings: Settings, keep: bool, console: Console) -> Iterator[Set
         if started and not keep:
             devstack.down(settings)
             console.print("[dim]stopped the embedded stack (use --keep to leave it running)[/]")
-        elif keep:
+        elif keep:  # a configured password stays hidden in what it suggests
             console.print(
                 "inspect the demo's books with:\n"
                 f"  export KAFKA_BOOTSTRAP_SERVERS='{settings.kafka_bootstrap_servers}'\n"
-                f"  export DATABASE_URL='{demo_url}'\n"
+                f"  export DATABASE_URL='{redacted(demo_url)}'\n"
                 f"  export ROAMCLEAR_TOPIC_PREFIX='{live.topic_prefix}'",
                 soft_wrap=True,
                 highlight=False,
