@@ -145,13 +145,15 @@ def _app(partner: Partner) -> FastAPI:
         # before answering, call the hub back with the token it sent (as the spec says)
         async with httpx.AsyncClient(timeout=10) as client:
             headers = {"Authorization": partner.header(hub["token"])}
-            answer = await client.get(hub["url"], headers=headers)
-            partner.callback.append(answer.status_code)
-            if answer.status_code == 200:
-                details_url = answer.json()["data"][0]["url"]
-                partner.callback.append(
-                    (await client.get(details_url, headers=headers)).status_code
-                )
+            try:
+                answer = await client.get(hub["url"], headers=headers)
+            except httpx.HTTPError:
+                partner.callback.append(0)  # the hub cannot be reached
+            else:
+                partner.callback.append(answer.status_code)
+                if answer.status_code == 200:
+                    details = await client.get(answer.json()["data"][0]["url"], headers=headers)
+                    partner.callback.append(details.status_code)
         if partner.callback[-1] != 200:
             return JSONResponse(
                 {**OK, "status_code": 3001, "status_message": "cannot use your API"}
