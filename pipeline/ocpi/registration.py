@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from pydantic import ValidationError
+
 from pipeline.config import Settings
 from pipeline.ocpi.envelope import OcpiStatus
 from pipeline.ocpi.partner_api import HandshakeFailed
@@ -38,6 +40,7 @@ from schemas.ocpi.credentials import (
     Role,
     VersionDetails,
 )
+from schemas.validation import violations_from
 
 # partner.role (partners add) -> the OCPI roles it may present
 ALLOWED_ROLES: Final[Mapping[str, frozenset[Role]]] = {
@@ -106,10 +109,11 @@ class HubIdentity:
                     ),
                 ),
             )
-        except ValueError as exc:
+        except ValidationError as exc:
+            problems = "; ".join(str(v) for v in violations_from(exc))
             raise ValueError(
                 "the hub's credentials are not valid OCPI (ROAMCLEAR_HUB_NAME at most 100 "
-                f"characters; ROAMCLEAR_PUBLIC_URL and ROAMCLEAR_HUB_WEBSITE http(s)): {exc}"
+                f"characters; ROAMCLEAR_PUBLIC_URL and ROAMCLEAR_HUB_WEBSITE http(s)): {problems}"
             ) from None
         return credentials.model_dump(mode="json", exclude_none=True)
 
