@@ -153,6 +153,9 @@ def test_a_partner_registers_the_hub_calls_back_with_token_b_and_token_a_dies(
         ("cdrs", "SENDER"),
     ]
     assert row.registration.hub_token_hash == ocpi_tokens.token_hash(token_c)
+    cdrs = row.registration.endpoint("cdrs", "SENDER")
+    assert cdrs is not None and cdrs.url == f"{partner.base_url}/ocpi/2.2.1/cdrs"
+    assert row.registration.endpoint("cdrs", "RECEIVER") is None
     assert ocpi_connections.partner_token(load_hub_keyring(hub.settings), row) == "token-b-1"
     assert stored is not None
     assert not any(
@@ -172,6 +175,8 @@ def test_a_second_post_is_405_and_get_put_delete_before_registration_are_405(
     token_c = _register(hub, partner, token_a)
     second = hub.call("POST", token_c, partner.credentials("token-b-1"))
     assert second.status_code == 405 and "registered already" in second.json()["status_message"]
+    patch = hub.call("PATCH", token_c, {"token": "x"})  # PATCH is n/a for credentials
+    assert patch.status_code == 405 and patch.json()["status_code"] == 2000
     # a fresh invitation does not reopen registration while the partner is registered
     assert hub.call("POST", hub.invite(), partner.credentials("token-b-1")).status_code == 405
     assert hub.call("POST", token_a, partner.credentials("token-b-1")).status_code == 401
