@@ -44,6 +44,9 @@ class Settings:
     role_database_urls: tuple[tuple[str, str], ...] = ()
     # where partners reach `roamclear api` (OCPI version details are built from it)
     public_url: str = "http://127.0.0.1:8080"
+    # the business details the hub presents in its OCPI credentials (role HUB, hub_party)
+    hub_name: str = "roamclear hub"
+    hub_website: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +71,8 @@ class Settings:
                 text for text in env.get("ROAMCLEAR_HUB_KEYS_PREVIOUS", "").split(",") if text
             ),
             public_url=env.get("ROAMCLEAR_PUBLIC_URL") or "http://127.0.0.1:8080",
+            hub_name=env.get("ROAMCLEAR_HUB_NAME") or "roamclear hub",
+            hub_website=env.get("ROAMCLEAR_HUB_WEBSITE") or None,
             role_database_urls=tuple(
                 (role, env[f"ROAMCLEAR_DATABASE_URL_{role}"])
                 for role in ROLE_NAMES

@@ -23,6 +23,7 @@ from schemas.hub.batch import SettlementBatch
 from schemas.hub.ledger import Posting, Transaction
 from schemas.hub.party import CdrKey, PartyRef
 from schemas.ocpi.cdr import Cdr
+from schemas.ocpi.credentials import Credentials
 from schemas.ocpi.location import Location
 from schemas.ocpi.session import Session
 from schemas.ocpi.tariff import Tariff
@@ -40,6 +41,7 @@ SCHEMA_MODELS: Final[Mapping[str, type[BaseModel]]] = {
     "ocpi.session": Session,
     "ocpi.location": Location,
     "ocpi.token": Token,
+    "ocpi.credentials": Credentials,
     "ocpi211.cdr": CdrV211,
     "ocpi211.tariff": TariffV211,
     "hub.party_ref": PartyRef,

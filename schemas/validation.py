@@ -162,7 +162,7 @@ def violations_from(exc: ValidationError) -> tuple[Violation, ...]:
         context: Mapping[str, Any] = error.get("ctx") or {}
         field = context.get("field")
         if isinstance(field, str):
-            loc.extend(field.split("."))
+            loc.extend(int(part) if part.isdigit() else part for part in field.split("."))
         violations.append(Violation(path=render_path(loc), rule=_rule(error), code=error["type"]))
     return tuple(violations)
 

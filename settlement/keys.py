@@ -4,7 +4,8 @@ the seal on settlement statements.
 The secret is held outside PostgreSQL (pipeline.hubkeys loads it from the environment or a
 file), so someone who can write the tables cannot forge what it proves. Each use gets its own
 key derived from the secret (HMAC-SHA256 of the secret over the purpose's name), so a value
-made for one purpose can never stand in for another:
+made for one purpose can never stand in for another (the record proof, the statement seal,
+the encryption of partners' OCPI tokens: settlement.partner_tokens):
 
     >>> key = HubKey.from_secret(b"0" * 32)
     >>> key.key_id
@@ -33,6 +34,7 @@ class Purpose(StrEnum):
 
     RECORD_PROOF = "record-proof"  # HMAC on cdr.submitted records the hub itself writes
     STATEMENT_SEAL = "statement-seal"  # HMAC chaining a partner's closed settlement batches
+    PARTNER_TOKENS = "partner-tokens"  # AES-GCM on the OCPI tokens the hub calls partners with
 
 
 class HubKeyInvalid(ValueError):

@@ -3,10 +3,11 @@
 It mounts the finance API (pipeline.api.finance) and the OCPI interface (pipeline.ocpi:
 versions and the modules in `pipeline.ocpi.modules.MODULES`), and holds one PostgreSQL
 connection pool (as `roamclear_api`), opened when the app starts and closed when it stops
-(nothing connects at import), and the hub's statement seal keys, loaded when the app is
-created (pipeline.hubkeys). With PostgreSQL down a request answers 503 with
-``Retry-After`` within ``POOL_WAIT_S_MAX`` (pipeline.api.errors; under /ocpi in the OCPI
-envelope); once it is back, the pool replaces its broken connections.
+(nothing connects at import), and the hub's keyring (statement seals; the partners' OCPI
+tokens, settlement.partner_tokens), loaded when the app is created (pipeline.hubkeys). With
+PostgreSQL down a request answers 503 with ``Retry-After`` within ``POOL_WAIT_S_MAX``
+(pipeline.api.errors; under /ocpi in the OCPI envelope); once it is back, the pool replaces
+its broken connections.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from psycopg_pool import ConnectionPool
 from pipeline.api import errors, finance
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
-from pipeline.hubkeys import load_seal_keys
+from pipeline.hubkeys import load_hub_keyring
 from pipeline.ocpi import errors as ocpi_errors
 from pipeline.ocpi import versions
 from pipeline.ocpi.modules import MODULES
+from pipeline.ocpi.registration import HubIdentity
 from pipeline.ocpi.request_ids import RequestIds
 from schemas.base import loads_exact
+from settlement.batches.seal import SealKeys
 
 POOL_SIZE_MAX: Final = 8
 POOL_WAIT_S_MAX: Final = 2.0
@@ -47,7 +50,9 @@ def _exact_json(conn: psycopg.Connection[Any]) -> None:
 def create_app(settings: Settings) -> FastAPI:
     """The app for ``settings`` (its ``database_url`` must name a server)."""
     database_url = role_url(settings, DbRole.API)
-    seal_keys = load_seal_keys(settings)  # the hub keyring, read once: statement seals
+    keyring = load_hub_keyring(settings)  # read once: statement seals, partners' OCPI tokens
+    seal_keys = SealKeys.from_keyring(keyring)
+    hub_identity = HubIdentity.from_settings(settings)  # what the credentials handshake presents
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +90,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.state.ocpi_modules = MODULES
     app.state.public_url = settings.public_url
+    app.state.hub_identity = hub_identity
+    app.state.hub_keyring = keyring
     app.add_middleware(RequestIds)
     errors.install(app)
     ocpi_errors.install(app)

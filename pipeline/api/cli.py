@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.console import error_console
+from pipeline.cli.console import error_console, fail
 from pipeline.config import Settings
 from pipeline.embedded import devstack
 
@@ -26,8 +26,12 @@ def api(
     from pipeline.api.app import create_app
 
     settings = devstack.resolve(Settings.from_env())
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # the hub key, or settings that make no valid OCPI credentials
+        raise fail(str(exc), 2) from None
     error_console.print(f"roamclear api on http://{host}:{port} (OpenAPI: /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def register(app: typer.Typer) -> None:

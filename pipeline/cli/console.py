@@ -23,5 +23,6 @@ def print_json(value: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    error_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # one line however long: a log line, or a script's `grep`, sees the whole error
+    error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)

@@ -82,6 +82,12 @@ def list_partners(conn: psycopg.Connection[Row]) -> list[Row]:
     return conn.execute(SNAPSHOT_QUERIES["partners"]).fetchall()
 
 
+def partner_role(conn: psycopg.Connection[Row], party: PartyRef) -> str | None:
+    """The partner's role in force (CPO, EMSP or BOTH), None when it is not registered."""
+    row = conn.execute("SELECT role FROM partner WHERE party_ref = %s", (str(party),)).fetchone()
+    return None if row is None else str(row["role"])
+
+
 def tariff_row(tariff: Tariff) -> tuple[Any, ...]:
     cpo = _party(tariff.country_code, tariff.party_id)
     return (

@@ -68,6 +68,8 @@ MAY_NOT: Final = {
     ),
     DbRole.READER: (
         "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
+        "INSERT INTO ocpi_connection (partner, event, initiated_by, request_id, correlation_id)"
+        " VALUES ('NL*ROL', 'UNREGISTERED', 'HUB', 'r', 'c')",
         "INSERT INTO finance_api_token (token_hash, scope) VALUES (repeat('0', 64), 'FINANCE')",
         "SELECT settlement_lock_postings()",
     ),

@@ -14,7 +14,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pipeline.config import Settings
 from schemas.hub.party import PartyRef
-from settlement.store import books, ocpi_tokens, partner_keys
+from settlement.keys import HubKey, HubKeyring
+from settlement.partner_tokens import seal
+from settlement.store import books, ocpi_connections, ocpi_tokens, partner_keys
 from settlement.store.db import connect
 from tests.integration.clearing.helpers import mixed_batch, register_reference_data, submit
 from tests.integration.clearing.test_batch import _clear
@@ -44,11 +46,33 @@ RULES: Final = {
     "finance_api_token_revocation": APPEND_ONLY,
     "ocpi_token": APPEND_ONLY,
     "ocpi_token_revocation": APPEND_ONLY,
+    "ocpi_connection": APPEND_ONLY,
     "_yoyo_log": MIGRATIONS,
     "_yoyo_migration": MIGRATIONS,
     "_yoyo_version": MIGRATIONS,
     "yoyo_lock": MIGRATIONS,
 }
+
+
+def _connect(conn: psycopg.Connection[dict[str, object]], hub_token_hash: str) -> None:
+    """An OCPI connection row (what a credentials handshake records)."""
+    ocpi_connections.record(
+        conn,
+        PartyRef.parse("NL*TNM"),
+        ocpi_connections.ConnectionEvent.REGISTERED,
+        ocpi_connections.Initiator.PARTNER,
+        ocpi_connections.RequestIds("req", "corr"),
+        ocpi_connections.Registration(
+            version="2.2.1",
+            versions_url="https://p.example/versions",
+            version_url="https://p.example/2.2.1",
+            endpoints=(),
+            roles=(),
+            partner_token=seal(HubKeyring(HubKey.from_secret(b"t" * 32)), "NL*TNM", "b"),
+            token_unencoded=False,
+            hub_token_hash=hub_token_hash,
+        ),
+    )
 
 
 def _tables(conn: psycopg.Connection[dict[str, object]]) -> set[str]:
@@ -107,6 +131,7 @@ def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) ->
         key_id = partner_keys.add_key(conn, PartyRef.parse("NL*TNM"), raw)
         token = ocpi_tokens.issue(conn, PartyRef.parse("NL*TNM"), ocpi_tokens.TokenKind.A)
         ocpi_tokens.revoke(conn, ocpi_tokens.token_hash(token))
+        _connect(conn, ocpi_tokens.token_hash(token))
         partner_keys.revoke_key(conn, key_id)
         (first,) = books.rejections(conn, limit=1)
         books.record_retry(conn, first["rejection_id"], "00000000-0000-4000-8000-000000000000")

@@ -109,3 +109,7 @@ GRANT INSERT ON partner_version, tariff_version, location_version, agreement_ver
 -- The API: reads everything, appends the tokens the OCPI handshake issues and revokes.
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO roamclear_api;
 GRANT INSERT ON ocpi_token, ocpi_token_revocation TO roamclear_api;
+
+-- OCPI credentials (0011): the connection rows a handshake appends, by the partner's
+-- credentials request (the API) or by `partners connect` (the operator).
+GRANT INSERT ON ocpi_connection TO roamclear_api, roamclear_operator;

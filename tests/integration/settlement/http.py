@@ -1,4 +1,4 @@
-"""A real uvicorn serving the app on 127.0.0.1 and a free port, for as long as a test needs."""
+"""A real uvicorn serving an app on 127.0.0.1 and a free port, for as long as a test needs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from pipeline.api.app import create_app
 from pipeline.config import Settings
@@ -16,13 +17,19 @@ from pipeline.config import Settings
 START_WAIT_S_MAX = 20
 
 
-@contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    """Yields the server's base URL; stops it at exit."""
+def free_port() -> int:
+    """A port nothing listens on (now): for a server to come, or for one that never does."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@contextmanager
+def serve_app(app: ASGIApp, port: int | None = None) -> Iterator[str]:
+    """Yields the server's base URL; stops it at exit."""
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -36,3 +43,10 @@ def serve(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@contextmanager
+def serve(settings: Settings, port: int | None = None) -> Iterator[str]:
+    """The hub's API (`roamclear api`'s app) for `settings`."""
+    with serve_app(create_app(settings), port) as url:
+        yield url
