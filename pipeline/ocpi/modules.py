@@ -13,6 +13,8 @@ from typing import Final
 
 from fastapi import APIRouter
 
+from pipeline.ocpi import locations, tariffs  # receivers: they must not import this module
+
 VERSION: Final = "2.2.1"
 BASE_PATH: Final = "/ocpi"
 VERSION_PATH: Final = f"{BASE_PATH}/{VERSION}"
@@ -44,4 +46,7 @@ class Module:
         return f"{public_url.rstrip('/')}{VERSION_PATH}/{self.path}"
 
 
-MODULES: tuple[Module, ...] = ()
+MODULES: tuple[Module, ...] = (
+    Module(ModuleId.TARIFFS, InterfaceRole.RECEIVER, "tariffs", tariffs.router),
+    Module(ModuleId.LOCATIONS, InterfaceRole.RECEIVER, "locations", locations.router),
+)

@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from schemas.base import OcpiModel
 from schemas.hub.agreement import Agreement
 from schemas.hub.party import PartyRef
 from schemas.ocpi.location import Location
@@ -144,6 +145,12 @@ def list_partners(conn: psycopg.Connection[Row]) -> list[Row]:
     return conn.execute(SNAPSHOT_QUERIES["partners"]).fetchall()
 
 
+def stored_body(model: OcpiModel) -> dict[str, Any]:
+    """What the partner sent, unknown fields included: no defaults it left out (a GET returns
+    the object as received), no nulls (OCPI omits absent fields)."""
+    return model.model_dump(mode="python", exclude_none=True, exclude_unset=True)
+
+
 def tariff_row(tariff: Tariff) -> tuple[Any, ...]:
     cpo = _party(tariff.country_code, tariff.party_id)
     return (
@@ -155,7 +162,7 @@ def tariff_row(tariff: Tariff) -> tuple[Any, ...]:
         tariff.currency,
         tariff.start_date_time,
         tariff.end_date_time,
-        jsonb_exact(tariff.model_dump(mode="python", exclude_none=True)),
+        jsonb_exact(stored_body(tariff)),
     )
 
 
@@ -262,7 +269,7 @@ def store_location(conn: psycopg.Connection[Row], location: Location) -> Locatio
     caller's transaction."""
     cpo = PartyRef(country_code=location.country_code, party_id=location.party_id)
     key = lock_location(conn, cpo, location.id)
-    body = jsonb_exact(location.model_dump(mode="python", exclude_none=True))
+    body = jsonb_exact(stored_body(location))
     current = conn.execute(_SAME_AS_CURRENT, (body, key)).fetchone()
     if current is not None and current["same"]:
         return LocationStored(key, False, None)
