@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import socket
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 
 from pipeline import reference
 from pipeline.clearing.refcache import ReferenceCache
+from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.ocpi.client_owned import BODY_BYTES_MAX
 from pipeline.topics import Topic
@@ -24,7 +27,8 @@ from schemas.validation import parse_tariff
 from schemas.wire import encode_json_bytes
 from settlement.clearing.reference import registered_tariff
 from settlement.rating import rate_cdr
-from settlement.store.db import connect_async
+from settlement.store import ocpi_receipts, ocpi_tokens, reference_store
+from settlement.store.db import connect, connect_async
 from settlement.store.reference_store import ReferenceSnapshot
 from tests.integration.clearing.helpers import (
     cdr_dict,
@@ -34,7 +38,8 @@ from tests.integration.clearing.helpers import (
     submit,
 )
 from tests.integration.clearing.test_batch import _clear
-from tests.integration.ocpi.reference_hub import TNM, Hub, body, reference_hub
+from tests.integration.ocpi.reference_hub import TNM, Hub, body, reference_hub, token_header
+from tests.integration.settlement.http import serve
 
 pytestmark = pytest.mark.integration
 __all__ = ["reference_hub"]  # the fixture, imported for pytest
@@ -287,3 +292,29 @@ def test_the_cli_and_the_receiver_store_the_same_row(reference_hub: Hub) -> None
     via_http = reference_hub.rows("SELECT content_hash, body FROM tariff_version")
     assert reference.publish_tariffs(reference_hub.settings, [parse_tariff(tariff())]) == 0
     assert reference_hub.rows("SELECT content_hash, body FROM tariff_version") == via_http
+
+
+def test_an_unreachable_broker_is_3000_after_the_version_is_stored(
+    fresh_settings: Settings,
+) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings = replace(fresh_settings, kafka_bootstrap_servers=f"127.0.0.1:{port}")
+    assert settings.database_url
+    with connect(settings.database_url) as conn:
+        reference_store.add_partner(conn, TNM, "CPO", "TNM Charging")
+        token = ocpi_tokens.issue(conn, TNM, ocpi_tokens.TokenKind.C)
+        conn.commit()
+    with serve(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        answer = client.put(
+            "/ocpi/2.2.1" + URL, content=encode_json_bytes(tariff()), headers=token_header(token)
+        )
+        assert answer.status_code == 200 and body(answer)["status_code"] == 3000
+        assert "send it again" in body(answer)["status_message"]
+        with connect(settings.database_url) as conn:
+            assert conn.execute("SELECT count(*) AS n FROM tariff_version").fetchone()["n"] == 1
+            (kept,) = ocpi_receipts.receipts(conn)
+        assert kept["status_code"] == 1000  # the body was accepted and stored
+        read = client.get("/ocpi/2.2.1" + URL, headers=token_header(token))
+        assert read.status_code == 200  # PostgreSQL is what the hub answers from
