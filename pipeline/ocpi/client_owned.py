@@ -13,9 +13,10 @@ the same transaction as the version it stored:
    2xxx status and every problem in `status_message` (a request that reached the OCPI layer
    gets no HTTP error for a business problem).
 
-What the decision stored is then published (pipeline.ocpi.publisher) before the answer; if
-the broker does not acknowledge, the answer is 3000 "send it again" (the version is stored
-already, and sending it again publishes it).
+A fault of the hub's own while deciding is answered HTTP 500 with 3000, and the body is
+still kept. What the decision stored is then published (pipeline.ocpi.publisher) before the
+answer; if the broker does not acknowledge, the answer is 3000 "send it again" (the version
+is stored already, and sending it again publishes it).
 """
 
 from __future__ import annotations
@@ -223,12 +224,12 @@ def _decide_and_keep(conn: psycopg.Connection[Row], received: Received, decide: 
     except psycopg.OperationalError:
         raise  # PostgreSQL is gone: 503, nothing could be kept
     except Exception:
-        # a fault of the hub's: the body is still kept, then the request fails (500)
+        # a fault of the hub's: the body is still kept, and the answer says it is ours (3000)
         log.exception("%s %s/%s failed", received.method, received.module, received.object_path)
         failed = refused(OcpiStatus.SERVER_ERROR, "the hub failed on this request", 500)
         with conn.transaction():
             ocpi_receipts.record(conn, _receipt(received, failed))
-        raise
+        return failed
 
 
 def _respond(status: OcpiStatus, message: str, http_status: int, data: Any = None) -> Response:
