@@ -31,6 +31,7 @@ from schemas.base import HubModel
 from schemas.hub.agreement import Agreement
 from schemas.hub.ledger import Transaction
 from schemas.hub.party import PartyRef
+from schemas.hub.tariff_deletion import TariffDeletionNotice
 from schemas.ocpi.cdr import Cdr
 from schemas.ocpi.location import Location
 from schemas.ocpi.session import Session
@@ -51,6 +52,7 @@ class EventType(StrEnum):
     LEDGER_TRANSACTION = "ledger.transaction"  # a balanced transaction to book
     REJECTED = "rejected"  # an input that ends here, with the reason
     TARIFF_PUBLISHED = "tariff.published"  # a CPO tariff version
+    TARIFF_DELETED = "tariff.deleted"  # a CPO deleted a tariff (same topic, same key)
     AGREEMENT_PUBLISHED = "agreement.published"  # a roaming agreement version
     LOCATION_PUBLISHED = "location.published"  # a location (for its time zone)
     SESSION_EVENT = "session.event"  # a session update
@@ -63,6 +65,7 @@ EVENT_PAYLOAD: Final[Mapping[EventType, str]] = {
     EventType.LEDGER_TRANSACTION: "transaction",
     EventType.REJECTED: "rejection",
     EventType.TARIFF_PUBLISHED: "tariff",
+    EventType.TARIFF_DELETED: "tariff_deletion",
     EventType.AGREEMENT_PUBLISHED: "agreement",
     EventType.LOCATION_PUBLISHED: "location",
     EventType.SESSION_EVENT: "session",
@@ -140,6 +143,15 @@ class TariffPublished(EnvelopeHeader):
     tariff: Tariff
 
 
+class TariffDeleted(EnvelopeHeader):
+    """roamclear.tariff.published: a CPO deleted a tariff. Keyed like its versions, so the
+    compacted topic keeps the deletion as the key's latest state."""
+
+    event_type = EventType.TARIFF_DELETED
+    type: Literal["tariff.deleted"] = "tariff.deleted"
+    tariff_deletion: TariffDeletionNotice
+
+
 class AgreementPublished(EnvelopeHeader):
     """roamclear.agreement.published: a roaming agreement version."""
 
@@ -170,6 +182,7 @@ Envelope = (
     | LedgerTransaction
     | Rejected
     | TariffPublished
+    | TariffDeleted
     | AgreementPublished
     | LocationPublished
     | SessionEvent
@@ -182,6 +195,7 @@ ENVELOPES: Final[Mapping[EventType, type[EnvelopeHeader]]] = {
         LedgerTransaction,
         Rejected,
         TariffPublished,
+        TariffDeleted,
         AgreementPublished,
         LocationPublished,
         SessionEvent,

@@ -29,6 +29,7 @@ from pipeline.hubkeys import load_hub_keyring
 from pipeline.ocpi import errors as ocpi_errors
 from pipeline.ocpi import versions
 from pipeline.ocpi.modules import MODULES
+from pipeline.ocpi.publisher import TopicPublisher
 from pipeline.ocpi.registration import HubIdentity
 from pipeline.ocpi.request_ids import RequestIds
 from schemas.base import loads_exact
@@ -74,9 +75,13 @@ def create_app(settings: Settings) -> FastAPI:
         )
         app.state.finance_pool = pool
         app.state.seal_keys = seal_keys
+        # the tariffs and locations receivers' producer: connects on first use
+        publisher = TopicPublisher(settings.kafka_bootstrap_servers, settings.topic_prefix)
+        app.state.topic_publisher = publisher
         try:
             yield
         finally:
+            await publisher.stop()
             pool.close()
 
     app = FastAPI(

@@ -79,7 +79,7 @@ def load_reference(database_url: str, data: ReferenceData) -> ReferenceSnapshot:
     with scratch_database(database_url) as url, connect(url) as conn:
         for partner in data.partners:
             reference_store.add_partner(conn, partner.party, partner.role.value, partner.name)
-        reference_store.add_tariffs(conn, data.tariffs)
+        reference_store.add_tariffs(conn, data.tariffs, datetime.now(UTC))
         reference_store.add_locations(conn, data.locations)
         reference_store.add_agreements(conn, data.agreements)
         conn.commit()

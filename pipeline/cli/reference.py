@@ -10,7 +10,7 @@ from rich.table import Table
 
 from pipeline import reference
 from pipeline.cli.common import live_settings, read_objects
-from pipeline.cli.console import console, print_json
+from pipeline.cli.console import console, fail, print_json
 from pipeline.dbroles import DbRole, role_url
 from schemas.hub.party import PartyRef
 from schemas.validation import parse_agreement, parse_location, parse_tariff
@@ -61,7 +61,10 @@ def partners_list(json_output: JsonOpt = False) -> None:
 def tariffs_publish(file: FileArg) -> None:
     """Publish one tariff or a JSON list of tariffs (OCPI 2.2.1)."""
     parsed = read_objects(file, parse_tariff)
-    added = reference.publish_tariffs(live_settings(), parsed)
+    try:
+        added = reference.publish_tariffs(live_settings(), parsed)
+    except reference_store.ReferenceConflict as exc:
+        raise fail(f"nothing published: {exc}") from exc
     console.print(f"published {len(parsed)} tariff(s), {added} new version(s)")
 
 

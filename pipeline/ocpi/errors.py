@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from pipeline.api import errors as api_errors
 from pipeline.ocpi.envelope import OcpiError, OcpiStatus, error_response, ocpi_response
-from pipeline.ocpi.modules import BASE_PATH
+from pipeline.ocpi.paths import BASE_PATH
 
 
 def _ocpi(request: Request) -> bool:

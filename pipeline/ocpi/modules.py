@@ -12,7 +12,8 @@ from enum import StrEnum
 
 from fastapi import APIRouter
 
-from pipeline.ocpi import credentials
+# receivers: they import paths from pipeline.ocpi.paths, never this module
+from pipeline.ocpi import credentials, locations, tariffs
 from pipeline.ocpi.paths import BASE_PATH, VERSION, VERSION_PATH
 
 __all__ = ["BASE_PATH", "MODULES", "VERSION", "VERSION_PATH", "InterfaceRole", "Module", "ModuleId"]
@@ -46,4 +47,6 @@ class Module:
 
 MODULES: tuple[Module, ...] = (
     Module(ModuleId.CREDENTIALS, InterfaceRole.SENDER, "credentials", credentials.router),
+    Module(ModuleId.TARIFFS, InterfaceRole.RECEIVER, "tariffs", tariffs.router),
+    Module(ModuleId.LOCATIONS, InterfaceRole.RECEIVER, "locations", locations.router),
 )

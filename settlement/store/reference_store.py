@@ -2,6 +2,18 @@
 
 PostgreSQL keeps the full history (the compacted topics carry the latest version for other
 readers). Inserting a version that is already stored is a no-op, so publishing twice is safe.
+`roamclear tariffs|locations publish` and the OCPI receivers store through the same
+functions (`store_tariff`, `delete_tariff`, `store_location`), each under an advisory lock
+on the object's key, so a PATCH merged into the current location never loses a concurrent
+one.
+
+- Tariffs: a version per (key, last_updated); the same last_updated with other content is
+  refused (`TariffVersionConflict`: rating picks versions by last_updated, so two would make
+  the price depend on read order). A DELETE is a `tariff_lifecycle` row, and so is a PUT
+  that brings a deleted tariff back.
+- Locations: every update that changes the document is a new revision, the highest one
+  current; `location_zone` gets a row only when the time zone changes (it is what clearing
+  reads).
 """
 
 from __future__ import annotations
@@ -10,16 +22,21 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
+from schemas.base import OcpiModel
 from schemas.hub.agreement import Agreement
 from schemas.hub.party import PartyRef
 from schemas.ocpi.location import Location
 from schemas.ocpi.tariff import Tariff
 from schemas.wire import to_ocpi_json
 from settlement.clearing.proof import PartnerKey
+from settlement.clearing.reference import TariffLifecycleEvent
 from settlement.store.db import Row, jsonb_exact
 
 # A new version only when role or name changed (every version is kept: migration 0005).
@@ -34,12 +51,44 @@ ON CONFLICT DO NOTHING
 _INSERT_TARIFF = """
 INSERT INTO tariff_version (tariff_key, cpo, tariff_id, last_updated, content_hash, currency,
                             valid_from, valid_to, body)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING tariff_key
+"""
+_TARIFF_CLASH = """
+SELECT content_hash FROM tariff_version
+ WHERE tariff_key = %s AND last_updated = %s AND content_hash <> %s LIMIT 1
+"""
+_TARIFF_STATE = """
+SELECT EXISTS (SELECT 1 FROM tariff_version WHERE tariff_key = %(key)s) AS known,
+       coalesce((SELECT event = 'DELETED' FROM tariff_lifecycle WHERE tariff_key = %(key)s
+                  ORDER BY at DESC LIMIT 1), false) AS deleted
+"""
+_INSERT_LIFECYCLE = """
+INSERT INTO tariff_lifecycle (tariff_key, cpo, tariff_id, event, at) VALUES (%s, %s, %s, %s, %s)
+"""
+_CURRENT_TARIFF = """
+SELECT body FROM tariff_version WHERE tariff_key = %s
+ ORDER BY last_updated DESC, published_at DESC LIMIT 1
 """
 _INSERT_LOCATION = """
 INSERT INTO location_version (location_key, cpo, location_id, last_updated, time_zone, body)
-VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+VALUES (%s, %s, %s, %s, %s, %s) RETURNING revision
 """
+_CURRENT_LOCATION = """
+SELECT body FROM location_version WHERE location_key = %s ORDER BY revision DESC LIMIT 1
+"""
+_SAME_AS_CURRENT = """
+SELECT body = %s AS same FROM location_version
+ WHERE location_key = %s ORDER BY revision DESC LIMIT 1
+"""
+_CURRENT_ZONE = """
+SELECT time_zone FROM location_zone WHERE location_key = %s ORDER BY revision DESC LIMIT 1
+"""
+_INSERT_ZONE = """
+INSERT INTO location_zone (location_key, revision, cpo, location_id, time_zone)
+VALUES (%s, %s, %s, %s, %s)
+"""
+# One namespace per kind of object, so a tariff and a location with one key never share a lock.
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 _INSERT_AGREEMENT = """
 INSERT INTO agreement_version (agreement_id, version, cpo, emsp, currency, valid_from,
                                valid_to, body)
@@ -48,21 +97,35 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
 SNAPSHOT_QUERIES = {
     "partners": "SELECT party_ref, role, name, created_at FROM partner ORDER BY party_ref",
     "tariffs": "SELECT body FROM tariff_version ORDER BY tariff_key, last_updated",
-    "locations": "SELECT cpo, location_id, time_zone FROM location_version "
-    "ORDER BY location_key, last_updated",
+    "tariff_lifecycle": "SELECT cpo, tariff_id, event, at FROM tariff_lifecycle "
+    "ORDER BY tariff_key, at",
+    "locations": "SELECT cpo, location_id, time_zone FROM location_zone "
+    "ORDER BY location_key, revision",
     "agreements": "SELECT body FROM agreement_version ORDER BY agreement_id, version",
     "partner_keys": "SELECT k.key_id, k.partner, k.public_key, r.revoked_at FROM partner_key k "
     "LEFT JOIN partner_key_revocation r USING (key_id) ORDER BY k.key_id",
 }
-# Changes whenever reference data changes (every table here is append-only, so a count per
-# table moves with every change): the agent reloads its cache when this fingerprint moves.
+# Changes whenever reference data clearing reads changes (every table here is append-only,
+# so a count per table moves with every change): the agent reloads its cache when this
+# fingerprint moves. location_zone, not location_version: an EVSE status update is no reason.
 FINGERPRINT_QUERY = """
 SELECT concat_ws('/',
     (SELECT count(*) FROM partner_version), (SELECT count(*) FROM tariff_version),
-    (SELECT count(*) FROM location_version), (SELECT count(*) FROM agreement_version),
-    (SELECT count(*) FROM partner_key), (SELECT count(*) FROM partner_key_revocation))
+    (SELECT count(*) FROM tariff_lifecycle), (SELECT count(*) FROM location_zone),
+    (SELECT count(*) FROM agreement_version), (SELECT count(*) FROM partner_key),
+    (SELECT count(*) FROM partner_key_revocation))
     AS fingerprint
 """
+
+
+class ReferenceConflict(Exception):
+    """Root of what the reference store refuses to record."""
+
+
+class TariffVersionConflict(ReferenceConflict):
+    """A tariff version with this last_updated is stored already, with other content.
+    Rating chooses versions by last_updated: the partner must send a changed tariff with a
+    new last_updated (the stored version stays)."""
 
 
 def tariff_hash(tariff: Tariff) -> str:
@@ -88,6 +151,12 @@ def partner_role(conn: psycopg.Connection[Row], party: PartyRef) -> str | None:
     return None if row is None else str(row["role"])
 
 
+def stored_body(model: OcpiModel) -> dict[str, Any]:
+    """What the partner sent, unknown fields included: no defaults it left out (a GET returns
+    the object as received), no nulls (OCPI omits absent fields)."""
+    return model.model_dump(mode="python", exclude_none=True, exclude_unset=True)
+
+
 def tariff_row(tariff: Tariff) -> tuple[Any, ...]:
     cpo = _party(tariff.country_code, tariff.party_id)
     return (
@@ -99,36 +168,131 @@ def tariff_row(tariff: Tariff) -> tuple[Any, ...]:
         tariff.currency,
         tariff.start_date_time,
         tariff.end_date_time,
-        jsonb_exact(tariff.model_dump(mode="python", exclude_none=True)),
+        jsonb_exact(stored_body(tariff)),
     )
 
 
-def add_tariffs(conn: psycopg.Connection[Row], tariffs: Sequence[Tariff]) -> int:
-    """Store tariff versions; returns how many were new."""
-    with conn.cursor() as cursor:
-        before = _count(cursor, "tariff_version")
-        cursor.executemany(_INSERT_TARIFF, [tariff_row(t) for t in tariffs])
-        return _count(cursor, "tariff_version") - before
+def object_key(cpo: PartyRef | str, object_id: str) -> str:
+    """`NL*TNM*AC-STANDARD`: the CPO and the object's id, upper case (ids are CiStrings)."""
+    return f"{cpo}*{object_id.upper()}"
+
+
+def _lock(conn: psycopg.Connection[Row], kind: str, key: str) -> None:
+    # a transaction-scoped lock needs a transaction: the API's pool is in autocommit mode
+    assert not conn.autocommit or conn.info.transaction_status is TransactionStatus.INTRANS
+    conn.execute(_LOCK, (f"{kind}:{key}",))
+
+
+@dataclass(frozen=True, slots=True)
+class TariffStored:
+    key: str
+    created: bool  # the tariff was not current before (unknown, or deleted)
+    new_version: bool  # this version was not stored before
+
+
+def store_tariff(conn: psycopg.Connection[Row], tariff: Tariff, at: datetime) -> TariffStored:
+    """Store a tariff version received at `at` (restoring a deleted tariff), or raise
+    TariffVersionConflict. Runs in the caller's transaction."""
+    row = tariff_row(tariff)
+    key, cpo, tariff_id, last_updated, content_hash = row[:5]
+    _lock(conn, "tariff", key)
+    clash = conn.execute(_TARIFF_CLASH, (key, last_updated, content_hash)).fetchone()
+    if clash is not None:
+        raise TariffVersionConflict(
+            f"tariff {key} last_updated {last_updated:%Y-%m-%dT%H:%M:%SZ} is stored already "
+            "with other content: send a changed tariff with a new last_updated"
+        )
+    state = conn.execute(_TARIFF_STATE, {"key": key}).fetchone()
+    assert state is not None
+    inserted = conn.execute(_INSERT_TARIFF, row).fetchone() is not None
+    if state["deleted"]:
+        conn.execute(_INSERT_LIFECYCLE, (key, cpo, tariff_id, "RESTORED", at))
+    return TariffStored(key, not state["known"] or state["deleted"], inserted)
+
+
+class TariffDeletion(StrEnum):
+    """What a DELETE of a tariff did."""
+
+    DELETED = "deleted"
+    ALREADY_DELETED = "already_deleted"  # nothing recorded: a repeated DELETE is harmless
+    UNKNOWN = "unknown"  # no version of it was ever stored
+
+
+def delete_tariff(
+    conn: psycopg.Connection[Row], cpo: PartyRef, tariff_id: str, at: datetime
+) -> TariffDeletion:
+    """Record that the CPO deleted the tariff at `at` (its versions stay, for sessions that
+    started before). Runs in the caller's transaction."""
+    key = object_key(cpo, tariff_id)
+    _lock(conn, "tariff", key)
+    state = conn.execute(_TARIFF_STATE, {"key": key}).fetchone()
+    assert state is not None
+    if not state["known"]:
+        return TariffDeletion.UNKNOWN
+    if state["deleted"]:
+        return TariffDeletion.ALREADY_DELETED
+    conn.execute(_INSERT_LIFECYCLE, (key, str(cpo), tariff_id, "DELETED", at))
+    return TariffDeletion.DELETED
+
+
+def current_tariff(conn: psycopg.Connection[Row], cpo: PartyRef, tariff_id: str) -> Row | None:
+    """The newest version of a tariff (its body as stored), None when unknown or deleted."""
+    key = object_key(cpo, tariff_id)
+    state = conn.execute(_TARIFF_STATE, {"key": key}).fetchone()
+    if state is None or state["deleted"]:
+        return None
+    row: Row | None = conn.execute(_CURRENT_TARIFF, (key,)).fetchone()
+    return None if row is None else row["body"]
+
+
+def add_tariffs(conn: psycopg.Connection[Row], tariffs: Sequence[Tariff], at: datetime) -> int:
+    """Store tariff versions received at `at`; returns how many were new."""
+    return sum(store_tariff(conn, tariff, at).new_version for tariff in tariffs)
+
+
+@dataclass(frozen=True, slots=True)
+class LocationStored:
+    key: str
+    created: bool  # no version of the location was stored before
+    revision: int | None  # None: the same document as the current version, nothing stored
+
+
+def lock_location(conn: psycopg.Connection[Row], cpo: PartyRef, location_id: str) -> str:
+    """Hold the location until the caller's transaction ends (read, merge, store); its key."""
+    key = object_key(cpo, location_id)
+    _lock(conn, "location", key)
+    return key
+
+
+def current_location(conn: psycopg.Connection[Row], cpo: PartyRef, location_id: str) -> Row | None:
+    """The current Location document as stored, or None."""
+    row = conn.execute(_CURRENT_LOCATION, (object_key(cpo, location_id),)).fetchone()
+    return None if row is None else row["body"]
+
+
+def store_location(conn: psycopg.Connection[Row], location: Location) -> LocationStored:
+    """Store the Location as its current version, unless it is that already. Runs in the
+    caller's transaction."""
+    cpo = PartyRef(country_code=location.country_code, party_id=location.party_id)
+    key = lock_location(conn, cpo, location.id)
+    body = jsonb_exact(stored_body(location))
+    current = conn.execute(_SAME_AS_CURRENT, (body, key)).fetchone()
+    if current is not None and current["same"]:
+        return LocationStored(key, False, None)
+    row = (key, str(cpo), location.id, location.last_updated, location.time_zone, body)
+    inserted = conn.execute(_INSERT_LOCATION, row).fetchone()
+    assert inserted is not None
+    zone = conn.execute(_CURRENT_ZONE, (key,)).fetchone()
+    if zone is None or zone["time_zone"] != location.time_zone:
+        conn.execute(
+            _INSERT_ZONE, (key, inserted["revision"], str(cpo), location.id, location.time_zone)
+        )
+    return LocationStored(key, current is None, inserted["revision"])
 
 
 def add_locations(conn: psycopg.Connection[Row], locations: Sequence[Location]) -> int:
-    rows = []
-    for location in locations:
-        cpo = _party(location.country_code, location.party_id)
-        rows.append(
-            (
-                f"{cpo}*{location.id.upper()}",
-                cpo,
-                location.id,
-                location.last_updated,
-                location.time_zone,
-                jsonb_exact(location.model_dump(mode="python", exclude_none=True)),
-            )
-        )
-    with conn.cursor() as cursor:
-        before = _count(cursor, "location_version")
-        cursor.executemany(_INSERT_LOCATION, rows)
-        return _count(cursor, "location_version") - before
+    """Store locations as their current versions; returns how many changed."""
+    return sum(store_location(conn, location).revision is not None for location in locations)
 
 
 def add_agreements(conn: psycopg.Connection[Row], agreements: Sequence[Agreement]) -> int:
@@ -164,6 +328,7 @@ class ReferenceSnapshot:
     roles: dict[str, str] = field(default_factory=dict)
     tariffs: dict[tuple[str, str], list[Tariff]] = field(default_factory=dict)
     tariff_ids_by_cpo: dict[str, list[str]] = field(default_factory=dict)
+    lifecycles: dict[tuple[str, str], list[TariffLifecycleEvent]] = field(default_factory=dict)
     zones: dict[tuple[str, str], str | None] = field(default_factory=dict)
     agreements_by_pair: dict[tuple[str, str | None], list[Agreement]] = field(default_factory=dict)
     partner_keys: dict[str, PartnerKey] = field(default_factory=dict)
@@ -176,6 +341,9 @@ class ReferenceSnapshot:
 
     def tariff_ids(self, cpo: PartyRef) -> Sequence[str]:
         return self.tariff_ids_by_cpo.get(str(cpo), ())
+
+    def tariff_lifecycle(self, cpo: PartyRef, tariff_id: str) -> Sequence[TariffLifecycleEvent]:
+        return self.lifecycles.get((str(cpo), tariff_id.upper()), ())
 
     def agreements(self, cpo: PartyRef, emsp: PartyRef | None) -> Sequence[Agreement]:
         return self.agreements_by_pair.get((str(cpo), None if emsp is None else str(emsp)), ())
@@ -201,7 +369,12 @@ def build_snapshot(rows: dict[str, list[Row]]) -> ReferenceSnapshot:
     for cpo, tariff_id in tariffs:
         by_cpo[cpo].append(tariff_id)
     snapshot.tariff_ids_by_cpo = dict(by_cpo)
-    # later rows are newer versions (ORDER BY last_updated): the last zone wins
+    lifecycles: defaultdict[tuple[str, str], list[TariffLifecycleEvent]] = defaultdict(list)
+    for row in rows["tariff_lifecycle"]:  # oldest first per tariff
+        event = TariffLifecycleEvent(row["at"], row["event"] == "DELETED")
+        lifecycles[(row["cpo"], row["tariff_id"].upper())].append(event)
+    snapshot.lifecycles = dict(lifecycles)
+    # later rows are newer revisions: the last zone wins
     snapshot.zones = {
         (row["cpo"], row["location_id"].upper()): row["time_zone"] for row in rows["locations"]
     }

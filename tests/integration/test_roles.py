@@ -62,6 +62,9 @@ MAY_NOT: Final = {
     ),
     DbRole.API: (
         "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
+        # reference data partners push over OCPI, yes; the hub's own agreements, no
+        "INSERT INTO agreement_version (agreement_id, version, cpo, currency, valid_from, body) "
+        "VALUES ('A', 1, 'NL*X', 'EUR', now(), '{}')",
         "INSERT INTO finance_api_token (token_hash, scope) VALUES (repeat('0', 64), 'FINANCE')",
         "INSERT INTO partner_key_revocation (key_id, revoked_at) VALUES ('pk-000000000000', now())",
         "SELECT settlement_lock_postings()",
@@ -70,6 +73,8 @@ MAY_NOT: Final = {
         "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
         "INSERT INTO ocpi_connection (partner, event, initiated_by, request_id, correlation_id)"
         " VALUES ('NL*ROL', 'UNREGISTERED', 'HUB', 'r', 'c')",
+        "INSERT INTO tariff_lifecycle (tariff_key, cpo, tariff_id, event, at) "
+        "VALUES ('K', 'NL*X', 'T', 'DELETED', now())",
         "INSERT INTO finance_api_token (token_hash, scope) VALUES (repeat('0', 64), 'FINANCE')",
         "SELECT settlement_lock_postings()",
     ),

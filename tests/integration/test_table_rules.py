@@ -5,6 +5,7 @@ from or emptied, by a batch's own role or by anyone short of dropping triggers."
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Final
 
 import psycopg
@@ -16,10 +17,18 @@ from pipeline.config import Settings
 from schemas.hub.party import PartyRef
 from settlement.keys import HubKey, HubKeyring
 from settlement.partner_tokens import seal
-from settlement.store import books, ocpi_connections, ocpi_tokens, partner_keys
+from settlement.store import (
+    books,
+    ocpi_connections,
+    ocpi_receipts,
+    ocpi_tokens,
+    partner_keys,
+    reference_store,
+)
 from settlement.store.db import connect
 from tests.integration.clearing.helpers import mixed_batch, register_reference_data, submit
 from tests.integration.clearing.test_batch import _clear
+from tests.integration.ocpi.receipts import receipt
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +56,9 @@ RULES: Final = {
     "ocpi_token": APPEND_ONLY,
     "ocpi_token_revocation": APPEND_ONLY,
     "ocpi_connection": APPEND_ONLY,
+    "tariff_lifecycle": APPEND_ONLY,
+    "location_zone": APPEND_ONLY,
+    "ocpi_reference_receipt": APPEND_ONLY,
     "_yoyo_log": MIGRATIONS,
     "_yoyo_migration": MIGRATIONS,
     "_yoyo_version": MIGRATIONS,
@@ -135,6 +147,9 @@ def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) ->
         partner_keys.revoke_key(conn, key_id)
         (first,) = books.rejections(conn, limit=1)
         books.record_retry(conn, first["rejection_id"], "00000000-0000-4000-8000-000000000000")
+        tnm = PartyRef.parse("NL*TNM")
+        reference_store.delete_tariff(conn, tnm, "AC-STANDARD", datetime.now(UTC))
+        ocpi_receipts.record(conn, receipt(tnm))
         conn.commit()
         # settlement_run: the closer's (test_invariants_db); tokens: the finance API's
         populated = [

@@ -77,7 +77,7 @@ GRANT USAGE ON SCHEMA public TO roamclear_worker, roamclear_closer, roamclear_re
 -- The worker.
 GRANT SELECT ON partner, partner_version, tariff_version, location_version, agreement_version,
                 partner_key, partner_key_revocation, ledger_transaction, ledger_posting,
-                settlement_batch
+                settlement_batch, tariff_lifecycle, location_zone
     TO roamclear_worker;  -- settlement_batch: the posting trigger reads the closed watermark
 GRANT SELECT, INSERT ON raw_event TO roamclear_worker;  -- INSERT … RETURNING reads ids back
 GRANT INSERT ON ledger_transaction, ledger_posting, rejection, cdr_outcome TO roamclear_worker;
@@ -103,7 +103,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA public TO roamclear_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO roamclear_operator;
 GRANT INSERT ON partner_version, tariff_version, location_version, agreement_version,
                 partner_key, partner_key_revocation, finance_api_token,
-                finance_api_token_revocation, rejection_retry, ocpi_token, ocpi_token_revocation
+                finance_api_token_revocation, rejection_retry, ocpi_token, ocpi_token_revocation,
+                location_zone
     TO roamclear_operator;
 
 -- The API: reads everything, appends the tokens the OCPI handshake issues and revokes.
@@ -113,3 +114,11 @@ GRANT INSERT ON ocpi_token, ocpi_token_revocation TO roamclear_api;
 -- OCPI credentials (0011): the connection rows a handshake appends, by the partner's
 -- credentials request (the API) or by `partners connect` (the operator).
 GRANT INSERT ON ocpi_connection TO roamclear_api, roamclear_operator;
+
+-- The API, OCPI tariffs and locations receivers (pipeline/ocpi/tariffs.py, locations.py):
+-- the versions partners push (through the code path `tariffs publish` and `locations
+-- publish` use), tariff deletions, and every body received.
+GRANT INSERT ON tariff_version, tariff_lifecycle, location_version, location_zone,
+                ocpi_reference_receipt
+    TO roamclear_api;
+GRANT USAGE ON SEQUENCE ocpi_reference_receipt_receipt_id_seq TO roamclear_api;

@@ -15,6 +15,7 @@ from schemas.ocpi.cdr import Cdr
 from schemas.ocpi.tariff import Tariff
 from settlement.clearing.decide import Booking
 from settlement.clearing.decode import Decoded
+from settlement.clearing.reference import TariffLifecycleEvent
 
 NOW = datetime(2026, 4, 1, tzinfo=UTC)
 TNM = PartyRef(country_code="NL", party_id="TNM")
@@ -60,6 +61,7 @@ class FakeReferences:
         agreements: Sequence[Agreement] = (),
         roles: dict[str, str] | None = None,
         zones: dict[str, str] | None = None,
+        lifecycle: dict[str, Sequence[TariffLifecycleEvent]] | None = None,
     ) -> None:
         self._tariffs = list(tariffs)
         self._agreements = list(agreements)
@@ -67,6 +69,7 @@ class FakeReferences:
             roles if roles is not None else {"NL*TNM": "CPO", "DE*EMP": "EMSP", "BE*EVB": "EMSP"}
         )
         self._zones = zones if zones is not None else {"LOC-AMS-0001": "Europe/Amsterdam"}
+        self._lifecycle = lifecycle or {}  # by upper-case tariff id
 
     def partner_role(self, party: PartyRef) -> str | None:
         return self._roles.get(str(party))
@@ -76,6 +79,9 @@ class FakeReferences:
 
     def tariff_ids(self, cpo: PartyRef) -> Sequence[str]:
         return sorted({t.id for t in self._tariffs})
+
+    def tariff_lifecycle(self, cpo: PartyRef, tariff_id: str) -> Sequence[TariffLifecycleEvent]:
+        return self._lifecycle.get(tariff_id.upper(), ())
 
     def agreements(self, cpo: PartyRef, emsp: PartyRef | None) -> Sequence[Agreement]:
         return [a for a in self._agreements if a.cpo == cpo and a.emsp == emsp]

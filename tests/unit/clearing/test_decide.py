@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from schemas.hub.ledger import Side, TransactionKind
@@ -11,6 +12,7 @@ from settlement.clearing.decide import Booking, clear
 from settlement.clearing.outcome import Booked, Duplicate, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.clearing.reasons import Reason, Stage
+from settlement.clearing.reference import TariffLifecycleEvent, was_deleted
 from settlement.ledger import is_balanced
 from tests.unit.clearing.factories import (
     EVB,
@@ -212,6 +214,40 @@ def test_tariff_version_in_force_at_session_start_prices_it() -> None:
     outcome = clear(decoded(cdr(0)), NOW, LIMITS, refs(tariffs=[old, newer]), FakeLedger())
     assert isinstance(outcome, Booked) and outcome.rated is not None
     assert outcome.rated.tariff.last_updated == old.last_updated
+
+
+def test_a_deleted_tariff_prices_sessions_that_started_before_its_delete_only() -> None:
+    start = cdr(0).start_date_time
+    deleted_after = {"AC-STANDARD": [TariffLifecycleEvent(start + timedelta(hours=1), True)]}
+    before = clear(decoded(cdr(0)), NOW, LIMITS, refs(lifecycle=deleted_after), FakeLedger())
+    assert isinstance(before, Booked)
+
+    deleted_before = {"AC-STANDARD": [TariffLifecycleEvent(start, True)]}
+    after = clear(decoded(cdr(0)), NOW, LIMITS, refs(lifecycle=deleted_before), FakeLedger())
+    assert isinstance(after, Rejected) and after.reason is Reason.NO_TARIFF
+
+    restored = {
+        "AC-STANDARD": [
+            TariffLifecycleEvent(start - timedelta(days=2), True),
+            TariffLifecycleEvent(start - timedelta(days=1), False),
+        ]
+    }
+    again = clear(decoded(cdr(0)), NOW, LIMITS, refs(lifecycle=restored), FakeLedger())
+    assert isinstance(again, Booked)
+
+
+def test_was_deleted_reads_the_last_event_by_then() -> None:
+    moment = NOW
+    events = [
+        TariffLifecycleEvent(moment - timedelta(hours=2), True),
+        TariffLifecycleEvent(moment - timedelta(hours=1), False),
+        TariffLifecycleEvent(moment, True),
+    ]
+    assert not was_deleted((), moment)
+    assert was_deleted(events, moment - timedelta(hours=2))
+    assert not was_deleted(events, moment - timedelta(minutes=1))
+    assert was_deleted(events, moment)  # a session starting at the DELETE finds none
+    assert not was_deleted(events, moment - timedelta(hours=3))
 
 
 def test_a_cdr_the_engine_cannot_price_is_rejected_not_raised() -> None:
