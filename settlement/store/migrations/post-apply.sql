@@ -109,3 +109,11 @@ GRANT INSERT ON partner_version, tariff_version, location_version, agreement_ver
 -- The API: reads everything, appends the tokens the OCPI handshake issues and revokes.
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO roamclear_api;
 GRANT INSERT ON ocpi_token, ocpi_token_revocation TO roamclear_api;
+
+-- Sessions (0013): the API keeps every session push; the worker appends the session versions
+-- it consumes and, while clearing, which session each CDR belongs to.
+GRANT INSERT ON session_push TO roamclear_api;
+GRANT USAGE ON SEQUENCE session_push_push_id_seq TO roamclear_api;
+GRANT SELECT, INSERT ON session_version TO roamclear_worker;
+GRANT SELECT ON session TO roamclear_worker;
+GRANT INSERT ON cdr_session TO roamclear_worker;
