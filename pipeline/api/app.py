@@ -1,7 +1,8 @@
 """The HTTP application: ``create_app(settings)`` (FastAPI; OpenAPI at /docs).
 
 It mounts the finance API (pipeline.api.finance) and the OCPI interface (pipeline.ocpi:
-versions and the modules in `pipeline.ocpi.modules.MODULES`), and holds one PostgreSQL
+versions and the modules in `pipeline.ocpi.modules.MODULES`, whose accepted objects go to
+the broker through one `Publisher`, started on first use), and holds one PostgreSQL
 connection pool (as `roamclear_api`), opened when the app starts and closed when it stops
 (nothing connects at import), and the hub's statement seal keys, loaded when the app is
 created (pipeline.hubkeys). With PostgreSQL down a request answers 503 with
@@ -24,10 +25,11 @@ from psycopg_pool import ConnectionPool
 from pipeline.api import errors, finance
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
-from pipeline.hubkeys import load_seal_keys
+from pipeline.hubkeys import hub_signer, load_seal_keys
 from pipeline.ocpi import errors as ocpi_errors
 from pipeline.ocpi import versions
 from pipeline.ocpi.modules import MODULES
+from pipeline.ocpi.publisher import Publisher
 from pipeline.ocpi.request_ids import RequestIds
 from schemas.base import loads_exact
 
@@ -48,6 +50,10 @@ def create_app(settings: Settings) -> FastAPI:
     """The app for ``settings`` (its ``database_url`` must name a server)."""
     database_url = role_url(settings, DbRole.API)
     seal_keys = load_seal_keys(settings)  # the hub keyring, read once: statement seals
+    # what the OCPI receivers accept, produced with the hub's proof (started on first use)
+    publisher = Publisher(
+        settings.kafka_bootstrap_servers, settings.topic_prefix, hub_signer(settings)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,9 +75,11 @@ def create_app(settings: Settings) -> FastAPI:
         )
         app.state.finance_pool = pool
         app.state.seal_keys = seal_keys
+        app.state.ocpi_publisher = publisher
         try:
             yield
         finally:
+            await publisher.close()
             pool.close()
 
     app = FastAPI(

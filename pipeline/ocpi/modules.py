@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
 
 from fastapi import APIRouter
 
-VERSION: Final = "2.2.1"
-BASE_PATH: Final = "/ocpi"
-VERSION_PATH: Final = f"{BASE_PATH}/{VERSION}"
+from pipeline.ocpi import sessions
+from pipeline.ocpi.paths import BASE_PATH, VERSION, VERSION_PATH
+
+__all__ = ["BASE_PATH", "MODULES", "VERSION", "VERSION_PATH", "InterfaceRole", "Module", "ModuleId"]
 
 
 class ModuleId(StrEnum):
@@ -44,4 +44,6 @@ class Module:
         return f"{public_url.rstrip('/')}{VERSION_PATH}/{self.path}"
 
 
-MODULES: tuple[Module, ...] = ()
+MODULES: tuple[Module, ...] = (
+    Module(ModuleId.SESSIONS, InterfaceRole.RECEIVER, "sessions", sessions.router),
+)
