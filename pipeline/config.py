@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
+from settlement.sessions.missing import SESSION_STALE_H_DEFAULT
+
 TOPIC_PREFIX_DEFAULT = "roamclear"
 ROLE_NAMES = ("WORKER", "CLOSER", "API", "READER", "OPERATOR")  # ROAMCLEAR_DATABASE_URL_<name>
 HOME_DEFAULT = ".roamclear"
@@ -44,6 +46,8 @@ class Settings:
     role_database_urls: tuple[tuple[str, str], ...] = ()
     # where partners reach `roamclear api` (OCPI version details are built from it)
     public_url: str = "http://127.0.0.1:8080"
+    # an unfinished session without an update for this long is reported stale
+    session_stale_h: int = SESSION_STALE_H_DEFAULT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +72,9 @@ class Settings:
                 text for text in env.get("ROAMCLEAR_HUB_KEYS_PREVIOUS", "").split(",") if text
             ),
             public_url=env.get("ROAMCLEAR_PUBLIC_URL") or "http://127.0.0.1:8080",
+            session_stale_h=int(
+                env.get("ROAMCLEAR_SESSION_STALE_H") or str(SESSION_STALE_H_DEFAULT)
+            ),
             role_database_urls=tuple(
                 (role, env[f"ROAMCLEAR_DATABASE_URL_{role}"])
                 for role in ROLE_NAMES

@@ -23,6 +23,7 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from pipeline.api import errors, finance
+from pipeline.api import sessions as finance_sessions
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import hub_signer, load_seal_keys
@@ -88,11 +89,13 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(finance.router)
+    app.include_router(finance_sessions.router)
     app.include_router(versions.router)
     for module in MODULES:
         app.include_router(module.router)
     app.state.ocpi_modules = MODULES
     app.state.public_url = settings.public_url
+    app.state.session_stale_h = settings.session_stale_h
     app.add_middleware(RequestIds)
     errors.install(app)
     ocpi_errors.install(app)
