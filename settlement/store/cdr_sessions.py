@@ -19,10 +19,9 @@ from typing import Any, Final
 
 import psycopg
 
-from schemas.hub.party import CdrKey, PartyRef
+from schemas.hub.party import SEPARATOR
 from settlement.clearing.decode import Decoded
 from settlement.clearing.outcome import Rejected
-from settlement.sessions.document import session_key
 from settlement.store.clearing_store import copy_rows
 from settlement.store.db import Row
 
@@ -38,10 +37,12 @@ def link_rows(
         if proof is None or not isinstance(item, Decoded):
             continue
         cdr = item.cdr
-        party = PartyRef.of(cdr.country_code, cdr.party_id)
-        if not cdr.session_id or party != item.submitter:
+        owner = f"{cdr.country_code}{SEPARATOR}{cdr.party_id}".upper()
+        # plain text, not PartyRef and CdrKey models: thousands per batch on the hot path
+        if not cdr.session_id or owner != str(item.submitter):
             continue
-        rows.append((archive_id, session_key(party, cdr.session_id), str(CdrKey.of(cdr))))
+        session = f"{owner}{SEPARATOR}{cdr.session_id.upper()}"
+        rows.append((archive_id, session, f"{owner}{SEPARATOR}{cdr.id.upper()}"))
     return rows
 
 

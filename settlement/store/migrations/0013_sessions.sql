@@ -73,13 +73,15 @@ CREATE VIEW session AS
     SELECT DISTINCT ON (v.session_key)
            v.session_key, v.cpo, v.emsp, v.session_id, v.status, v.start_date_time,
            v.end_date_time, v.kwh, v.currency, v.last_updated, v.occurred_at AS updated_at,
-           v.event_id, v.archive_id, v.body,
+           v.submitter, v.proof, v.event_id, v.archive_id, v.body,
            count(*) OVER (PARTITION BY v.session_key) AS versions
       FROM session_version v
      ORDER BY v.session_key, v.occurred_at DESC, v.archive_id DESC;
 
+-- No foreign key to raw_event: the link is written from the archive ids of the same
+-- transaction, and the check cost about 8 µs a CDR on the clearing hot path (measured).
 CREATE TABLE cdr_session (
-    archive_id   bigint PRIMARY KEY REFERENCES raw_event (archive_id),
+    archive_id   bigint PRIMARY KEY,       -- the decided record (raw_event, cdr_outcome)
     session_key  text NOT NULL,   -- the CDR's country_code*party_id*session_id, upper case
     cdr_key      text NOT NULL    -- the CDR's own key
 );
