@@ -1,6 +1,7 @@
 """The HTTP application: ``create_app(settings)`` (FastAPI; OpenAPI at /docs).
 
-It mounts the finance API (pipeline.api.finance) and the OCPI interface (pipeline.ocpi:
+It mounts the finance API (pipeline.api.finance, and the missing-CDR report of
+pipeline.api.sessions) and the OCPI interface (pipeline.ocpi:
 versions and the modules in `pipeline.ocpi.modules.MODULES`, whose accepted objects go to
 the broker through one `Publisher`, started on first use), and holds one PostgreSQL
 connection pool (as `roamclear_api`), opened when the app starts and closed when it stops

@@ -235,3 +235,9 @@ def test_version_details_list_the_sessions_receiver(hub: Hub) -> None:
         "role": "RECEIVER",
         "url": "http://127.0.0.1:8080/ocpi/2.2.1/sessions",
     } in details["endpoints"]
+
+
+def test_post_and_delete_are_not_allowed(hub: Hub) -> None:
+    for method in ("POST", "DELETE"):
+        answer = hub.client.request(method, f"{URL}/SES-1", headers=hub.headers())
+        assert (answer.status_code, _status(answer)) == (405, 2000)
