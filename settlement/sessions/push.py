@@ -83,11 +83,10 @@ class SessionRef:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """The session as the hub holds it after the push: the document (as sent, merged) and
-    its parsed model."""
+    """The session as the hub holds it after the push: the document as sent (merged, for a
+    PATCH), a valid OCPI 2.2.1 Session."""
 
     document: dict[str, Any]
-    session: Session
 
 
 def locate(
@@ -180,22 +179,27 @@ def _limits(document: Mapping[str, Any]) -> list[Violation]:
 
 
 def _accepted(
-    ref: SessionRef, document: dict[str, Any], found: list[Violation]
+    ref: SessionRef,
+    document: dict[str, Any],
+    found: list[Violation],
+    checked: dict[str, Any] | None = None,
 ) -> Accepted | Refused:
+    """`document` if it is a valid session of `ref`. `checked` is the part still to check
+    (a PATCH: the merged session with only the periods it appends, and the patch's own
+    values; the held session was checked when it was accepted), else the whole document."""
     refused = _owner_refused(ref, document)
     if refused is not None:
         return refused
-    found = [*found, *_url_violations(ref, document), *unstorable(document)]
-    found.extend(_limits(document))
-    session: Session | None = None
+    fresh = document if checked is None else checked
+    found = [*found, *_url_violations(ref, document), *unstorable(fresh), *_limits(document)]
     try:
-        session = parse_model(Session, document)
+        parse_model(Session, fresh)
     except SchemaInvalid as exc:
         found.extend(exc.violations)
-    if found or session is None:
+    if found:
         ordered = tuple(dict.fromkeys(found))  # one line per distinct violation
         return Refused(Refusal.INVALID_SESSION, "; ".join(str(v) for v in ordered), ordered)
-    return Accepted(document, session)
+    return Accepted(document)
 
 
 def _not_object(what: str) -> Refused:
@@ -211,7 +215,11 @@ def put(ref: SessionRef, body: object) -> Accepted | Refused:
 
 
 def patch(ref: SessionRef, held: Mapping[str, Any] | None, body: object) -> Accepted | Refused:
-    """A PATCH applied to the session the hub holds (None: it holds none)."""
+    """A PATCH applied to the session the hub holds (None: it holds none).
+
+    Checking costs what the PATCH carries, not what the session holds: the held periods
+    were checked when they were accepted, so only the appended ones are validated again
+    (a session with a period a minute is PATCHed hundreds of times)."""
     if not isinstance(body, dict):
         return _not_object("a PATCH body")
     refused = _owner_refused(ref, body)
@@ -232,8 +240,7 @@ def patch(ref: SessionRef, held: Mapping[str, Any] | None, body: object) -> Acce
             )
         )
     merged = dict(held)
-    held_periods = held.get("charging_periods")
-    appended_from = len(held_periods) if isinstance(held_periods, list) else 0
+    appended: list[Any] = []
     for name, value in body.items():
         if name == "charging_periods":
             if value is None:
@@ -245,26 +252,24 @@ def patch(ref: SessionRef, held: Mapping[str, Any] | None, body: object) -> Acce
                 continue
             existing = merged.get("charging_periods")
             merged[name] = [*(existing if isinstance(existing, list) else ()), *value]
+            appended = value
         elif value is None:
             merged.pop(name, None)  # an optional field set to null: no value any more
         else:
             merged[name] = value
-    result = _accepted(ref, merged, found)
-    if isinstance(result, Refused) and appended_from:
-        return _as_sent(result, appended_from)
-    return result
+    checked = {**merged, "charging_periods": appended}
+    result = _accepted(ref, merged, found, checked)
+    return _as_sent(result) if isinstance(result, Refused) and appended else result
 
 
-def _as_sent(refused: Refused, appended_from: int) -> Refused:
-    """Violations in appended periods at the index the PATCH sent them under, not the one
-    they would have had in the merged session (`charging_periods[0] (appended)`)."""
+def _as_sent(refused: Refused) -> Refused:
+    """Violations in the appended periods, named as such: their index is the one the PATCH
+    sent them under (`charging_periods[0].dimensions (appended)`), not the merged one."""
 
-    def moved(found: Violation) -> Violation:
-        match = _PERIOD_PATH.match(found.path)
-        if match is None or int(match[1]) < appended_from:
+    def marked(found: Violation) -> Violation:
+        if _PERIOD_PATH.match(found.path) is None:
             return found
-        path = f"charging_periods[{int(match[1]) - appended_from}]{match[2]} (appended)"
-        return Violation(path=path, rule=found.rule, code=found.code)
+        return Violation(path=f"{found.path} (appended)", rule=found.rule, code=found.code)
 
-    ordered = tuple(moved(found) for found in refused.violations)
+    ordered = tuple(marked(found) for found in refused.violations)
     return Refused(refused.reason, "; ".join(str(v) for v in ordered), ordered)
