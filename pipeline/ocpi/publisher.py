@@ -24,6 +24,10 @@ from pipeline.topics import Topic, topic_name
 
 PUBLISH_WAIT_S_MAX: Final = 10.0
 START_WAIT_S_MAX: Final = 10.0
+# Each request waits for its own record's ack, so lingering only adds latency: 5 ms (the
+# client default) cost about 6.5 ms per push against the embedded broker, 0 about 0.7 ms
+# (measured); records of concurrent requests still share a batch while one is in flight.
+LINGER_MS: Final = 0
 
 
 class BrokerUnavailable(Exception):
@@ -48,7 +52,7 @@ class Publisher:
             if self._producer is None:
                 if self.bootstrap_servers is None:
                     raise BrokerUnavailable("no broker is configured (KAFKA_BOOTSTRAP_SERVERS)")
-                producer = new_producer(self.bootstrap_servers)
+                producer = new_producer(self.bootstrap_servers, linger_ms=LINGER_MS)
                 try:
                     await asyncio.wait_for(producer.start(), START_WAIT_S_MAX)
                 except BaseException:
