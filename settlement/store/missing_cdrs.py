@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 import psycopg
@@ -30,6 +31,18 @@ from settlement.store.reference_store import ReferenceSnapshot
 
 LIST_LIMIT_MAX: Final = 10_000
 
+# The current state of each session, narrow: the report and the list read every session, and
+# the view `session` would carry each one's whole body through the scan.
+_CURRENT = """
+WITH s AS (
+    SELECT DISTINCT ON (session_key) session_key, cpo, emsp, session_id, status,
+           start_date_time, end_date_time, kwh, currency, last_updated,
+           occurred_at AS updated_at,
+           count(*) OVER (PARTITION BY session_key ORDER BY occurred_at DESC, archive_id DESC
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS versions
+      FROM session_version
+     ORDER BY session_key, occurred_at DESC, archive_id DESC)
+"""
 _BOOKED = """
 EXISTS (SELECT 1 FROM cdr_session l JOIN cdr_outcome o USING (archive_id)
          WHERE l.session_key = s.session_key AND o.outcome IN ('LEDGERED', 'DUPLICATE'))
@@ -41,10 +54,10 @@ ARRAY(SELECT r.reason_code FROM cdr_session l JOIN cdr_outcome o USING (archive_
 """
 # Unbilled sessions that may be due: completed ones (their deadline is per agreement, so it
 # is applied in Python), and unfinished ones not updated since the stale time.
-_CANDIDATES = f"""
+_CANDIDATES = f"""{_CURRENT}
 SELECT s.session_key, s.cpo, s.emsp, s.session_id, s.status, s.start_date_time,
        s.end_date_time, s.last_updated, s.updated_at, s.kwh, {_REJECTED} AS rejected_cdrs
-  FROM session s
+  FROM s
  WHERE (s.status = 'COMPLETED'
         OR (s.status IN ('PENDING', 'ACTIVE', 'RESERVATION') AND s.updated_at <= %(stale_before)s))
    AND (%(partner)s::text IS NULL OR s.cpo = %(partner)s OR s.emsp = %(partner)s)
@@ -53,11 +66,11 @@ SELECT s.session_key, s.cpo, s.emsp, s.session_id, s.status, s.start_date_time,
 _AGREEMENTS = (
     "SELECT body FROM agreement_version WHERE cpo = ANY(%s) ORDER BY agreement_id, version"
 )
-_LIST = f"""
+_LIST = f"""{_CURRENT}
 SELECT s.session_key, s.cpo, s.emsp, s.session_id, s.status, s.start_date_time,
        s.end_date_time, s.kwh, s.currency, s.last_updated, s.updated_at, s.versions,
        {_BOOKED} AS cdr_booked
-  FROM session s
+  FROM s
  WHERE (%(partner)s::text IS NULL OR s.cpo = %(partner)s OR s.emsp = %(partner)s)
    AND (%(status)s::text IS NULL OR s.status = %(status)s)
  ORDER BY s.updated_at DESC, s.session_key
@@ -65,11 +78,18 @@ SELECT s.session_key, s.cpo, s.emsp, s.session_id, s.status, s.start_date_time,
 """
 
 
+@lru_cache(maxsize=4096)
+def _party(text: str) -> PartyRef:
+    """A stored party reference (checked by its column), validated once per party: the
+    report reads every session, and the parties are few."""
+    return PartyRef.parse(text)
+
+
 def _state(row: Row) -> SessionState:
     return SessionState(
         key=row["session_key"],
-        cpo=PartyRef.parse(row["cpo"]),
-        emsp=PartyRef.parse(row["emsp"]),
+        cpo=_party(row["cpo"]),
+        emsp=_party(row["emsp"]),
         session_id=row["session_id"],
         status=SessionStatus(row["status"]),
         start_date_time=row["start_date_time"],

@@ -63,7 +63,9 @@ CREATE TABLE session_version (
     body             jsonb NOT NULL,         -- the Session the event carried, unknown fields too
     recorded_at      timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX session_version_order ON session_version (session_key, occurred_at, archive_id);
+-- the current state: an index scan in exactly the view's order, no sort
+CREATE INDEX session_version_order
+    ON session_version (session_key, occurred_at DESC, archive_id DESC);
 CREATE INDEX session_version_cpo ON session_version (cpo);
 CREATE INDEX session_version_emsp ON session_version (emsp);
 
@@ -74,7 +76,9 @@ CREATE VIEW session AS
            v.session_key, v.cpo, v.emsp, v.session_id, v.status, v.start_date_time,
            v.end_date_time, v.kwh, v.currency, v.last_updated, v.occurred_at AS updated_at,
            v.submitter, v.proof, v.event_id, v.archive_id, v.body,
-           count(*) OVER (PARTITION BY v.session_key) AS versions
+           count(*) OVER (PARTITION BY v.session_key
+                          ORDER BY v.occurred_at DESC, v.archive_id DESC
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS versions
       FROM session_version v
      ORDER BY v.session_key, v.occurred_at DESC, v.archive_id DESC;
 
