@@ -118,9 +118,9 @@ $$;
 INSERT INTO cdr_session (archive_id, session_key, cdr_key)
 SELECT e.archive_id,
        upper(concat_ws('*', d #>> '{cdr,country_code}', d #>> '{cdr,party_id}',
-                       d #>> '{cdr,session_id}')),
+                       d #>> '{cdr,session_id}')) AS session_key,
        upper(concat_ws('*', d #>> '{cdr,country_code}', d #>> '{cdr,party_id}',
-                       d #>> '{cdr,id}'))
+                       d #>> '{cdr,id}')) AS cdr_key
   FROM cdr_outcome o
   JOIN raw_event e USING (archive_id)
   LEFT JOIN rejection r ON r.rejection_id = o.rejection_id
