@@ -23,7 +23,7 @@ from __future__ import annotations
 import faust
 from mode import CrashingSupervisor
 
-from pipeline.agents import clearing, passthrough
+from pipeline.agents import clearing, passthrough, sessions
 from pipeline.config import Settings
 from pipeline.kafka.faust_driver import HardenedApp
 from pipeline.topics import CDR_PARTITIONS, Topic, topic_name
@@ -34,7 +34,8 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
 
 
 def create_app(settings: Settings, *, with_passthrough: str | None = None) -> faust.App:
-    """The clearing app; `with_passthrough=TOPIC` instead forwards cdr.submitted to TOPIC
+    """The clearing app (the clearing agent on cdr.submitted, the session agent on
+    session.events); `with_passthrough=TOPIC` instead forwards cdr.submitted to TOPIC
     unchanged (the baseline of `roamclear bench pipeline`)."""
     assert settings.kafka_bootstrap_servers is not None
     app = HardenedApp(
@@ -63,6 +64,13 @@ def create_app(settings: Settings, *, with_passthrough: str | None = None) -> fa
     )
     if with_passthrough is None:
         clearing.register(app, settings, submitted)
+        session_events = app.topic(
+            topic_name(settings.topic_prefix, Topic.SESSION_EVENTS),
+            partitions=CDR_PARTITIONS,
+            value_serializer="raw",
+            key_serializer="raw",
+        )
+        sessions.register(app, settings, session_events)
     else:
         passthrough.register(app, settings, submitted, with_passthrough)
     return app

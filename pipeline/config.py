@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
+from settlement.sessions.missing import SESSION_STALE_H_DEFAULT
+
 TOPIC_PREFIX_DEFAULT = "roamclear"
 ROLE_NAMES = ("WORKER", "CLOSER", "API", "READER", "OPERATOR")  # ROAMCLEAR_DATABASE_URL_<name>
 HOME_DEFAULT = ".roamclear"
@@ -47,6 +49,8 @@ class Settings:
     # the business details the hub presents in its OCPI credentials (role HUB, hub_party)
     hub_name: str = "roamclear hub"
     hub_website: str | None = None
+    # an unfinished session without an update for this long is reported stale
+    session_stale_h: int = SESSION_STALE_H_DEFAULT
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +77,9 @@ class Settings:
             public_url=env.get("ROAMCLEAR_PUBLIC_URL") or "http://127.0.0.1:8080",
             hub_name=env.get("ROAMCLEAR_HUB_NAME") or "roamclear hub",
             hub_website=env.get("ROAMCLEAR_HUB_WEBSITE") or None,
+            session_stale_h=int(
+                env.get("ROAMCLEAR_SESSION_STALE_H") or str(SESSION_STALE_H_DEFAULT)
+            ),
             role_database_urls=tuple(
                 (role, env[f"ROAMCLEAR_DATABASE_URL_{role}"])
                 for role in ROLE_NAMES

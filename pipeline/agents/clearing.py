@@ -43,7 +43,8 @@ log = logging.getLogger("roamclear.clearing")
 STOP_WAIT_S = 4.0
 
 
-def _record(event: Any) -> SubmittedRecord:
+def record_of(event: Any) -> SubmittedRecord:
+    """A consumed event as the archive keeps it (the session agent's too)."""
     message = event.message
     return SubmittedRecord(
         topic=message.topic,
@@ -100,7 +101,7 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
                 settings.clearing_batch_max, within=settings.clearing_batch_within_s
             ):
                 batch = cast(Sequence[EventT[bytes]], events)
-                records = [_record(event) for event in batch]
+                records = [record_of(event) for event in batch]
                 decoded = await decode_batch(records)
                 if committing is not None:
                     await committing

@@ -1,7 +1,9 @@
 """The HTTP application: ``create_app(settings)`` (FastAPI; OpenAPI at /docs).
 
-It mounts the finance API (pipeline.api.finance) and the OCPI interface (pipeline.ocpi:
-versions and the modules in `pipeline.ocpi.modules.MODULES`), and holds one PostgreSQL
+It mounts the finance API (pipeline.api.finance, and the missing-CDR report of
+pipeline.api.sessions) and the OCPI interface (pipeline.ocpi:
+versions and the modules in `pipeline.ocpi.modules.MODULES`, whose accepted objects go to
+the broker through one `Publisher`, started on first use), and holds one PostgreSQL
 connection pool (as `roamclear_api`), opened when the app starts and closed when it stops
 (nothing connects at import), and the hub's keyring (statement seals; the partners' OCPI
 tokens, settlement.partner_tokens), loaded when the app is created (pipeline.hubkeys). With
@@ -23,13 +25,14 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from pipeline.api import errors, finance
+from pipeline.api import sessions as finance_sessions
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
-from pipeline.hubkeys import load_hub_keyring
+from pipeline.hubkeys import HubSigner, load_hub_keyring
 from pipeline.ocpi import errors as ocpi_errors
 from pipeline.ocpi import versions
 from pipeline.ocpi.modules import MODULES
-from pipeline.ocpi.publisher import TopicPublisher
+from pipeline.ocpi.publisher import Publisher
 from pipeline.ocpi.registration import HubIdentity
 from pipeline.ocpi.request_ids import RequestIds
 from schemas.base import loads_exact
@@ -51,9 +54,14 @@ def _exact_json(conn: psycopg.Connection[Any]) -> None:
 def create_app(settings: Settings) -> FastAPI:
     """The app for ``settings`` (its ``database_url`` must name a server)."""
     database_url = role_url(settings, DbRole.API)
-    keyring = load_hub_keyring(settings)  # read once: statement seals, partners' OCPI tokens
+    # read once: statement seals, partners' OCPI tokens, the proof on what the API publishes
+    keyring = load_hub_keyring(settings)
     seal_keys = SealKeys.from_keyring(keyring)
     hub_identity = HubIdentity.from_settings(settings)  # what the credentials handshake presents
+    # what the OCPI receivers accept, to the broker (started on first use)
+    publisher = Publisher(
+        settings.kafka_bootstrap_servers, settings.topic_prefix, HubSigner(keyring)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,13 +83,11 @@ def create_app(settings: Settings) -> FastAPI:
         )
         app.state.finance_pool = pool
         app.state.seal_keys = seal_keys
-        # the tariffs and locations receivers' producer: connects on first use
-        publisher = TopicPublisher(settings.kafka_bootstrap_servers, settings.topic_prefix)
-        app.state.topic_publisher = publisher
+        app.state.publisher = publisher
         try:
             yield
         finally:
-            await publisher.stop()
+            await publisher.close()
             pool.close()
 
     app = FastAPI(
@@ -90,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(finance.router)
+    app.include_router(finance_sessions.router)
     app.include_router(versions.router)
     for module in MODULES:
         app.include_router(module.router)
@@ -97,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.public_url = settings.public_url
     app.state.hub_identity = hub_identity
     app.state.hub_keyring = keyring
+    app.state.session_stale_h = settings.session_stale_h
     app.add_middleware(RequestIds)
     errors.install(app)
     ocpi_errors.install(app)

@@ -39,6 +39,7 @@ from settlement.clearing.outcome import Booked, Duplicate, Outcome, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.clearing.proof import PartnerKey, Proof, authenticate, claim_refused
 from settlement.clearing.reasons import Reason, Stage
+from settlement.store import cdr_sessions
 from settlement.store import clearing_store as store
 from settlement.store.clearing_rows import posting_rows, rejection_row, transaction_row
 from settlement.store.db import Row
@@ -282,6 +283,11 @@ async def commit_batch(
             for record, item, archive_id in fresh
         ]
         decisions = await _write(conn, decisions, books, moment)
+        items = {archive_id: item for _, item, archive_id in fresh}
+        await cdr_sessions.link(
+            conn,
+            cdr_sessions.link_rows((d.archive_id, items[d.archive_id], d.proof) for d in decisions),
+        )
         output: list[OutputRecord] = []
         for decision in decisions:
             outcome = decision.outcome

@@ -17,6 +17,7 @@ from pipeline.cli import (
     reference,
     rejected,
     schemas,
+    sessions,
     settle,
     simulate,
     statements,
@@ -45,6 +46,7 @@ app.add_typer(reference.locations, name="locations")
 app.add_typer(reference.agreements, name="agreements")
 app.add_typer(books.ledger, name="ledger")
 app.add_typer(rejected.app, name="rejected")
+app.add_typer(sessions.app, name="sessions")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(settle.app, name="settle")
 app.add_typer(statements.app, name="statements")

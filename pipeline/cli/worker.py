@@ -24,7 +24,8 @@ def worker(
         str | None, typer.Option(hidden=True, help="baseline: forward to this topic instead")
     ] = None,
 ) -> None:
-    """Run the clearing pipeline: cdr.submitted → PostgreSQL ledger, rated, rejected.
+    """Run the clearing pipeline: cdr.submitted → PostgreSQL ledger, rated, rejected; and
+    session.events → sessions in PostgreSQL.
 
     Workers in the same consumer group split the partitions; SIGTERM stops one within
     seconds. A worker that loses PostgreSQL or the broker exits with code 1, for its

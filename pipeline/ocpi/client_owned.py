@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pipeline.ocpi.auth import Caller
 from pipeline.ocpi.envelope import OcpiStatus, ocpi_body
-from pipeline.ocpi.publisher import PublishFailed, TopicPublisher
+from pipeline.ocpi.publisher import BrokerUnavailable, Publisher
 from pipeline.reference import Outgoing
 from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
@@ -254,10 +254,10 @@ async def receive(
     received = await arrived(request, caller, module, path)
     decision = await run_in_threadpool(_decide_and_keep, conn, received, decide)
     if decision.outgoing is not None:
-        publisher: TopicPublisher = request.app.state.topic_publisher
+        publisher: Publisher = request.app.state.publisher
         try:
             await publisher.send(decision.outgoing)
-        except PublishFailed as exc:
+        except BrokerUnavailable as exc:
             return answer(
                 refused(
                     OcpiStatus.SERVER_ERROR,

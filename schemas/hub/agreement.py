@@ -4,26 +4,34 @@ An agreement is versioned (`agreement_id`, `version`); every rated CDR records t
 that priced it. `emsp = None` makes it the CPO's default for any eMSP without a specific one.
 
 Example: TNM's CDRs to any eMSP, hub fee 1.5 % of the ex-VAT cost, at least 0.05, paid by the
-CPO, settled monthly on the hub's own computation, with 0.01 tolerance to the CPO's total::
+CPO, settled monthly on the hub's own computation, with 0.01 tolerance to the CPO's total, and
+each completed session's CDR due within 48 hours (`cdr_deadline_h`, the default; OCPI itself
+sets no deadline)::
 
     {"agreement_id": "tnm-default", "version": 3,
      "cpo": {"country_code": "NL", "party_id": "TNM"}, "currency": "EUR",
      "valid_from": "2025-01-01T00:00:00Z",
      "hub_fee": {"percent": 1.5, "minimum": 0.05}, "fee_payer": "CPO",
-     "settlement_period": "MONTHLY", "settles": "HUB_COMPUTED", "tolerance": 0.01}
+     "settlement_period": "MONTHLY", "settles": "HUB_COMPUTED", "tolerance": 0.01,
+     "cdr_deadline_h": 48}
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Final, Self
 
 from pydantic import Field, model_validator
 
 from schemas.base import HubModel, rule_error
 from schemas.hub.party import PartyRef
 from schemas.ocpi.types import AMOUNT_DECIMALS_MAX, CurrencyCode, DateTime, NonNegativeAmount
+
+CDR_DEADLINE_H_DEFAULT: Final = 48
+"""Hours after a session completed within which its CDR is due, unless the agreement says."""
+CDR_DEADLINE_H_MAX: Final = 24 * 92
+"""OCPI allows CDRs "once a month"; a deadline beyond a quarter is a typing error."""
 
 
 class RoundingMode(StrEnum):
@@ -96,6 +104,8 @@ class Agreement(HubModel):
     settles: SettlementBasis = SettlementBasis.HUB_COMPUTED
     tolerance: NonNegativeAmount = Decimal("0")
     allow_embedded_tariff: bool = False
+    # a COMPLETED session without a CDR this long after its end is a missing CDR
+    cdr_deadline_h: Annotated[int, Field(ge=0, le=CDR_DEADLINE_H_MAX)] = CDR_DEADLINE_H_DEFAULT
 
     @model_validator(mode="after")
     def _validity_ordered(self) -> Self:

@@ -53,6 +53,10 @@ MAY_NOT: Final = {
         "SELECT * FROM finance_api_token",
         "INSERT INTO settlement_run (as_of, settlement_tz, grace, state) "
         "VALUES (now(), 'UTC', '1h', 'FAILED')",
+        "INSERT INTO session_push (partner, method, url_country_code, url_party_id, "
+        "url_session_id, request_id, correlation_id, body, outcome, http_status, status_code, "
+        "reason_code) VALUES ('NL*TNM', 'PUT', 'NL', 'TNM', 'S', 'r', 'c', '', 'REJECTED', 400, "
+        "2001, 'malformed_json')",
     ),
     DbRole.CLOSER: (
         "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
@@ -68,6 +72,11 @@ MAY_NOT: Final = {
         "INSERT INTO finance_api_token (token_hash, scope) VALUES (repeat('0', 64), 'FINANCE')",
         "INSERT INTO partner_key_revocation (key_id, revoked_at) VALUES ('pk-000000000000', now())",
         "SELECT settlement_lock_postings()",
+        "INSERT INTO cdr_session (archive_id, session_key, cdr_key) VALUES (1, 'K', 'C')",
+        "INSERT INTO session_version (archive_id, event_id, session_key, cpo, emsp, session_id, "
+        "status, start_date_time, kwh, currency, last_updated, occurred_at, submitter, proof, "
+        "body) VALUES (1, gen_random_uuid(), 'K', 'NL*TNM', 'DE*EMP', 'S', 'ACTIVE', now(), 0, "
+        "'EUR', now(), now(), 'NL*TNM', 'hub-000000000000', '{}')",
     ),
     DbRole.READER: (
         "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",

@@ -24,11 +24,14 @@ from settlement.store import (
     ocpi_tokens,
     partner_keys,
     reference_store,
+    session_pushes,
 )
 from settlement.store.db import connect
 from tests.integration.clearing.helpers import mixed_batch, register_reference_data, submit
 from tests.integration.clearing.test_batch import _clear
 from tests.integration.ocpi.receipts import receipt
+from tests.integration.ocpi.sessions import session_doc
+from tests.integration.sessions.helpers import key_of, produce_sessions, session_event, store
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +62,9 @@ RULES: Final = {
     "tariff_lifecycle": APPEND_ONLY,
     "location_zone": APPEND_ONLY,
     "ocpi_reference_receipt": APPEND_ONLY,
+    "session_push": APPEND_ONLY,
+    "session_version": APPEND_ONLY,
+    "cdr_session": APPEND_ONLY,
     "_yoyo_log": MIGRATIONS,
     "_yoyo_migration": MIGRATIONS,
     "_yoyo_version": MIGRATIONS,
@@ -138,8 +144,17 @@ def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) ->
     register_reference_data(settings)
     raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     records, _ = mixed_batch()
-    asyncio.run(_clear(settings, submit(settings, records)))
+    asyncio.run(_clear(settings, submit(settings, records)))  # links CDRs to sessions too
+    session = session_doc()
+    store(settings, produce_sessions(settings, [(key_of(session), session_event(session))]))
     with connect(settings.database_url) as conn:
+        session_pushes.record(
+            conn,
+            session_pushes.Push(
+                "NL*TNM", "PUT", ("NL", "TNM", "S"), None, "r", "c", b"{", False, 400, 2001,
+                "malformed_json", "not JSON",
+            ),
+        )  # fmt: skip
         key_id = partner_keys.add_key(conn, PartyRef.parse("NL*TNM"), raw)
         token = ocpi_tokens.issue(conn, PartyRef.parse("NL*TNM"), ocpi_tokens.TokenKind.A)
         ocpi_tokens.revoke(conn, ocpi_tokens.token_hash(token))

@@ -122,3 +122,11 @@ GRANT INSERT ON tariff_version, tariff_lifecycle, location_version, location_zon
                 ocpi_reference_receipt
     TO roamclear_api;
 GRANT USAGE ON SEQUENCE ocpi_reference_receipt_receipt_id_seq TO roamclear_api;
+
+-- Sessions (0013): the API keeps every session push; the worker appends the session versions
+-- it consumes and, while clearing, which session each CDR belongs to.
+GRANT INSERT ON session_push TO roamclear_api;
+GRANT USAGE ON SEQUENCE session_push_push_id_seq TO roamclear_api;
+GRANT SELECT, INSERT ON session_version TO roamclear_worker;
+GRANT SELECT ON session TO roamclear_worker;
+GRANT INSERT ON cdr_session TO roamclear_worker;
