@@ -6,6 +6,8 @@
    answers token C, which the partner uses from then on.
 2. `push_reference`: each CPO PUTs its tariffs and locations (agreements are the operator's:
    `agreements set`, not OCPI).
+3. `drive`: the scenario's stream as CPOs send it: each valid CDR's session (PUT when it
+   starts, PATCH when it ends), then the CDR POSTed; a few sessions whose CDR never comes.
 
 Every call is a real HTTP request to `roamclear api`; a refusal is an error naming the
 partner, the call and the hub's OCPI status.
@@ -15,21 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import httpx
 
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
+from pipeline.simulate.config import Category
+from pipeline.simulate.generator import Submission
 from pipeline.simulate.partners import Partner
 from pipeline.simulate.platform import PartnerPlatforms, SimulatedPartner
 from pipeline.simulate.reference import ReferenceData
+from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
 from schemas.ocpi.location import Location
 from schemas.ocpi.tariff import Tariff
-from schemas.wire import to_ocpi_json
+from schemas.wire import encode_json_bytes, to_ocpi_json
 from settlement.store import ocpi_tokens
 from settlement.store.db import connect as connect_db
 
@@ -151,3 +157,135 @@ async def push_reference(
 
 def simulated_partners(data: ReferenceData) -> list[SimulatedPartner]:
     return [SimulatedPartner(p.party, p.role.value) for p in data.partners]
+
+
+# -- the stream: sessions and CDRs ---------------------------------------------------------
+
+SESSION_ONLY_PER_THOUSAND: Final = 10  # valid CDRs whose session is sent and the CDR never
+
+
+@dataclass(slots=True)
+class HttpTally:
+    """What the partners sent over HTTP and how the hub answered (HTTP status, OCPI status)."""
+
+    answers: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    sessions_put: int = 0
+    sessions_without_cdr: int = 0
+
+    def count(self, category: str, answer: httpx.Response) -> None:
+        try:
+            status = answer.json().get("status_code")
+        except ValueError:
+            status = None
+        self.answers[category][f"{answer.status_code}/{status}"] += 1
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "answers": {c: dict(sorted(a.items())) for c, a in sorted(self.answers.items())},
+            "sessions_put": self.sessions_put,
+            "sessions_without_cdr": self.sessions_without_cdr,
+        }
+
+
+def cdr_json(submission: Submission) -> bytes:
+    """The CDR inside a generated envelope, byte for byte (malformed ones: as generated)."""
+    value = submission.value
+    start = value.find(b'"cdr":')
+    return value if start < 0 else value[start + 6 : -1]
+
+
+def _session_docs(cdr: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The session of a CDR as its CPO pushes it: a PUT when it starts (ACTIVE, nothing
+    charged yet) and a PATCH when it ends (COMPLETED, with its periods and cost)."""
+    location = cdr["cdr_location"]
+    started = {
+        "country_code": cdr["country_code"],
+        "party_id": cdr["party_id"],
+        "id": cdr["session_id"],
+        "start_date_time": cdr["start_date_time"],
+        "kwh": 0,
+        "cdr_token": cdr["cdr_token"],
+        "auth_method": cdr["auth_method"],
+        "location_id": location["id"],
+        "evse_uid": location["evse_uid"],
+        "connector_id": location["connector_id"],
+        "currency": cdr["currency"],
+        "status": "ACTIVE",
+        "last_updated": cdr["start_date_time"],
+    }
+    if cdr.get("authorization_reference"):
+        started["authorization_reference"] = cdr["authorization_reference"]
+    ended = {
+        "status": "COMPLETED",
+        "end_date_time": cdr["end_date_time"],
+        "kwh": cdr["total_energy"],
+        "charging_periods": cdr["charging_periods"],
+        "total_cost": cdr["total_cost"],
+        "last_updated": cdr["end_date_time"],
+    }
+    return started, ended
+
+
+def _owner(submission: Submission) -> PartyRef:
+    country_code, party_id, _ = submission.key.decode().split("*", 2)
+    return PartyRef.of(country_code, party_id)
+
+
+async def drive(
+    hub_url: str,
+    connected: dict[PartyRef, Connected],
+    submissions: Iterable[Submission],
+    progress: Callable[[int], None] = lambda _: None,
+) -> HttpTally:
+    """Every submission over OCPI: a valid CDR's session first (PUT then PATCH), then the CDR
+    POSTed by its CPO; a forged one POSTed by another CPO; a malformed one as its bytes. One
+    in a hundred valid CDRs never comes, its session does (a missing CDR)."""
+    root = f"{hub_url.rstrip('/')}/ocpi/2.2.1"
+    cpos = [party for party, c in connected.items() if c.partner.role in {"CPO", "BOTH"}]
+    tally = HttpTally()
+    limit = asyncio.Semaphore(CALLS_IN_FLIGHT_MAX)
+    json_type = {"Content-Type": "application/json"}
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+
+        async def session(owner: PartyRef, cdr: dict[str, Any]) -> None:
+            started, ended = _session_docs(cdr)
+            url = f"{root}/sessions/{owner.country_code}/{owner.party_id}/{cdr['session_id']}"
+            headers = {**connected[owner].headers, **json_type}
+            _checked(await client.put(url, content=encode_json_bytes(started), headers=headers),
+                     f"{owner} PUT session {cdr['session_id']}")  # fmt: skip
+            _checked(await client.patch(url, content=encode_json_bytes(ended), headers=headers),
+                     f"{owner} PATCH session {cdr['session_id']}")  # fmt: skip
+            tally.sessions_put += 1
+
+        async def one(index: int, submission: Submission) -> None:
+            owner = _owner(submission)
+            category = submission.category
+            body = cdr_json(submission)
+            caller = owner
+            if category is Category.FORGED:  # another CPO writes in this one's name
+                caller = next(p for p in cpos if p != owner) if len(cpos) > 1 else owner
+            async with limit:
+                if category is Category.VALID and submission.cdr_key is not None:
+                    cdr = loads_exact(body)
+                    if cdr.get("session_id"):
+                        await session(owner, cdr)
+                        if index % 1000 < SESSION_ONLY_PER_THOUSAND:
+                            tally.sessions_without_cdr += 1
+                            return
+                answer = await client.post(
+                    f"{root}/cdrs", content=body, headers={**connected[caller].headers, **json_type}
+                )
+            tally.count(category.value, answer)
+
+        pending: set[asyncio.Task[None]] = set()
+        for index, submission in enumerate(submissions):
+            pending.add(asyncio.create_task(one(index, submission)))
+            if len(pending) >= CALLS_IN_FLIGHT_MAX * 4:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+                progress(len(done))
+        for task in asyncio.as_completed(pending):
+            await task
+            progress(1)
+    return tally
