@@ -285,7 +285,7 @@ async def drive(
                 for task in done:
                     task.result()
                 progress(len(done))
-        for task in asyncio.as_completed(pending):
-            await task
+        for finished in asyncio.as_completed(pending):
+            await finished
             progress(1)
     return tally
