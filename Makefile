@@ -51,6 +51,7 @@ bench: setup ## the benchmarks (figures printed, no pass/fail)
 	$(BIN)/roamclear bench clearing
 	$(BIN)/roamclear bench pipeline
 	$(BIN)/roamclear bench settle
+	$(BIN)/roamclear bench ingest
 
 schemas: setup ## regenerate schemas/json from the models
 	$(BIN)/roamclear schemas export

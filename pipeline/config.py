@@ -51,6 +51,11 @@ class Settings:
     hub_website: str | None = None
     # an unfinished session without an update for this long is reported stale
     session_stale_h: int = SESSION_STALE_H_DEFAULT
+    # OCPI requests per partner per second (pipeline.ocpi.limits): the default bucket, and
+    # per partner "NL*TNM=20,DE*BIG=400/1000" (per_s[/burst])
+    ocpi_requests_per_s: float = 100.0
+    ocpi_burst: float = 200.0
+    ocpi_rate_limits: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +85,9 @@ class Settings:
             session_stale_h=int(
                 env.get("ROAMCLEAR_SESSION_STALE_H") or str(SESSION_STALE_H_DEFAULT)
             ),
+            ocpi_requests_per_s=float(env.get("ROAMCLEAR_OCPI_REQUESTS_PER_S", "100")),
+            ocpi_burst=float(env.get("ROAMCLEAR_OCPI_BURST", "200")),
+            ocpi_rate_limits=env.get("ROAMCLEAR_OCPI_RATE_LIMITS", ""),
             role_database_urls=tuple(
                 (role, env[f"ROAMCLEAR_DATABASE_URL_{role}"])
                 for role in ROLE_NAMES

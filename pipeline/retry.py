@@ -26,7 +26,7 @@ from pipeline.topics import Topic, topic_name
 from schemas.base import loads_exact
 from schemas.ocpi.types import format_datetime
 from schemas.wire import encode_json
-from settlement.clearing.reasons import RETRYABLE
+from settlement.clearing.reasons import RETRYABLE, Stage
 from settlement.store import books
 from settlement.store.db import Row
 
@@ -71,6 +71,12 @@ def plan(conn: psycopg.Connection[Row], rejection_ids: list[int], force: bool) -
             result.refused[rejection_id] = "no such rejection"
             continue
         reason = row["reason_code"]
+        if row["stage"] == Stage.INGEST:
+            result.refused[rejection_id] = (
+                f"{reason}: refused at the OCPI receiver (stage ingest), so it never reached "
+                "the topic and the hub vouches for nothing in it; the partner sends it again"
+            )
+            continue
         if row["proof"] is None:
             result.refused[rejection_id] = (
                 f"{reason}: its record carried no proof of its submitter, so the hub cannot "

@@ -3,7 +3,8 @@
 It mounts the finance API (pipeline.api.finance, and the missing-CDR report of
 pipeline.api.sessions) and the OCPI interface (pipeline.ocpi:
 versions and the modules in `pipeline.ocpi.modules.MODULES`, whose accepted objects go to
-the broker through one `Publisher`, started on first use), and holds one PostgreSQL
+the broker through one `Publisher`, started on first use; the CDRs receiver has a producer,
+a batch loop and a connection of its own: pipeline.ocpi.cdr_ingest), and holds one PostgreSQL
 connection pool (as `roamclear_api`), opened when the app starts and closed when it stops
 (nothing connects at import), and the hub's keyring (statement seals; the partners' OCPI
 tokens, settlement.partner_tokens), loaded when the app is created (pipeline.hubkeys). With
@@ -29,8 +30,11 @@ from pipeline.api import sessions as finance_sessions
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import HubSigner, load_hub_keyring
+from pipeline.ocpi import cdrs, versions
 from pipeline.ocpi import errors as ocpi_errors
-from pipeline.ocpi import versions
+from pipeline.ocpi.auth import CallerCache
+from pipeline.ocpi.fastlane import FastLane
+from pipeline.ocpi.limits import Rate, RateLimiter, parse_rates
 from pipeline.ocpi.modules import MODULES
 from pipeline.ocpi.publisher import Publisher
 from pipeline.ocpi.registration import HubIdentity
@@ -62,6 +66,9 @@ def create_app(settings: Settings) -> FastAPI:
     publisher = Publisher(
         settings.kafka_bootstrap_servers, settings.topic_prefix, HubSigner(keyring)
     )
+    # the CDR receiver's batch loop, producer and connection (started with the app; both
+    # servers reached lazily, so the app starts while the broker is away)
+    cdr_ingest = cdrs.new_ingest(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,9 +91,14 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.finance_pool = pool
         app.state.seal_keys = seal_keys
         app.state.publisher = publisher
+        app.state.cdr_ingest = cdr_ingest
+        if cdr_ingest is not None:
+            cdr_ingest.start()
         try:
             yield
         finally:
+            if cdr_ingest is not None:
+                await cdr_ingest.stop()
             await publisher.close()
             pool.close()
 
@@ -105,6 +117,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.hub_identity = hub_identity
     app.state.hub_keyring = keyring
     app.state.session_stale_h = settings.session_stale_h
+    app.state.ocpi_callers = CallerCache()
+    app.state.ocpi_rate = RateLimiter(
+        Rate(settings.ocpi_requests_per_s, settings.ocpi_burst),
+        parse_rates(settings.ocpi_rate_limits),
+    )
+    # the lane first, so that RequestIds (added after it, so outside it) wraps it too
+    app.state.fast_lane = {("POST", cdrs.CDRS_PATH): cdrs.post_cdr}
+    app.add_middleware(FastLane, routes=app.state.fast_lane)
     app.add_middleware(RequestIds)
     errors.install(app)
     ocpi_errors.install(app)

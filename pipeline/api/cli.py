@@ -14,6 +14,7 @@ import typer
 from pipeline.cli.console import error_console, fail
 from pipeline.config import Settings
 from pipeline.embedded import devstack
+from pipeline.gctune import tune_gc
 
 
 def api(
@@ -31,6 +32,7 @@ def api(
     except ValueError as exc:  # the hub key, or settings that make no valid OCPI credentials
         raise fail(str(exc), 2) from None
     error_console.print(f"roamclear api on http://{host}:{port} (OpenAPI: /docs)")
+    tune_gc()
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

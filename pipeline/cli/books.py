@@ -28,12 +28,13 @@ def current_counts(settings: Settings) -> dict[str, int]:
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
     in_topic = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
     with connect(role_url(settings, DbRole.READER)) as conn:
-        return books.counts(conn, topic, in_topic)
+        return {**books.counts(conn, topic, in_topic), **books.ingest_counts(conn)}
 
 
 def counts(json_output: JsonOpt = False) -> None:
     """Invariant 2: submitted = ledgered + rejected + duplicates (+ pending), and every booking
-    explained by an archived record (exit 1 when one is not)."""
+    explained by an archived record (exit 1 when one is not); CDRs received over OCPI HTTP:
+    received_http = accepted_http + duplicates_http + rejected_at_ingest."""
     settings = live_settings()
     result = current_counts(settings)
     assert settings.database_url is not None
@@ -54,6 +55,17 @@ def counts(json_output: JsonOpt = False) -> None:
         f"invariant 2 {'[green]holds[/]' if holds else '[red]BROKEN[/]'}: "
         f"{result['submitted']:,} = {result['ledgered']:,} + {result['rejected']:,} + "
         f"{result['duplicates']:,} + {result['pending']:,} pending"
+    )
+    console.print(
+        f"over OCPI HTTP: {result['received_http']:,} received = "
+        f"{result['accepted_http']:,} accepted + {result['duplicates_http']:,} duplicates + "
+        f"{result['rejected_at_ingest']:,} rejected at ingest"
+        + (
+            f"; [yellow]{result['unpublished_http']:,} accepted but not on the topic[/] "
+            "(their partners' retries publish them)"
+            if result["unpublished_http"]
+            else ""
+        )
     )
     for name, count in unexplained.items():
         if count:

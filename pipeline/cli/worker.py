@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 from typing import Annotated
 
@@ -14,6 +13,7 @@ import uvloop
 from pipeline.agents import liveness
 from pipeline.app import create_app
 from pipeline.cli.common import live_settings
+from pipeline.gctune import tune_gc
 from pipeline.kafka.admin import create_topics
 from pipeline.topics import topic_specs
 
@@ -36,7 +36,7 @@ def worker(
     settings.home.mkdir(parents=True, exist_ok=True)
     create_topics(settings.kafka_bootstrap_servers, topic_specs(settings.topic_prefix))
     app = create_app(settings, with_passthrough=passthrough_to)
-    _tune_gc()
+    tune_gc()
     _use_uvloop()
     liveness.quiet_aiokafka_repeats()
     BoundedStopWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
@@ -49,21 +49,6 @@ class BoundedStopWorker(faust.Worker):
     async def on_stop(self) -> None:
         liveness.exit_within(liveness.STOP_S_MAX, code=1 if self.crash_reason else 0)
         await super().on_stop()
-
-
-GC_GENERATION0_THRESHOLD = 1_000_000
-
-
-def _tune_gc() -> None:
-    """A clearing batch allocates hundreds of thousands of objects, nearly all freed by
-    reference counting. At CPython's default threshold (700) the collector rescanned the long-lived
-    heap (faust, pydantic schemas) so often that it cost about 40 % of clearing time; at
-    50,000 it still cost about 10 % more CPU per CDR than at 1,000,000, while the worker's
-    peak memory stayed the same (about 280 MB) because reference counting frees the garbage.
-    Freeze what startup built and collect young objects rarely."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_GENERATION0_THRESHOLD, 20, 20)
 
 
 def _use_uvloop() -> None:

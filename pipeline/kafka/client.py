@@ -97,6 +97,55 @@ async def send_records(
     return futures
 
 
+async def send_located(
+    producer: AIOKafkaProducer,
+    records: Sequence[tuple[str, bytes | None, bytes]],
+    sign: Signer | None = None,
+) -> list[tuple[int, int]]:
+    """Send (topic, key, value) records as `send_records` does, wait until the broker acked
+    every one, and return where each went: (partition, offset), in the records' order.
+
+    A batch's ack carries its base offset; its records follow one by one from there.
+    """
+    partitions: dict[str, list[int]] = {}
+    grouped: defaultdict[tuple[str, int], list[int]] = defaultdict(list)
+    for index, (topic, key, _) in enumerate(records):
+        if topic not in partitions:
+            partitions[topic] = sorted(await producer.partitions_for(topic))
+        ids = partitions[topic]
+        grouped[(topic, _PARTITIONER(key, ids, ids))].append(index)
+    sent: list[tuple[asyncio.Future[object], int, list[int]]] = []
+    for (topic, partition), indexes in grouped.items():
+        batch, members = producer.create_batch(), list[int]()
+        for index in indexes:
+            _, key, value = records[index]
+            headers = [] if sign is None else sign(topic, value)
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                if members:
+                    sent.append((await producer.send_batch(batch, topic, partition=partition),
+                                 partition, members))  # fmt: skip
+                batch, members = producer.create_batch(), list[int]()
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    # larger than a batch: alone, within the producer's max_request_size
+                    alone = await producer.send(
+                        topic, value, key=key, partition=partition, headers=headers
+                    )
+                    sent.append((alone, partition, [index]))
+                    continue
+            members.append(index)
+        if members:
+            sent.append((await producer.send_batch(batch, topic, partition=partition),
+                         partition, members))  # fmt: skip
+    acked = await asyncio.gather(*(future for future, _, _ in sent))
+    located: list[tuple[int, int] | None] = [None] * len(records)
+    for metadata, (_, partition, members) in zip(acked, sent, strict=True):
+        base: int = metadata.offset  # type: ignore[attr-defined]
+        for position, index in enumerate(members):
+            located[index] = (partition, base + position)
+    assert all(place is not None for place in located), "a record was not sent"
+    return [place for place in located if place is not None]
+
+
 async def produce(
     bootstrap_servers: str,
     topic: str,

@@ -13,7 +13,7 @@ from enum import StrEnum
 from fastapi import APIRouter
 
 # receivers: they import paths from pipeline.ocpi.paths, never this module
-from pipeline.ocpi import credentials, locations, sessions, tariffs
+from pipeline.ocpi import cdrs, credentials, locations, sessions, tariffs
 from pipeline.ocpi.paths import BASE_PATH, VERSION, VERSION_PATH
 
 __all__ = ["BASE_PATH", "MODULES", "VERSION", "VERSION_PATH", "InterfaceRole", "Module", "ModuleId"]
@@ -45,9 +45,12 @@ class Module:
         return f"{public_url.rstrip('/')}{VERSION_PATH}/{self.path}"
 
 
+assert f"{VERSION_PATH}/{cdrs.PATH}" == cdrs.CDRS_PATH
+
 MODULES: tuple[Module, ...] = (
     Module(ModuleId.CREDENTIALS, InterfaceRole.SENDER, "credentials", credentials.router),
+    Module(ModuleId.CDRS, InterfaceRole.RECEIVER, cdrs.PATH, cdrs.router),
+    Module(ModuleId.SESSIONS, InterfaceRole.RECEIVER, "sessions", sessions.router),
     Module(ModuleId.TARIFFS, InterfaceRole.RECEIVER, "tariffs", tariffs.router),
     Module(ModuleId.LOCATIONS, InterfaceRole.RECEIVER, "locations", locations.router),
-    Module(ModuleId.SESSIONS, InterfaceRole.RECEIVER, "sessions", sessions.router),
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.base import loads_exact
 from schemas.events import EventType, RawEnvelope
@@ -17,6 +18,7 @@ from schemas.validation import SchemaInvalid, Violation, parse_model
 from settlement.clearing.outcome import Rejected
 from settlement.clearing.reasons import Reason, Stage
 
+EMPTY_RULE = "must not be empty"
 UTF8 = frozenset({"utf-8", "utf-8-sig"})  # a UTF-8 byte order mark is still UTF-8
 
 
@@ -30,33 +32,61 @@ class Decoded:
 
 
 def _prefixed(violations: tuple[Violation, ...], prefix: str) -> tuple[Violation, ...]:
+    if not prefix:
+        return violations
     return tuple(
         Violation(path=f"{prefix}.{v.path}" if v.path != "$" else prefix, rule=v.rule, code=v.code)
         for v in violations
     )
 
 
-def decode(value: bytes | None) -> Decoded | Rejected:
-    if value is None:
-        return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, "the record has no value")
+class NotJson(ValueError):
+    """A value that is not UTF-8 JSON we read; the message says why (for the partner)."""
+
+
+def read_json(value: bytes) -> Any:
+    """UTF-8 JSON with exact Decimals (schemas.base.loads_exact), or NotJson saying why."""
     # the stdlib parser (the fallback that explains malformed text) would read UTF-16 and
     # UTF-32 too, and the CDR would be booked from bytes no other consumer of the topic reads
     encoding = json.detect_encoding(value)
     if encoding not in UTF8:
-        return Rejected(
-            Reason.MALFORMED_JSON,
-            Stage.DECODE,
+        raise NotJson(
             f"not UTF-8: the value is {encoding.upper()} text; values are UTF-8 JSON by "
-            "contract (RFC 8259 section 8.1): re-send it encoded as UTF-8",
+            "contract (RFC 8259 section 8.1): re-send it encoded as UTF-8"
         )
     try:
-        document = loads_exact(value)
+        return loads_exact(value)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, f"not JSON: {exc}")
+        raise NotJson(f"not JSON: {exc}") from None
     except RecursionError:
-        return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, "not JSON we read: nested too deeply")
+        raise NotJson("not JSON we read: nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-        return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, f"not JSON we read: {exc}")
+        raise NotJson(f"not JSON we read: {exc}") from None
+
+
+def parse_cdr_payload(payload: Any, value: bytes, prefix: str) -> Cdr | tuple[Violation, ...]:
+    """The CDR in a decoded payload, or every violation, each path under `prefix` ("cdr" in
+    an envelope; "" for a bare CDR, as the OCPI receiver gets it). `value` is the raw JSON
+    the payload was decoded from."""
+    if b"\\u0000" in value:  # the only way a NUL gets into valid JSON
+        nul = _nul_violations(payload, prefix)
+        if nul:
+            # OCPI text never needs U+0000, and PostgreSQL can neither store nor book it
+            return nul
+    try:
+        cdr = parse_model(Cdr, payload)
+    except SchemaInvalid as exc:
+        return _prefixed(tuple(exc.violations), prefix)
+    return _empty_identity(cdr, prefix) or cdr
+
+
+def decode(value: bytes | None) -> Decoded | Rejected:
+    if value is None:
+        return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, "the record has no value")
+    try:
+        document = read_json(value)
+    except NotJson as exc:
+        return Rejected(Reason.MALFORMED_JSON, Stage.DECODE, str(exc))
     try:
         envelope = parse_model(RawEnvelope, document)
     except SchemaInvalid as exc:
@@ -73,20 +103,12 @@ def decode(value: bytes | None) -> Decoded | Rejected:
     if payload is None:
         missing = Violation(path="cdr", rule="field required", code="missing")
         return _schema_invalid((missing,), submitter)
-    if b"\\u0000" in value:  # the only way a NUL gets into valid JSON
-        nul = _nul_violations(payload)
-        if nul:
-            # OCPI text never needs U+0000, and PostgreSQL can neither store nor book it
-            return _schema_invalid(nul, submitter, _key_of(payload))
-    try:
-        cdr = parse_model(Cdr, payload)
-    except SchemaInvalid as exc:
-        violations = _prefixed(tuple(exc.violations), "cdr")
-        return _schema_invalid(violations, submitter, _key_of(payload))
-    empty = _empty_identity(cdr)
-    if empty:
-        return _schema_invalid(empty, submitter)
-    return Decoded(event_id=str(envelope.event_id), submitter=envelope.submitter, cdr=cdr)
+    parsed = parse_cdr_payload(payload, value, "cdr")
+    if isinstance(parsed, tuple):
+        # a CDR without an id (or a credit naming none) is rejected without a key
+        keyless = any(v.rule == EMPTY_RULE for v in parsed)
+        return _schema_invalid(parsed, submitter, None if keyless else key_of(payload))
+    return Decoded(event_id=str(envelope.event_id), submitter=envelope.submitter, cdr=parsed)
 
 
 def _nul_paths(value: object, path: str) -> list[str]:
@@ -104,11 +126,11 @@ def _nul_paths(value: object, path: str) -> list[str]:
     return []
 
 
-def _nul_violations(payload: object) -> tuple[Violation, ...]:
+def _nul_violations(payload: object, prefix: str) -> tuple[Violation, ...]:
     """Every place in the CDR where a text (or a key) holds U+0000."""
     return tuple(
-        Violation(path=path, rule="must not contain the NUL character (U+0000)", code="nul")
-        for path in _nul_paths(payload, "cdr")
+        Violation(path=path or "$", rule="must not contain the NUL character (U+0000)", code="nul")
+        for path in _nul_paths(payload, prefix)
     )
 
 
@@ -125,20 +147,21 @@ def _schema_invalid(
     )
 
 
-def _empty_identity(cdr: Cdr) -> tuple[Violation, ...]:
+def _empty_identity(cdr: Cdr, prefix: str) -> tuple[Violation, ...]:
     """OCPI's CiString allows "", but a CDR without an id (or a credit naming none) has no
     canonical key to book, dedupe or reverse by."""
+    at = f"{prefix}." if prefix else ""
     violations = []
     if not cdr.id:
-        violations.append(Violation(path="cdr.id", rule="must not be empty", code="too_short"))
+        violations.append(Violation(path=f"{at}id", rule=EMPTY_RULE, code="too_short"))
     if cdr.is_credit and cdr.credit_reference_id == "":
         violations.append(
-            Violation(path="cdr.credit_reference_id", rule="must not be empty", code="too_short")
+            Violation(path=f"{at}credit_reference_id", rule=EMPTY_RULE, code="too_short")
         )
     return tuple(violations)
 
 
-def _key_of(payload: object) -> str | None:
+def key_of(payload: object) -> str | None:
     """The canonical key of an invalid CDR, when its identifying fields are readable."""
     if not isinstance(payload, dict):
         return None

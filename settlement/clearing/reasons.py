@@ -10,8 +10,11 @@ from enum import StrEnum
 
 
 class Stage(StrEnum):
-    """Where in the clearing agent an event was decided."""
+    """Where an event was decided: at the OCPI receiver's door, or in the clearing agent."""
 
+    # the OCPI receiver, before the topic: such a rejection has no archived record (it never
+    # entered cdr.submitted, so invariant 2 does not count it; `counts` does, separately)
+    INGEST = "ingest"
     AUTHENTICATE = "authenticate"  # the proof of who submitted it (settlement.clearing.proof)
     DECODE = "decode"  # bytes -> envelope -> CDR
     VALIDATE = "validate"  # plausibility and ownership
@@ -48,6 +51,8 @@ class Reason(StrEnum):
     # the Kafka client cannot read the record (a header name that is not UTF-8, a corrupt
     # or damaged batch): the partner re-sends it as a well-formed record
     UNREADABLE_RECORD = "unreadable_record"
+    # a body over the OCPI receiver's size limit, refused unread (no real CDR is that large)
+    BODY_TOO_LARGE = "body_too_large"
 
 
 # Reasons an operator can fix on the hub side and then `roamclear rejected retry`.

@@ -36,6 +36,29 @@ def counts(conn: psycopg.Connection[Row], topic: str, in_topic: int | None) -> d
     }
 
 
+_INGEST_COUNTS = """
+SELECT count(*) AS received_http,
+       count(*) FILTER (WHERE outcome = 'ACCEPTED') AS accepted_http,
+       count(*) FILTER (WHERE outcome = 'DUPLICATE') AS duplicates_http,
+       count(*) FILTER (WHERE outcome = 'REJECTED') AS rejected_at_ingest,
+       count(*) FILTER (WHERE outcome = 'ACCEPTED' AND NOT EXISTS (
+           SELECT 1 FROM ocpi_cdr_published p WHERE p.receipt_id = r.receipt_id))
+           AS unpublished_http
+  FROM ocpi_cdr_receipt r
+"""
+
+
+def ingest_counts(conn: psycopg.Connection[Row]) -> dict[str, int]:
+    """CDR bodies received over OCPI HTTP: received_http = accepted_http + duplicates_http +
+    rejected_at_ingest. An accepted one is on cdr.submitted (and so in `submitted` above)
+    unless `unpublished_http` counts it (its publication failed; the partner's retry
+    publishes it). Rejections at ingest never entered the topic: invariant 2 does not count
+    them, this does."""
+    row = conn.execute(_INGEST_COUNTS).fetchone()
+    assert row is not None
+    return {name: int(value) for name, value in row.items()}
+
+
 # A booking the clearing path did not make: every CDR transaction came from exactly one
 # archived record whose outcome is LEDGERED with it, and the other way round; a rounding
 # transaction belongs to exactly one settlement batch. Rows inserted by hand (a forged
@@ -159,10 +182,11 @@ def rejected_records(
     conn: psycopg.Connection[Row], rejection_ids: list[int]
 ) -> list[dict[str, Any]]:
     """Rejections with their archived records as received (key and whole value) and the key
-    that proved the submitter (None: no valid proof)."""
+    that proved the submitter (None: no valid proof); a rejection at the OCPI receiver's door
+    (stage ingest) has no archived record: key, value and proof are None."""
     return conn.execute(
-        "SELECT r.rejection_id, r.reason_code, e.key, e.value, o.proof FROM rejection r "
-        "JOIN raw_event e USING (archive_id) JOIN cdr_outcome o USING (archive_id) "
+        "SELECT r.rejection_id, r.reason_code, r.stage, e.key, e.value, o.proof FROM rejection r "
+        "LEFT JOIN raw_event e USING (archive_id) LEFT JOIN cdr_outcome o USING (archive_id) "
         "WHERE r.rejection_id = ANY(%s) ORDER BY r.rejection_id",
         (rejection_ids,),
     ).fetchall()

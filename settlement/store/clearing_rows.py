@@ -76,7 +76,7 @@ def storable(text: str) -> str:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
-def _violations(violations: tuple[Violation, ...]) -> Jsonb:
+def violations_jsonb(violations: tuple[Violation, ...]) -> Jsonb:
     return Jsonb(
         [
             {"path": storable(v.path), "rule": storable(v.rule), "code": storable(v.code)}
@@ -101,7 +101,7 @@ def rejection_row(
         str(rejected.reason),
         rejected.stage.value,
         storable(rejected.message),
-        _violations(rejected.violations),
+        violations_jsonb(rejected.violations),
         None if rejected.submitter is None else storable(rejected.submitter),
         None if rejected.cdr_key is None else storable(rejected.cdr_key),
         storable(payload_text(value)),

@@ -34,6 +34,8 @@ FORBIDDEN: Final = (
     "LOCK TABLE ledger_posting IN SHARE ROW EXCLUSIVE MODE",
     "UPDATE settlement_run SET error = 'x'",
     "CREATE TABLE shadow_ledger (id int)",
+    "UPDATE ocpi_cdr_receipt SET body = body",
+    "DELETE FROM ocpi_cdr_published",
 )
 
 # Per role: one thing it must be able to do, and writes outside its job.
@@ -47,6 +49,8 @@ MAY: Final = {
 }
 MAY_NOT: Final = {
     DbRole.WORKER: (
+        'INSERT INTO ocpi_cdr_published (topic, partition, "offset", receipt_id, event_id) '
+        "VALUES ('t', 0, 0, gen_random_uuid(), gen_random_uuid())",
         "INSERT INTO partner_version (party_ref, version, role, name) "
         "VALUES ('NL*ROL', 1, 'CPO', 'x')",
         "INSERT INTO partner_key_revocation (key_id, revoked_at) VALUES ('pk-000000000000', now())",
@@ -69,6 +73,8 @@ MAY_NOT: Final = {
         # reference data partners push over OCPI, yes; the hub's own agreements, no
         "INSERT INTO agreement_version (agreement_id, version, cpo, currency, valid_from, body) "
         "VALUES ('A', 1, 'NL*X', 'EUR', now(), '{}')",
+        # rejections at the door have no archived record and no outcome: the worker's alone
+        "INSERT INTO cdr_outcome (archive_id, outcome) VALUES (1, 'REJECTED')",
         "INSERT INTO finance_api_token (token_hash, scope) VALUES (repeat('0', 64), 'FINANCE')",
         "INSERT INTO partner_key_revocation (key_id, revoked_at) VALUES ('pk-000000000000', now())",
         "SELECT settlement_lock_postings()",

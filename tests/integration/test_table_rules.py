@@ -5,6 +5,7 @@ from or emptied, by a batch's own role or by anyone short of dropping triggers."
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from typing import Final
 
@@ -15,10 +16,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from pipeline.config import Settings
 from schemas.hub.party import PartyRef
+from settlement.clearing.reasons import Reason
 from settlement.keys import HubKey, HubKeyring
 from settlement.partner_tokens import seal
 from settlement.store import (
     books,
+    ocpi_cdrs,
     ocpi_connections,
     ocpi_receipts,
     ocpi_tokens,
@@ -26,7 +29,7 @@ from settlement.store import (
     reference_store,
     session_pushes,
 )
-from settlement.store.db import connect
+from settlement.store.db import connect, connect_async
 from tests.integration.clearing.helpers import mixed_batch, register_reference_data, submit
 from tests.integration.clearing.test_batch import _clear
 from tests.integration.ocpi.receipts import receipt
@@ -65,6 +68,8 @@ RULES: Final = {
     "session_push": APPEND_ONLY,
     "session_version": APPEND_ONLY,
     "cdr_session": APPEND_ONLY,
+    "ocpi_cdr_receipt": APPEND_ONLY,
+    "ocpi_cdr_published": APPEND_ONLY,
     "_yoyo_log": MIGRATIONS,
     "_yoyo_migration": MIGRATIONS,
     "_yoyo_version": MIGRATIONS,
@@ -138,6 +143,30 @@ def test_append_only_tables_refuse_update_delete_and_truncate(
             conn.execute(f"TRUNCATE {table} CASCADE")
 
 
+async def _receipts(database_url: str, token_hash: str) -> None:
+    """One accepted CDR receipt with its topic position, and one refused at the door."""
+
+    def receipt(outcome: ocpi_cdrs.Outcome, **fields: object) -> ocpi_cdrs.Receipt:
+        return ocpi_cdrs.Receipt(
+            receipt_id=uuid.uuid4(), partner="NL*TNM", token_hash=token_hash,
+            cdr_key="NL*TNM*R1", body=b"{}", body_bytes=2, request_id="r",
+            correlation_id="c", outcome=outcome, **fields,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    conn = await connect_async(database_url, autocommit=True)
+    try:
+        accepted = receipt(ocpi_cdrs.Outcome.ACCEPTED)
+        assert await ocpi_cdrs.claim(conn, [accepted]) == {accepted.receipt_id}
+        refusal = ocpi_cdrs.Refusal(Reason.MALFORMED_JSON, "not JSON")
+        refused = receipt(ocpi_cdrs.Outcome.REJECTED, refusal=refusal)
+        await ocpi_cdrs.record(conn, [refused])
+        await ocpi_cdrs.record_published(
+            conn, [ocpi_cdrs.Published(accepted.receipt_id, "t", 0, 0, uuid.uuid4())]
+        )
+    finally:
+        await conn.close()
+
+
 def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) -> None:
     settings = fresh_settings
     assert settings.database_url
@@ -159,6 +188,8 @@ def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) ->
         token = ocpi_tokens.issue(conn, PartyRef.parse("NL*TNM"), ocpi_tokens.TokenKind.A)
         ocpi_tokens.revoke(conn, ocpi_tokens.token_hash(token))
         _connect(conn, ocpi_tokens.token_hash(token))
+        conn.commit()
+        asyncio.run(_receipts(settings.database_url, ocpi_tokens.token_hash(token)))
         partner_keys.revoke_key(conn, key_id)
         (first,) = books.rejections(conn, limit=1)
         books.record_retry(conn, first["rejection_id"], "00000000-0000-4000-8000-000000000000")

@@ -130,3 +130,8 @@ GRANT USAGE ON SEQUENCE session_push_push_id_seq TO roamclear_api;
 GRANT SELECT, INSERT ON session_version TO roamclear_worker;
 GRANT SELECT ON session TO roamclear_worker;
 GRANT INSERT ON cdr_session TO roamclear_worker;
+
+-- The API, OCPI CDRs receiver (0012): every CDR body it receives, where the accepted ones
+-- went on the topic, and the rejections at the door (stage `ingest`, no archive row).
+GRANT INSERT ON ocpi_cdr_receipt, ocpi_cdr_published, rejection TO roamclear_api;
+GRANT USAGE ON SEQUENCE rejection_rejection_id_seq TO roamclear_api;
