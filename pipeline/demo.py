@@ -24,6 +24,7 @@ from rich.table import Table
 from pipeline import reference
 from pipeline.cli.rate import explain_table
 from pipeline.cli.settle import policy_from_env
+from pipeline.cli.simulate import answers_table
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.embedded import devstack
@@ -31,9 +32,11 @@ from pipeline.hubkeys import hub_signer, load_seal_keys
 from pipeline.kafka.admin import create_topics
 from pipeline.kafka.client import read_from_beginning, records_in_topic
 from pipeline.publish import cdr_record, publish_records
-from pipeline.simulate import ScenarioConfig, build_reference, category_counts
+from pipeline.simulate import Category, ScenarioConfig, build_reference, category_counts
+from pipeline.simulate.over_http import HttpExpected
 from pipeline.simulate.scenario import iter_submissions
-from pipeline.simulate.send import register, send_stream
+from pipeline.simulate.send import send_stream
+from pipeline.simulate.via_http import HttpRun, hub_api, send_over_http
 from pipeline.topics import Topic, topic_name, topic_specs
 from pipeline.workers import WorkerGroup, worker_processes
 from schemas.base import loads_exact
@@ -42,11 +45,13 @@ from schemas.hub.party import PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.validation import parse_agreement, parse_location, parse_tariff
 from settlement.rating import rate_cdr
+from settlement.sessions.missing import FindingKind
 from settlement.statements.pdf import render_pdf
 from settlement.store import books
 from settlement.store.closing import close_once
 from settlement.store.db import connect
 from settlement.store.migrate import apply_migrations
+from settlement.store.missing_cdrs import missing_cdrs
 from settlement.store.statements import iter_statements, load_statement
 from settlement.store.statements_csv import export_csv
 from settlement.store.urls import redacted, with_database
@@ -198,29 +203,60 @@ def register_samples(settings: Settings) -> None:
 
 
 def step_clear(settings: Settings, cdrs: int, console: Console) -> None:
-    """Simulated partner traffic through a clearing worker into the ledger; check the books."""
+    """Simulated partners connect over OCPI and send their traffic; a clearing worker books
+    it; check the books against what was sent."""
     assert settings.database_url is not None and settings.kafka_bootstrap_servers is not None
     register_samples(settings)
     config = ScenarioConfig(cdrs=cdrs, seed=2026)
     data = build_reference(config)
-    register(settings, data)
-    sent = asyncio.run(send_stream(settings, iter_submissions(config, data)))
-    expected = category_counts(config)
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task("partners over OCPI", total=cdrs)
+        with hub_api(settings, None, settings.home) as hub_url:
+            run = send_over_http(
+                settings,
+                hub_url,
+                data,
+                iter_submissions(config, data),
+                lambda n: bar.advance(task, n),
+            )
     console.print(
-        f"simulated {len(data.partners)} partners; submitted {sum(sent.values()):,} CDRs: "
-        + ", ".join(f"{name} {count:,}" for name, count in sorted(sent.items()))
+        f"{run.partners} simulated partners connected through the credentials handshake "
+        f"(each called back on its own OCPI platform); CPOs PUT {run.reference_pushed} tariffs "
+        f"and locations, {run.tally.sessions_put:,} sessions (PUT, then PATCH when done) and "
+        f"{run.tally.posted:,} CDRs (POST)"
     )
+    console.print(answers_table(run.tally))
+    # a bare Kafka client writing in a CPO's name: no proof, so clearing refuses it
+    forged = [s for s in iter_submissions(config, data) if s.category is Category.FORGED]
+    asyncio.run(send_stream(settings, forged))
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
     with (
         console.status("a clearing worker is starting…"),
         worker_processes(settings, 1, settings.home) as group,
     ):
         wait_for_books(settings, topic, console, group)
+        wait_for_sessions(settings, 2 * run.tally.sessions_put, group)
+    check_books(settings, topic, config, run, len(forged), console)
+
+
+def check_books(
+    settings: Settings,
+    topic: str,
+    config: ScenarioConfig,
+    run: HttpRun,
+    forged_on_kafka: int,
+    console: Console,
+) -> None:
+    """The books against what the partners sent: invariant 2, the HTTP counts, the refusals,
+    the missing CDRs, and balances that sum to zero."""
+    assert settings.kafka_bootstrap_servers is not None
     with connect(role_url(settings, DbRole.READER)) as conn:
         in_topic = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
         counts = books.counts(conn, topic, in_topic)
+        http = books.ingest_counts(conn)
         balances = books.balances(conn)
         reasons = books.rejections_by_reason(conn)
+        missing = missing_cdrs(conn, datetime.now(UTC), settings.session_stale_h)
     table = Table("submitted", "ledgered", "rejected", "duplicates", "pending", title="the books")
     table.add_row(
         *(f"{counts[k]:,}" for k in ("submitted", "ledgered", "rejected", "duplicates", "pending"))
@@ -234,23 +270,44 @@ def step_clear(settings: Settings, cdrs: int, console: Console) -> None:
         f"{counts['rejected']:,} + duplicates {counts['duplicates']:,}"
     )
     console.print(
+        f"over OCPI HTTP: received {http['received_http']:,} = accepted "
+        f"{http['accepted_http']:,} + duplicates {http['duplicates_http']:,} + rejected at the "
+        f"door {http['rejected_at_ingest']:,} (every one kept: `roamclear rejected list`)",
+        highlight=False,
+    )
+    console.print(
         "rejected, by reason: " + ", ".join(f"{r} {n:,}" for r, n in reasons.items()),
         highlight=False,
     )
+    expected = HttpExpected.of(category_counts(config))
+    forged_http = run.tally.answers[Category.FORGED.value]
     console.print(
-        f"forged (unsigned, in a real CPO's name): sent {expected.forged:,}, refused as "
-        f"unauthenticated_submitter {reasons.get('unauthenticated_submitter', 0):,}",
+        f"forged: {sum(forged_http.values()):,} POSTed with another CPO's token, answered "
+        f"{', '.join(sorted(forged_http))}; {forged_on_kafka:,} produced to Kafka without "
+        f"proof, refused as unauthenticated_submitter "
+        f"{reasons.get('unauthenticated_submitter', 0):,}",
         highlight=False,
+    )
+    missing_count = sum(1 for f in missing if f.kind is FindingKind.MISSING_CDR)
+    console.print(
+        f"sessions whose CDR never came: {run.tally.sessions_without_cdr:,} sent, "
+        f"{missing_count:,} listed by `roamclear sessions missing-cdrs`"
     )
     # the three sample CDRs of step 1 are on the topic too, and book as charges
     matches = (
-        reasons.get("unauthenticated_submitter", 0) == expected.forged
+        http["received_http"] == expected.received_http
+        and http["accepted_http"] == expected.accepted_http
+        and http["duplicates_http"] == expected.duplicates_http
+        and http["rejected_at_ingest"] == expected.rejected_at_ingest
+        and http["unpublished_http"] == 0
+        and reasons.get("unauthenticated_submitter", 0) == forged_on_kafka
         and counts["ledgered"] == expected.ledgered + 3
-        and counts["rejected"] == expected.rejected
-        and counts["duplicates"] == expected.duplicates
+        and counts["rejected"] == expected.rejected + forged_on_kafka
+        and counts["duplicates"] == 0
+        and missing_count == run.tally.sessions_without_cdr
     )
     console.print(
-        "outcomes match what the simulator sent: "
+        "outcomes match what the simulated partners sent: "
         + ("[green]yes[/]" if matches else f"[red]no[/] (expected {expected})")
     )
     top = sorted(balances, key=lambda b: abs(b["balance"]), reverse=True)[:8]
@@ -266,6 +323,19 @@ def step_clear(settings: Settings, cdrs: int, console: Console) -> None:
     console.print(f"sum of all balances: {total} (every transaction balances)")
     if not (holds and matches and total == 0):
         raise RuntimeError("the books do not add up")
+
+
+def wait_for_sessions(settings: Settings, versions: int, group: WorkerGroup) -> None:
+    """Until the session agent has recorded every session update the partners sent."""
+    deadline = time.monotonic() + CLEARING_WAIT_S_MAX
+    while time.monotonic() < deadline:
+        with connect(role_url(settings, DbRole.READER)) as conn:
+            row = conn.execute("SELECT count(*) AS n FROM session_version").fetchone()
+        if row is not None and row["n"] >= versions:
+            return
+        group.check_alive()
+        time.sleep(0.5)
+    raise TimeoutError("the session agent did not record every session update in time")
 
 
 def wait_for_books(settings: Settings, topic: str, console: Console, group: WorkerGroup) -> None:
@@ -334,7 +404,7 @@ def run(settings: Settings, keep: bool, console: Console, cdrs: int = DEMO_CDRS)
         envelopes = step_submit(live, samples, console)
         console.rule("2. price them against the CPO's tariff (OCPI 2.2.1 semantics)")
         step_rate(envelopes, console)
-        console.rule("3. clear simulated partner traffic into the ledger")
+        console.rule("3. partners connect over OCPI 2.2.1 and send their traffic; clear it")
         step_clear(live, cdrs, console)
         console.rule("4. close settlement batches and write the statements")
         step_settle(live, console, Path("out"))

@@ -21,7 +21,8 @@ def api(
     port: Annotated[int, typer.Option("--port", help="TCP port")] = 8080,
     host: Annotated[str, typer.Option("--host", help="bind address")] = "127.0.0.1",
 ) -> None:
-    """Serve the finance API (OpenAPI at /docs); SIGTERM stops it cleanly."""
+    """Serve the hub's HTTP API: OCPI 2.2.1 for partners and the finance API (OpenAPI at
+    /docs); SIGTERM stops it cleanly."""
     import uvicorn
 
     from pipeline.api.app import create_app

@@ -12,6 +12,11 @@ is the other direction (how Gireve onboards): the partner gave the hub its versi
 a token A, and the hub runs the handshake (pipeline.ocpi.connect). The hub's API must be up
 at ROAMCLEAR_PUBLIC_URL, since the partner calls it back during the handshake.
 
+    roamclear partners disconnect --id NL*TNM --reason "lost its token"
+
+ends a connection from the hub's side: the partner's token stops working at once and it can
+be invited again (the partner's platform is not called: tell the partner).
+
     roamclear partners connections [--json]
 
 lists each partner's connection: state, who started it, version, endpoints, since when, and
@@ -20,6 +25,7 @@ the request IDs that made it; never a token.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC
 from typing import Annotated
 
@@ -146,6 +152,34 @@ def connections(
             row.get("version") or "", endpoints, row.get("since", ""), row.get("request_id", ""),
         )  # fmt: skip
     console.print(table)
+
+
+def disconnect(
+    party: Annotated[str, typer.Option("--id", help="the partner, e.g. NL*TNM")],
+    reason: Annotated[str, typer.Option("--reason", help="kept with the connection's history")],
+) -> None:
+    """End a partner's OCPI connection from the hub's side (its token stops working)."""
+    try:
+        partner = PartyRef.parse(party)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from exc
+    if not reason.strip():
+        raise fail("--reason must say why (it is kept with the connection's history)", 2)
+    settings = live_settings()
+    request_id = f"cli-{uuid.uuid4()}"
+    with connect_db(role_url(settings, DbRole.OPERATOR)) as conn:
+        try:
+            ended = ocpi_connections.disconnect(
+                conn, partner, ocpi_connections.RequestIds(request_id, request_id), reason
+            )
+        except ocpi_connections.ConnectionRefused as exc:
+            raise fail(str(exc), 2) from exc
+        conn.commit()
+    console.print(
+        f"{partner} disconnected (request id {ended.ids.request_id}); its token no longer "
+        "works; `partners invite` starts a new connection",
+        highlight=False,
+    )
 
 
 def connection_json(connection: ocpi_connections.Connection) -> dict[str, object]:

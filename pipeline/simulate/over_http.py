@@ -29,6 +29,7 @@ from pipeline.dbroles import DbRole, role_url
 from pipeline.simulate.config import Category
 from pipeline.simulate.generator import Submission
 from pipeline.simulate.partners import Partner
+from pipeline.simulate.plan import Expected
 from pipeline.simulate.platform import PartnerPlatforms, SimulatedPartner
 from pipeline.simulate.reference import ReferenceData
 from schemas.base import loads_exact
@@ -161,7 +162,11 @@ def simulated_partners(data: ReferenceData) -> list[SimulatedPartner]:
 
 # -- the stream: sessions and CDRs ---------------------------------------------------------
 
-SESSION_ONLY_PER_THOUSAND: Final = 10  # valid CDRs whose session is sent and the CDR never
+# One valid CDR in this many also has a twin session, completed, whose CDR never comes: what
+# `sessions missing-cdrs` must find (the CDR itself is sent, so the books stay as planned).
+SESSION_WITHOUT_CDR_EVERY: Final = 100
+TWIN_PREFIX: Final = "NOCDR-"
+SESSION_ID_MAX: Final = 36  # OCPI CiString(36)
 
 
 @dataclass(slots=True)
@@ -179,12 +184,51 @@ class HttpTally:
             status = None
         self.answers[category][f"{answer.status_code}/{status}"] += 1
 
+    @property
+    def posted(self) -> int:
+        return sum(sum(a.values()) for a in self.answers.values())
+
     def json(self) -> dict[str, Any]:
         return {
             "answers": {c: dict(sorted(a.items())) for c, a in sorted(self.answers.items())},
+            "cdrs_posted": self.posted,
             "sessions_put": self.sessions_put,
             "sessions_without_cdr": self.sessions_without_cdr,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class HttpExpected:
+    """What the hub must count for a scenario sent over OCPI: the door (the receiver) keeps
+    out what a partner must fix (malformed, schema-invalid, another CDR's id, another CPO's
+    CDR) and answers a re-sent CDR as a duplicate without publishing it again; the rest
+    reaches cdr.submitted, where clearing ledgers or rejects it."""
+
+    accepted_http: int
+    duplicates_http: int
+    rejected_at_ingest: int
+    ledgered: int
+    rejected: int
+
+    @property
+    def received_http(self) -> int:
+        return self.accepted_http + self.duplicates_http + self.rejected_at_ingest
+
+    @classmethod
+    def of(cls, expected: Expected) -> HttpExpected:
+        return cls(
+            accepted_http=expected.valid
+            + expected.credit
+            + expected.unknown_tariff
+            + expected.no_agreement,
+            duplicates_http=expected.exact_duplicate,
+            rejected_at_ingest=expected.malformed_json
+            + expected.schema_invalid
+            + expected.conflicting_duplicate
+            + expected.forged,
+            ledgered=expected.ledgered,
+            rejected=expected.unknown_tariff + expected.no_agreement,
+        )
 
 
 def cdr_json(submission: Submission) -> bytes:
@@ -226,9 +270,75 @@ def _session_docs(cdr: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return started, ended
 
 
+def twin_session_id(session_id: str) -> str:
+    return TWIN_PREFIX + session_id[-(SESSION_ID_MAX - len(TWIN_PREFIX)) :]
+
+
 def _owner(submission: Submission) -> PartyRef:
     country_code, party_id, _ = submission.key.decode().split("*", 2)
     return PartyRef.of(country_code, party_id)
+
+
+class _Stream:
+    """The requests of one `drive`: sessions and CDRs as their partners send them."""
+
+    def __init__(
+        self, hub_url: str, connected: dict[PartyRef, Connected], client: httpx.AsyncClient
+    ) -> None:
+        self.root = f"{hub_url.rstrip('/')}/ocpi/2.2.1"
+        self.connected = connected
+        self.client = client
+        self.cpos = [p for p, c in connected.items() if c.partner.role in {"CPO", "BOTH"}]
+        self.tally = HttpTally()
+        self.limit = asyncio.Semaphore(CALLS_IN_FLIGHT_MAX)
+        self.answered: dict[int, asyncio.Event] = {}  # valid CDRs, by stream index
+
+    def _headers(self, party: PartyRef) -> dict[str, str]:
+        return {**self.connected[party].headers, "Content-Type": "application/json"}
+
+    async def session(self, owner: PartyRef, cdr: dict[str, Any], session_id: str) -> None:
+        started, ended = _session_docs(cdr)
+        started["id"] = session_id
+        url = f"{self.root}/sessions/{owner.country_code}/{owner.party_id}/{session_id}"
+        headers = self._headers(owner)
+        answer = await self.client.put(url, content=encode_json_bytes(started), headers=headers)
+        _checked(answer, f"{owner} PUT session {session_id}")
+        answer = await self.client.patch(url, content=encode_json_bytes(ended), headers=headers)
+        _checked(answer, f"{owner} PATCH session {session_id}")
+        self.tally.sessions_put += 1
+
+    def expect(self, index: int, submission: Submission) -> None:
+        if submission.category is Category.VALID:
+            self.answered[index] = asyncio.Event()
+
+    async def one(self, index: int, submission: Submission) -> None:
+        if submission.original_index is not None:
+            await self.answered[submission.original_index].wait()
+        try:
+            async with self.limit:
+                await self._send(index, submission)
+        finally:
+            if index in self.answered:
+                self.answered[index].set()
+
+    async def _send(self, index: int, submission: Submission) -> None:
+        owner = _owner(submission)
+        category = submission.category
+        body = cdr_json(submission)
+        caller = owner
+        if category is Category.FORGED and len(self.cpos) > 1:  # another CPO, in its name
+            caller = next(p for p in self.cpos if p != owner)
+        if category is Category.VALID:
+            cdr = loads_exact(body)
+            if cdr.get("session_id"):
+                await self.session(owner, cdr, cdr["session_id"])
+                if index % SESSION_WITHOUT_CDR_EVERY == 0:
+                    await self.session(owner, cdr, twin_session_id(cdr["session_id"]))
+                    self.tally.sessions_without_cdr += 1
+        answer = await self.client.post(
+            f"{self.root}/cdrs", content=body, headers=self._headers(caller)
+        )
+        self.tally.count(category.value, answer)
 
 
 async def drive(
@@ -238,48 +348,16 @@ async def drive(
     progress: Callable[[int], None] = lambda _: None,
 ) -> HttpTally:
     """Every submission over OCPI: a valid CDR's session first (PUT then PATCH), then the CDR
-    POSTed by its CPO; a forged one POSTed by another CPO; a malformed one as its bytes. One
-    in a hundred valid CDRs never comes, its session does (a missing CDR)."""
-    root = f"{hub_url.rstrip('/')}/ocpi/2.2.1"
-    cpos = [party for party, c in connected.items() if c.partner.role in {"CPO", "BOTH"}]
-    tally = HttpTally()
-    limit = asyncio.Semaphore(CALLS_IN_FLIGHT_MAX)
-    json_type = {"Content-Type": "application/json"}
+    POSTed by its CPO; a forged one POSTed by another CPO; a malformed one as its bytes. A
+    duplicate or credit waits until its original was answered (the stream's order, which
+    concurrent requests would otherwise lose). One valid CDR in a hundred has a twin session
+    whose CDR never comes (a missing CDR)."""
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
-
-        async def session(owner: PartyRef, cdr: dict[str, Any]) -> None:
-            started, ended = _session_docs(cdr)
-            url = f"{root}/sessions/{owner.country_code}/{owner.party_id}/{cdr['session_id']}"
-            headers = {**connected[owner].headers, **json_type}
-            _checked(await client.put(url, content=encode_json_bytes(started), headers=headers),
-                     f"{owner} PUT session {cdr['session_id']}")  # fmt: skip
-            _checked(await client.patch(url, content=encode_json_bytes(ended), headers=headers),
-                     f"{owner} PATCH session {cdr['session_id']}")  # fmt: skip
-            tally.sessions_put += 1
-
-        async def one(index: int, submission: Submission) -> None:
-            owner = _owner(submission)
-            category = submission.category
-            body = cdr_json(submission)
-            caller = owner
-            if category is Category.FORGED:  # another CPO writes in this one's name
-                caller = next(p for p in cpos if p != owner) if len(cpos) > 1 else owner
-            async with limit:
-                if category is Category.VALID and submission.cdr_key is not None:
-                    cdr = loads_exact(body)
-                    if cdr.get("session_id"):
-                        await session(owner, cdr)
-                        if index % 1000 < SESSION_ONLY_PER_THOUSAND:
-                            tally.sessions_without_cdr += 1
-                            return
-                answer = await client.post(
-                    f"{root}/cdrs", content=body, headers={**connected[caller].headers, **json_type}
-                )
-            tally.count(category.value, answer)
-
+        stream = _Stream(hub_url, connected, client)
         pending: set[asyncio.Task[None]] = set()
         for index, submission in enumerate(submissions):
-            pending.add(asyncio.create_task(one(index, submission)))
+            stream.expect(index, submission)
+            pending.add(asyncio.create_task(stream.one(index, submission)))
             if len(pending) >= CALLS_IN_FLIGHT_MAX * 4:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -288,4 +366,4 @@ async def drive(
         for finished in asyncio.as_completed(pending):
             await finished
             progress(1)
-    return tally
+    return stream.tally

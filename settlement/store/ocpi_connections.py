@@ -24,6 +24,7 @@ from schemas.hub.party import PartyRef
 from schemas.ocpi.credentials import CredentialsRole, Endpoint
 from settlement.keys import HubKeyring
 from settlement.partner_tokens import SealedToken, unseal
+from settlement.store import ocpi_tokens
 from settlement.store.db import Row, jsonb_exact
 
 _LIFECYCLE_MARK: Final = "ocpi_connection:"  # the lifecycle trigger's messages start so
@@ -41,7 +42,8 @@ class Initiator(StrEnum):
     """Who started what the row records."""
 
     PARTNER = "PARTNER"  # the partner called the hub's credentials endpoint
-    HUB = "HUB"  # the hub called the partner's (`roamclear partners connect`)
+    HUB = "HUB"  # the hub called the partner's (`partners connect`), or its operator ended
+    # the connection (`partners disconnect`)
 
 
 class ConnectionRefused(Exception):
@@ -165,6 +167,25 @@ def record(
     found = _connection(row)
     assert found.partner == partner and found.event is event
     return found
+
+
+def disconnect(
+    conn: psycopg.Connection[Row], partner: PartyRef, ids: RequestIds, reason: str
+) -> Connection:
+    """The operator ends a partner's connection (the partner lost its token, or leaves): an
+    UNREGISTERED row by the hub, and the token the partner called with stops working. The
+    partner can then be invited again. ConnectionRefused when it is not registered."""
+    found = current(conn, partner)
+    if found is None or found.registration is None:
+        raise ConnectionRefused(f"{partner} is not registered")
+    hub_token = found.registration.hub_token_hash
+    ended = record(
+        conn, partner, ConnectionEvent.UNREGISTERED, Initiator.HUB, ids, hub_token_hash=hub_token
+    )
+    token = ocpi_tokens.lookup(conn, hub_token)
+    if token is not None and token.revoked_at is None:
+        ocpi_tokens.revoke(conn, hub_token, f"partners disconnect: {reason}")
+    return ended
 
 
 def _connection(row: Row) -> Connection:

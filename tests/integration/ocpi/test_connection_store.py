@@ -75,3 +75,26 @@ def test_the_lifecycle_is_the_database_s(fresh_database_url: str) -> None:
             ocpi_connections.record(
                 conn, PartyRef.parse("FR*NOP"), ConnectionEvent.UNREGISTERED, Initiator.HUB, IDS
             )
+
+
+def test_the_operator_disconnects_a_partner_whose_token_then_dies(fresh_database_url: str) -> None:
+    with connect(fresh_database_url) as conn:
+        reference_store.add_partner(conn, TNM, "CPO", "TNM")
+        with pytest.raises(ConnectionRefused, match="NL\\*TNM is not registered"):
+            ocpi_connections.disconnect(conn, TNM, IDS, "never connected")
+        registration = _registration(conn, TNM)
+        ocpi_connections.record(
+            conn, TNM, ConnectionEvent.REGISTERED, Initiator.PARTNER, IDS, registration
+        )
+        ended = ocpi_connections.disconnect(conn, TNM, IDS, "lost its token")
+        assert ended.event is ConnectionEvent.UNREGISTERED and ended.initiated_by is Initiator.HUB
+        current = ocpi_connections.current(conn, TNM)
+        assert current is not None and not current.registered
+        token = ocpi_tokens.lookup(conn, registration.hub_token_hash)
+        assert token is not None and token.revoked_at is not None
+        with pytest.raises(ConnectionRefused, match="not registered"):
+            ocpi_connections.disconnect(conn, TNM, IDS, "twice")
+        again = ocpi_connections.record(
+            conn, TNM, ConnectionEvent.REGISTERED, Initiator.PARTNER, IDS, _registration(conn, TNM)
+        )
+        assert again.registered  # a new invitation connects it again

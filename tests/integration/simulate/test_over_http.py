@@ -11,11 +11,19 @@ import pytest
 
 from pipeline import reference
 from pipeline.config import Settings
-from pipeline.simulate import ScenarioConfig, build_reference
-from pipeline.simulate.over_http import connect, push_reference, simulated_partners
+from pipeline.simulate import Category, ScenarioConfig, build_reference, category_counts
+from pipeline.simulate.over_http import (
+    TWIN_PREFIX,
+    HttpExpected,
+    connect,
+    push_reference,
+    simulated_partners,
+)
 from pipeline.simulate.platform import PartnerPlatforms
+from pipeline.simulate.scenario import iter_submissions
+from pipeline.simulate.via_http import AlreadyConnected, send_over_http
 from schemas.hub.party import PartyRef
-from settlement.store import reference_store
+from settlement.store import books, reference_store
 from settlement.store.db import connect as connect_db
 from tests.integration.settlement.http import serve
 
@@ -47,3 +55,38 @@ def test_simulated_partners_register_and_push_their_reference_data(
     first = data.locations[0]
     cpo = PartyRef.of(first.country_code, first.party_id)
     assert snapshot.location_zone(cpo, first.id) == first.time_zone
+
+
+def test_a_scenario_over_http_is_answered_and_counted_as_planned(fresh_settings: Settings) -> None:
+    """The whole stream over OCPI: every category answered as the door decides, the HTTP
+    counts as `HttpExpected` says, and each twin session stored without its CDR."""
+    config = ScenarioConfig(cdrs=400, seed=11)
+    data = build_reference(config)
+    with serve(fresh_settings) as hub_url:
+        run = send_over_http(fresh_settings, hub_url, data, iter_submissions(config, data))
+        with pytest.raises(AlreadyConnected, match="connected already"):
+            send_over_http(fresh_settings, hub_url, data, iter_submissions(config, data))
+    expected = HttpExpected.of(category_counts(config))
+    answers = run.tally.answers
+    assert answers[Category.VALID.value] == {"201/1000": category_counts(config).valid}
+    assert set(answers[Category.FORGED.value]) == {"200/2001"}
+    assert set(answers[Category.MALFORMED_JSON.value]) == {"400/2001"}
+    assert set(answers[Category.EXACT_DUPLICATE.value]) == {"200/1000"}
+    assert set(answers[Category.CONFLICTING_DUPLICATE.value]) == {"200/2001"}
+    assert run.tally.posted == config.cdrs and run.partners == len(data.partners)
+    assert fresh_settings.database_url
+    with connect_db(fresh_settings.database_url) as conn:
+        http = books.ingest_counts(conn)
+        pushes = conn.execute(
+            "SELECT count(*) AS n FROM session_push WHERE url_session_id LIKE %s",
+            (TWIN_PREFIX + "%",),
+        ).fetchone()
+    assert http == {
+        "received_http": expected.received_http,
+        "accepted_http": expected.accepted_http,
+        "duplicates_http": expected.duplicates_http,
+        "rejected_at_ingest": expected.rejected_at_ingest,
+        "unpublished_http": 0,
+    }
+    assert run.tally.sessions_without_cdr > 0
+    assert pushes is not None and pushes["n"] == 2 * run.tally.sessions_without_cdr
