@@ -16,7 +16,7 @@ from pipeline.dbroles import DbRole, role_url
 from pipeline.kafka.client import records_in_topic
 from pipeline.topics import Topic, topic_name
 from schemas.hub.party import PartyRef
-from settlement.store import books
+from settlement.store import books, ocpi_pushes
 from settlement.store.db import connect
 
 ledger = typer.Typer(help="Balances and transactions of the double-entry ledger.")
@@ -34,14 +34,16 @@ def current_counts(settings: Settings) -> dict[str, int]:
 def counts(json_output: JsonOpt = False) -> None:
     """Invariant 2: submitted = ledgered + rejected + duplicates (+ pending), and every booking
     explained by an archived record (exit 1 when one is not); CDRs received over OCPI HTTP:
-    received_http = accepted_http + duplicates_http + rejected_at_ingest."""
+    received_http = accepted_http + duplicates_http + rejected_at_ingest; sessions, tariffs
+    and locations pushed over OCPI HTTP (pushes_http): received = accepted + refused."""
     settings = live_settings()
     result = current_counts(settings)
     assert settings.database_url is not None
     with connect(role_url(settings, DbRole.READER)) as conn:
         unexplained = books.unexplained(conn)
+        pushes = ocpi_pushes.counts(conn)
     if json_output:
-        print_json({**result, "unexplained": unexplained})
+        print_json({**result, "pushes_http": pushes, "unexplained": unexplained})
         if any(unexplained.values()):
             raise typer.Exit(1)
         return
@@ -66,6 +68,15 @@ def counts(json_output: JsonOpt = False) -> None:
             if result["unpublished_http"]
             else ""
         )
+    )
+    console.print(
+        "pushed over OCPI HTTP: "
+        + "; ".join(
+            f"{module} {c['received']:,} received = {c['accepted']:,} accepted + "
+            f"{c['refused']:,} refused"
+            for module, c in pushes.items()
+        )
+        + " (refusals: `roamclear rejected pushes`)"
     )
     for name, count in unexplained.items():
         if count:

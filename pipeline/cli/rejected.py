@@ -10,9 +10,9 @@ from rich.table import Table
 
 from pipeline import retry as retries
 from pipeline.cli.common import live_settings
-from pipeline.cli.console import console, error_console, print_json
+from pipeline.cli.console import console, error_console, fail, print_json
 from pipeline.dbroles import DbRole, role_url
-from settlement.store import books
+from settlement.store import books, ocpi_pushes
 from settlement.store.db import connect
 
 app = typer.Typer(help="Rejected events: why, and re-submitting them once the cause is fixed.")
@@ -44,6 +44,39 @@ def list_(
             row["cdr_key"] or "-",
             row["message"][:90],
             str(row["retries"]),
+        )
+    console.print(table)
+
+
+@app.command("pushes")
+def pushes(
+    module: Annotated[str | None, typer.Option(help="only sessions, tariffs or locations")] = None,
+    partner: Annotated[str | None, typer.Option(help="only this partner, e.g. NL*TNM")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many")] = 1000,
+    json_output: JsonOpt = False,
+) -> None:
+    """Session, tariff and location pushes the OCPI receivers refused, newest first, with the
+    answer the partner got and why (every body is kept; CDRs refused at the door are in
+    `rejected list`, stage ingest)."""
+    if module is not None and module not in ocpi_pushes.MODULES:
+        raise fail(f"--module must be one of {', '.join(ocpi_pushes.MODULES)}, not {module!r}", 2)
+    settings = live_settings()
+    with connect(role_url(settings, DbRole.READER)) as conn:
+        rows = ocpi_pushes.refused(conn, module, partner and partner.upper(), limit)
+    if json_output:
+        print_json(rows)
+        return
+    table = Table("module", "id", "received", "partner", "method", "object", "answer", "why")
+    for row in rows:
+        table.add_row(
+            row["module"],
+            str(row["receipt_id"]),
+            f"{row['received_at']:%Y-%m-%d %H:%M:%S}",
+            row["partner"],
+            row["method"],
+            row["object_path"][:40],
+            f"{row['http_status']}/{row['status_code']}",
+            f"{row['reason_code'] + ': ' if row['reason_code'] else ''}{row['message'] or ''}"[:90],
         )
     console.print(table)
 

@@ -31,7 +31,7 @@ from fastapi.responses import Response
 
 from pipeline import reference
 from pipeline.api.db import Conn
-from pipeline.ocpi.auth import Caller, OcpiCaller
+from pipeline.ocpi.auth import Caller
 from pipeline.ocpi.client_owned import (
     OBJECT_ID_CHARS_MAX,
     Decision,
@@ -48,6 +48,7 @@ from pipeline.ocpi.client_owned import (
     violation,
 )
 from pipeline.ocpi.envelope import OcpiStatus
+from pipeline.ocpi.throttle import LimitedCaller
 from schemas.base import OcpiModel
 from schemas.hub.party import PartyRef
 from schemas.ocpi.location import Connector, Evse, Location
@@ -209,7 +210,7 @@ async def _receive(request: Request, conn: Conn, caller: Caller, path: tuple[str
 @router.patch(_LOCATION, summary="Update fields of a Location", openapi_extra=_FIELDS)
 async def push_location(
     request: Request,
-    caller: OcpiCaller,
+    caller: LimitedCaller,
     conn: Conn,
     country_code: str,
     party_id: str,
@@ -222,7 +223,7 @@ async def push_location(
 @router.patch(_EVSE, summary="Update fields of an EVSE, e.g. its status", openapi_extra=_FIELDS)
 async def push_evse(
     request: Request,
-    caller: OcpiCaller,
+    caller: LimitedCaller,
     conn: Conn,
     country_code: str,
     party_id: str,
@@ -240,7 +241,7 @@ async def push_evse(
 @router.patch(_CONNECTOR, summary="Update fields of a Connector", openapi_extra=_FIELDS)
 async def push_connector(
     request: Request,
-    caller: OcpiCaller,
+    caller: LimitedCaller,
     conn: Conn,
     country_code: str,
     party_id: str,
@@ -254,14 +255,14 @@ async def push_connector(
 
 @router.get(_LOCATION, summary="A Location as the hub holds it (OCPI 2.2.1)")
 def get_location(
-    caller: OcpiCaller, conn: Conn, country_code: str, party_id: str, location_id: str
+    caller: LimitedCaller, conn: Conn, country_code: str, party_id: str, location_id: str
 ) -> Response:
     return _get(caller, conn, (country_code, party_id, location_id))
 
 
 @router.get(_EVSE, summary="An EVSE as the hub holds it (OCPI 2.2.1)")
 def get_evse(
-    caller: OcpiCaller,
+    caller: LimitedCaller,
     conn: Conn,
     country_code: str,
     party_id: str,
@@ -273,7 +274,7 @@ def get_evse(
 
 @router.get(_CONNECTOR, summary="A Connector as the hub holds it (OCPI 2.2.1)")
 def get_connector(
-    caller: OcpiCaller,
+    caller: LimitedCaller,
     conn: Conn,
     country_code: str,
     party_id: str,

@@ -33,10 +33,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from pipeline.api.db import Conn
-from pipeline.ocpi.auth import Caller, OcpiCaller
+from pipeline.ocpi.auth import Caller
 from pipeline.ocpi.envelope import OcpiStatus, ocpi_body
 from pipeline.ocpi.paths import VERSION_PATH
 from pipeline.ocpi.publisher import BrokerUnavailable, Publisher
+from pipeline.ocpi.throttle import LimitedCaller
 from pipeline.topics import Topic
 from schemas.events import SessionEvent, envelope_bytes
 from schemas.wire import encode_json_bytes
@@ -210,7 +211,7 @@ def put_session(
     party_id: str,
     session_id: str,
     request: Request,
-    caller: OcpiCaller,
+    caller: LimitedCaller,
     conn: Conn,
     body: RawBody,
 ) -> Response:
@@ -223,7 +224,7 @@ def patch_session(
     party_id: str,
     session_id: str,
     request: Request,
-    caller: OcpiCaller,
+    caller: LimitedCaller,
     conn: Conn,
     body: RawBody,
 ) -> Response:
@@ -232,7 +233,7 @@ def patch_session(
 
 @router.get(PATH, summary="A session as the hub holds it (the caller's own only)")
 def get_session(
-    country_code: str, party_id: str, session_id: str, caller: OcpiCaller, conn: Conn
+    country_code: str, party_id: str, session_id: str, caller: LimitedCaller, conn: Conn
 ) -> Response:
     located = push.locate(caller.partner, country_code, party_id, session_id)
     held = None

@@ -26,7 +26,6 @@ from fastapi.responses import Response
 
 from pipeline import reference
 from pipeline.api.db import Conn
-from pipeline.ocpi.auth import OcpiCaller
 from pipeline.ocpi.client_owned import (
     OBJECT_ID_CHARS_MAX,
     Decision,
@@ -43,6 +42,7 @@ from pipeline.ocpi.client_owned import (
     violation,
 )
 from pipeline.ocpi.envelope import OcpiStatus
+from pipeline.ocpi.throttle import LimitedCaller
 from schemas.hub.party import PartyRef
 from schemas.validation import SchemaInvalid, parse_tariff
 from settlement.store import reference_store
@@ -105,7 +105,7 @@ def _delete(
 )
 async def put_tariff(
     request: Request,
-    caller: OcpiCaller,
+    caller: LimitedCaller,
     conn: Conn,
     country_code: str,
     party_id: str,
@@ -117,7 +117,7 @@ async def put_tariff(
 @router.delete(_OBJECT, summary="Delete a Tariff no longer in use (OCPI 2.2.1)")
 async def delete_tariff(
     request: Request,
-    caller: OcpiCaller,
+    caller: LimitedCaller,
     conn: Conn,
     country_code: str,
     party_id: str,
@@ -129,7 +129,7 @@ async def delete_tariff(
 
 @router.get(_OBJECT, summary="A Tariff as the hub holds it (OCPI 2.2.1)")
 def get_tariff(
-    caller: OcpiCaller, conn: Conn, country_code: str, party_id: str, tariff_id: str
+    caller: LimitedCaller, conn: Conn, country_code: str, party_id: str, tariff_id: str
 ) -> Response:
     what = f"tariff {country_code}/{party_id}/{tariff_id}"
     cpo = owned(caller, country_code, party_id)

@@ -40,5 +40,18 @@ def test_simulate_over_http_reports_what_the_hub_counted(
         "rejected_at_ingest": expected["rejected_at_ingest"],
         "unpublished_http": 0,
     }
+    figures = json.loads(roamclear(env, "counts", "--json").stdout)
+    assert figures["received_http"] == 300
+    sessions = figures["pushes_http"]["sessions"]
+    assert sessions == {
+        "received": 2 * report["sessions_put"],
+        "accepted": 2 * report["sessions_put"],
+        "refused": 0,
+    }
+    assert figures["pushes_http"]["tariffs"]["accepted"] > 0
+    listed = roamclear(env, "rejected", "pushes", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    bogus = roamclear(env, "rejected", "pushes", "--module", "cdrs")
+    assert bogus.returncode == 2 and "--module must be one of" in bogus.stderr
     again = roamclear(env, "simulate", "--via", "http", "--cdrs", "300", "--seed", "5")
     assert again.returncode == 1 and "partners disconnect" in again.stderr

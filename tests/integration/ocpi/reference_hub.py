@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +105,12 @@ def body(answer: httpx.Response) -> dict[str, Any]:
 
 @pytest.fixture
 def reference_hub(fresh_settings: Settings) -> Iterator[Hub]:
+    with running_reference_hub(fresh_settings) as hub:
+        yield hub
+
+
+@contextmanager
+def running_reference_hub(fresh_settings: Settings) -> Iterator[Hub]:
     assert fresh_settings.database_url
     with connect(fresh_settings.database_url) as conn:
         reference_store.add_partner(conn, TNM, "CPO", "TNM Charging")

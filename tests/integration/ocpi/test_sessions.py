@@ -20,6 +20,7 @@ from pipeline.ocpi.sessions import SESSION_BODY_BYTES_MAX
 from schemas.base import loads_exact
 from schemas.events import SessionEvent, parse_envelope
 from settlement.clearing.proof import Proof, authenticate
+from settlement.store.db import connect
 from tests.integration.ocpi.sessions import URL, Hub, period, running_hub, session_doc
 from tests.integration.ocpi.sessions import body as hub_body
 
@@ -241,3 +242,18 @@ def test_post_and_delete_are_not_allowed(hub: Hub) -> None:
     for method in ("POST", "DELETE"):
         answer = hub.client.request(method, f"{URL}/SES-1", headers=hub.headers())
         assert (answer.status_code, _status(answer)) == (405, 2000)
+
+
+def test_sessions_share_the_partners_rate_limit(fresh_settings: Settings) -> None:
+    """A partner beyond its bucket gets 429 with Retry-After on sessions too, and the push it
+    was refused is not stored (it must send it again)."""
+    settings = replace(fresh_settings, ocpi_rate_limits="NL*TNM=0.5/2")
+    with running_hub(settings) as limited:
+        answers = [limited.put(f"SES-{i}", session_doc(f"SES-{i}")) for i in range(3)]
+        assert [a.status_code for a in answers] == [201, 201, 429]
+        assert _status(answers[2]) == 2000 and int(answers[2].headers["Retry-After"]) >= 1
+        assert "NL*TNM may send 0.5 per second" in answers[2].json()["status_message"]
+        assert limited.settings.database_url
+        with connect(limited.settings.database_url) as conn:
+            kept = conn.execute("SELECT url_session_id FROM session_push").fetchall()
+        assert sorted(row["url_session_id"] for row in kept) == ["SES-0", "SES-1"]

@@ -27,7 +27,7 @@ from schemas.validation import parse_tariff
 from schemas.wire import encode_json_bytes
 from settlement.clearing.reference import registered_tariff
 from settlement.rating import rate_cdr
-from settlement.store import ocpi_receipts, ocpi_tokens, reference_store
+from settlement.store import ocpi_pushes, ocpi_receipts, ocpi_tokens, reference_store
 from settlement.store.db import connect, connect_async
 from settlement.store.reference_store import ReferenceSnapshot
 from tests.integration.clearing.helpers import (
@@ -38,7 +38,14 @@ from tests.integration.clearing.helpers import (
     submit,
 )
 from tests.integration.clearing.test_batch import _clear
-from tests.integration.ocpi.reference_hub import TNM, Hub, body, reference_hub, token_header
+from tests.integration.ocpi.reference_hub import (
+    TNM,
+    Hub,
+    body,
+    reference_hub,
+    running_reference_hub,
+    token_header,
+)
 from tests.integration.settlement.http import serve
 
 pytestmark = pytest.mark.integration
@@ -318,3 +325,35 @@ def test_an_unreachable_broker_is_3000_after_the_version_is_stored(
         assert kept["status_code"] == 1000  # the body was accepted and stored
         read = client.get("/ocpi/2.2.1" + URL, headers=token_header(token))
         assert read.status_code == 200  # PostgreSQL is what the hub answers from
+
+
+def test_every_push_is_counted_and_every_refusal_listed(reference_hub: Hub) -> None:
+    """`counts` (pushes_http) and `rejected pushes` read the receipts: received = accepted +
+    refused per module, each refusal with the answer the partner got."""
+    assert reference_hub.put(URL, tariff()).status_code == 201
+    refused = reference_hub.put(URL, tariff(currency="EURO"))
+    assert body(refused)["status_code"] == 2001
+    assert reference_hub.put("/tariffs/NL/TNM/AC-2", tariff(id="AC-2"), token="other").status_code
+    assert reference_hub.settings.database_url
+    with connect(reference_hub.settings.database_url) as conn:
+        counted = ocpi_pushes.counts(conn)
+        listed = ocpi_pushes.refused(conn, "tariffs")
+        theirs = ocpi_pushes.refused(conn, partner="DE*OTH")
+        sessions = ocpi_pushes.refused(conn, "sessions")
+    assert counted["tariffs"] == {"received": 3, "accepted": 1, "refused": 2}
+    assert (
+        counted["sessions"] == counted["locations"] == {"received": 0, "accepted": 0, "refused": 0}
+    )
+    assert [row["partner"] for row in listed] == ["DE*OTH", "NL*TNM"]  # newest first
+    assert listed[1]["status_code"] == 2001 and "currency" in listed[1]["message"]
+    assert len(theirs) == 1 and theirs[0]["object_path"].startswith("NL/TNM/AC-2")
+    assert sessions == []
+
+
+def test_tariffs_share_the_partners_rate_limit(fresh_settings: Settings) -> None:
+    settings = replace(fresh_settings, ocpi_rate_limits="NL*TNM=0.5/1")
+    with running_reference_hub(settings) as limited:
+        first, second = limited.put(URL, tariff()), limited.put(URL, tariff())
+        assert (first.status_code, second.status_code) == (201, 429)
+        assert int(second.headers["Retry-After"]) >= 1
+        assert limited.count("ocpi_reference_receipt") == 1  # refused before it was read
