@@ -132,12 +132,12 @@ def _presented_token(authorization: str | None, token: IssuedToken) -> str:
 async def _body(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > CREDENTIALS_BODY_BYTES_MAX:
-        raise OcpiError(413, OcpiStatus.CLIENT_ERROR, _too_large())
+        raise OcpiError(413, OcpiStatus.INVALID_PARAMETERS, _too_large())
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > CREDENTIALS_BODY_BYTES_MAX:
-            raise OcpiError(413, OcpiStatus.CLIENT_ERROR, _too_large())
+            raise OcpiError(413, OcpiStatus.INVALID_PARAMETERS, _too_large())
     return bytes(body)
 
 

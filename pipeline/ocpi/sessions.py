@@ -57,7 +57,7 @@ router = APIRouter(tags=["ocpi"])
 # HTTP status and OCPI status code of each refusal (docs/ocpi.md, "Sessions and missing CDRs")
 ANSWERS: Final = {
     Refusal.MALFORMED_JSON: (400, OcpiStatus.INVALID_PARAMETERS),
-    Refusal.BODY_TOO_LARGE: (413, OcpiStatus.CLIENT_ERROR),
+    Refusal.BODY_TOO_LARGE: (413, OcpiStatus.INVALID_PARAMETERS),
     Refusal.NOT_OWNER: (404, OcpiStatus.CLIENT_ERROR),
     Refusal.UNKNOWN_SESSION: (404, OcpiStatus.CLIENT_ERROR),
     Refusal.INVALID_SESSION: (200, OcpiStatus.INVALID_PARAMETERS),

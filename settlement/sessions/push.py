@@ -13,9 +13,10 @@ replaces the stored one, and `null` removes an optional one. Unknown fields are 
               "last_updated": "2026-03-04T10:15:00Z"}
 
 The URL names the session (`/sessions/NL/TNM/SES-1`): its country code and party id must be
-the caller's and the body's (else `NOT_OWNER`: the hub answers 404, as for a session that is
-not there), and its id the body's (else a violation at `id`). Every violation of the result
-is reported at once, each with its JSON path.
+the caller's (else `NOT_OWNER`: the hub answers 404, as for a session that is not there, and
+as OCPI allows), and the body's party and id the URL's (else a violation at `country_code`,
+`party_id` or `id`: 2001, as OCPI advises for a body that contradicts its URL). Every
+violation of the result is reported at once, each with its JSON path.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Refusal(StrEnum):
 
     MALFORMED_JSON = "malformed_json"  # the body is not JSON (HTTP 400)
     BODY_TOO_LARGE = "body_too_large"  # beyond the receiver's body limit (HTTP 413)
-    NOT_OWNER = "not_owner"  # the URL's or the body's party is not the caller's (HTTP 404)
+    NOT_OWNER = "not_owner"  # the URL's party is not the caller's (HTTP 404)
     UNKNOWN_SESSION = "unknown_session"  # a PATCH of a session never PUT (HTTP 404)
     INVALID_SESSION = "invalid_session"  # the result breaks OCPI or a limit (OCPI 2001)
     BROKER_UNAVAILABLE = "broker_unavailable"  # the event was not acked in time (HTTP 503)
@@ -115,21 +116,6 @@ def decode_body(body: bytes) -> object:
         return Refused(Refusal.MALFORMED_JSON, f"not JSON the hub reads: {exc}"[:500])
 
 
-def _owner_refused(ref: SessionRef, document: Mapping[str, Any]) -> Refused | None:
-    for name, expected in (
-        ("country_code", ref.party.country_code),
-        ("party_id", ref.party.party_id),
-    ):
-        value = document.get(name)
-        if isinstance(value, str) and value.upper() != expected:
-            return Refused(
-                Refusal.NOT_OWNER,
-                f"the session's {name} {value!r} is not the caller's ({ref.party}): a partner "
-                "pushes only its own sessions",
-            )
-    return None
-
-
 def _url_violations(ref: SessionRef, document: Mapping[str, Any]) -> list[Violation]:
     found = []
     if not ref.id_valid:
@@ -140,6 +126,20 @@ def _url_violations(ref: SessionRef, document: Mapping[str, Any]) -> list[Violat
                 code="session_id",
             )
         )
+    for name, expected in (
+        ("country_code", ref.party.country_code),
+        ("party_id", ref.party.party_id),
+    ):
+        value = document.get(name)
+        if isinstance(value, str) and value.upper() != expected:
+            found.append(
+                Violation(
+                    path=name,
+                    rule=f"must be the URL's, the caller's ({expected}): a partner pushes only "
+                    "its own sessions",
+                    code="party_mismatch",
+                )
+            )
     body_id = document.get("id")
     if isinstance(body_id, str) and body_id.upper() != ref.session_id.upper():
         found.append(
@@ -187,9 +187,6 @@ def _accepted(
     """`document` if it is a valid session of `ref`. `checked` is the part still to check
     (a PATCH: the merged session with only the periods it appends, and the patch's own
     values; the held session was checked when it was accepted), else the whole document."""
-    refused = _owner_refused(ref, document)
-    if refused is not None:
-        return refused
     fresh = document if checked is None else checked
     found = [*found, *_url_violations(ref, document), *unstorable(fresh), *_limits(document)]
     try:
@@ -222,9 +219,6 @@ def patch(ref: SessionRef, held: Mapping[str, Any] | None, body: object) -> Acce
     (a session with a period a minute is PATCHed hundreds of times)."""
     if not isinstance(body, dict):
         return _not_object("a PATCH body")
-    refused = _owner_refused(ref, body)
-    if refused is not None:
-        return refused
     if held is None:
         return Refused(
             Refusal.UNKNOWN_SESSION,

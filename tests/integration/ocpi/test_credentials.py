@@ -261,7 +261,8 @@ def test_invalid_json_is_400_and_an_oversized_body_413(hub: Hub) -> None:
     broken = hub.client.post(CREDENTIALS, content=b"{not json", headers=_auth(token_a))
     assert broken.status_code == 400 and broken.json()["status_code"] == 2001
     big = b'{"token": "' + b"x" * CREDENTIALS_BODY_BYTES_MAX + b'"}'
-    assert hub.client.post(CREDENTIALS, content=big, headers=_auth(token_a)).status_code == 413
+    too_big = hub.client.post(CREDENTIALS, content=big, headers=_auth(token_a))
+    assert (too_big.status_code, too_big.json()["status_code"]) == (413, 2001)
     assert hub.client.post(CREDENTIALS, json={}).status_code == 401
 
 

@@ -42,9 +42,10 @@ def test_the_url_names_the_callers_own_sessions_case_insensitively() -> None:
     assert isinstance(refused, Refused) and refused.reason is Refusal.NOT_OWNER
 
 
-def test_a_body_of_another_party_is_not_owner() -> None:
-    refused = put(REF, session(party_id="ABC"))
-    assert isinstance(refused, Refused) and refused.reason is Refusal.NOT_OWNER
+def test_a_body_of_another_party_contradicts_its_url() -> None:
+    refused = put(REF, session(party_id="ABC", country_code="DE"))
+    assert isinstance(refused, Refused) and refused.reason is Refusal.INVALID_SESSION
+    assert _paths(refused) == ["country_code", "party_id"]
     assert isinstance(put(REF, session(party_id="tnm")), Accepted)  # a CiString
 
 
@@ -124,7 +125,8 @@ def test_a_bad_appended_period_is_named_as_the_patch_sent_it() -> None:
 
 def test_a_patch_cannot_move_the_session_to_another_party_or_id() -> None:
     moved = patch(REF, session(), {"party_id": "ABC", "last_updated": "2026-03-04T11:00:00Z"})
-    assert isinstance(moved, Refused) and moved.reason is Refusal.NOT_OWNER
+    assert isinstance(moved, Refused) and moved.reason is Refusal.INVALID_SESSION
+    assert _paths(moved) == ["party_id"]
     assert _paths(
         patch(REF, session(), {"id": "SES-9", "last_updated": "2026-03-04T11:00:00Z"})
     ) == ["id"]
