@@ -206,7 +206,8 @@ def get_cdr(cdr_id: str, request: Request, caller: OcpiCaller, conn: Conn) -> Re
     if limited is not None:
         return limited
     key = f"{caller.partner}*{cdr_id.upper()}"
-    body = ocpi_cdrs.accepted_body(conn, key) if cdr_id else None
+    # no CDR id holds a NUL (the door refuses one), nor can PostgreSQL's text be asked for it
+    body = ocpi_cdrs.accepted_body(conn, key) if cdr_id and "\x00" not in cdr_id else None
     if body is None:
         raise OcpiError(
             404, OcpiStatus.CLIENT_ERROR, f"no CDR {cdr_id!r} received from {caller.partner}"

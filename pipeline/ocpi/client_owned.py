@@ -40,6 +40,7 @@ from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
 from schemas.validation import Violation
 from schemas.wire import encode_json_bytes
+from settlement.sessions.document import unstorable
 from settlement.store import ocpi_receipts
 from settlement.store.db import Row
 
@@ -179,6 +180,11 @@ def _decided(conn: psycopg.Connection[Row], received: Received, decide: Decide) 
             return refused(OcpiStatus.INVALID_PARAMETERS, f"the body is not JSON: {exc}", 400)
         if _deeper_than(document, JSON_DEPTH_MAX):
             return invalid([violation("$", f"nested deeper than {JSON_DEPTH_MAX} levels", "depth")])
+        # text PostgreSQL's jsonb cannot hold (NUL, a lone surrogate) and NaN or Infinity,
+        # which the lenient parser reads and the encoder would write as null
+        unstored = unstorable(document)
+        if unstored:
+            return invalid(unstored)
     return decide(conn, received, cpo, document)
 
 
@@ -285,15 +291,27 @@ def not_found(what: str) -> Response:
     return _respond(OcpiStatus.CLIENT_ERROR, f"unknown {what}", 404)
 
 
+def addressable(object_id: str) -> bool:
+    """Whether a URL id can name an object the hub holds: at most `OBJECT_ID_CHARS_MAX`
+    characters and no NUL (PostgreSQL's text cannot hold one, nor be asked for one)."""
+    return len(object_id) <= OBJECT_ID_CHARS_MAX and "\x00" not in object_id
+
+
 def id_problems(
     path_ids: Sequence[tuple[str, str]], document: Any, body_fields: Sequence[tuple[str, str]]
 ) -> list[Violation]:
-    """Violations for URL ids that are too long, and for body fields that differ from the
-    URL segment they must equal (`(field, url value)`; a missing field is the schema's)."""
+    """Violations for URL ids that are too long or hold a NUL, and for body fields that
+    differ from the URL segment they must equal (`(field, url value)`; a missing field is
+    the schema's)."""
     problems = [
         violation(f"url.{name}", f"at most {OBJECT_ID_CHARS_MAX} characters", "string_too_long")
         for name, value in path_ids
         if len(value) > OBJECT_ID_CHARS_MAX
+    ]
+    problems += [
+        violation(f"url.{name}", "must not contain the NUL character (U+0000)", "nul")
+        for name, value in path_ids
+        if "\x00" in value
     ]
     if isinstance(document, dict):
         for field, expected in body_fields:

@@ -33,10 +33,10 @@ from pipeline import reference
 from pipeline.api.db import Conn
 from pipeline.ocpi.auth import Caller
 from pipeline.ocpi.client_owned import (
-    OBJECT_ID_CHARS_MAX,
     Decision,
     Received,
     accepted,
+    addressable,
     found,
     id_problems,
     invalid,
@@ -189,7 +189,7 @@ def _get(caller: Caller, conn: psycopg.Connection[Row], path: tuple[str, ...]) -
     what = "location object " + "/".join(path)
     cpo = owned(caller, path[0], path[1])
     ids = path[2:]
-    if cpo is None or any(len(i) > OBJECT_ID_CHARS_MAX for i in ids):
+    if cpo is None or not all(addressable(i) for i in ids):
         return not_found(what)
     document = reference_store.current_location(conn, cpo, ids[0])
     for child_id, (children, id_field) in zip(ids[1:], _CHILDREN, strict=False):

@@ -27,10 +27,10 @@ from fastapi.responses import Response
 from pipeline import reference
 from pipeline.api.db import Conn
 from pipeline.ocpi.client_owned import (
-    OBJECT_ID_CHARS_MAX,
     Decision,
     Received,
     accepted,
+    addressable,
     found,
     id_problems,
     invalid,
@@ -83,7 +83,7 @@ def _delete(
 ) -> Decision:
     tariff_id = received.path[2]
     key = reference_store.object_key(cpo, tariff_id)
-    if len(tariff_id) > OBJECT_ID_CHARS_MAX:
+    if not addressable(tariff_id):
         return refused(OcpiStatus.CLIENT_ERROR, f"unknown tariff {key}", 404)
     result, outgoing = reference.delete_tariff(conn, cpo, tariff_id, received.at)
     if result is reference_store.TariffDeletion.UNKNOWN:
@@ -133,7 +133,7 @@ def get_tariff(
 ) -> Response:
     what = f"tariff {country_code}/{party_id}/{tariff_id}"
     cpo = owned(caller, country_code, party_id)
-    if cpo is None or len(tariff_id) > OBJECT_ID_CHARS_MAX:
+    if cpo is None or not addressable(tariff_id):
         return not_found(what)
     body = reference_store.current_tariff(conn, cpo, tariff_id)
     return not_found(what) if body is None else found(body)

@@ -19,6 +19,7 @@ from typing import Final
 import psycopg
 
 from schemas.hub.party import PartyRef
+from settlement.store.clearing_rows import storable
 from settlement.store.db import Row
 
 OBJECT_PATH_CHARS_MAX: Final = 300
@@ -59,14 +60,14 @@ def record(conn: psycopg.Connection[Row], receipt: Receipt) -> int:
             str(receipt.partner),
             receipt.module,
             receipt.method,
-            receipt.object_path[:OBJECT_PATH_CHARS_MAX],
+            storable(receipt.object_path[:OBJECT_PATH_CHARS_MAX]),  # a URL may hold a NUL
             receipt.request_id,
             receipt.correlation_id,
             receipt.body,
             receipt.body_truncated,
             receipt.http_status,
             receipt.status_code,
-            receipt.message[:MESSAGE_CHARS_MAX],
+            storable(receipt.message[:MESSAGE_CHARS_MAX]),
             receipt.object_key,
         ),
     ).fetchone()
