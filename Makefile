@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
+DOCTESTS := --doctest-modules schemas settlement pipeline  # the examples in module docstrings
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test test-unit test-integration test-e2e lint format bench schemas dev-up dev-down clean
@@ -25,10 +26,10 @@ demo: setup ## run the hub end to end on the embedded broker and PostgreSQL
 	$(BIN)/roamclear demo
 
 test: setup ## the whole suite: unit, corpus, integration, e2e
-	$(PYTEST) tests -q
+	$(PYTEST) tests $(DOCTESTS) -q
 
-test-unit: setup ## unit and corpus tests, no servers (seconds)
-	$(PYTEST) tests/unit tests/corpus -q
+test-unit: setup ## unit and corpus tests and the docstrings' examples, no servers (seconds)
+	$(PYTEST) tests/unit tests/corpus $(DOCTESTS) -q
 
 test-integration: setup ## tests against a real broker and PostgreSQL
 	$(PYTEST) tests/integration -q

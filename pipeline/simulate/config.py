@@ -6,7 +6,7 @@ every random choice and `now` replaces the wall clock.
 
     >>> config = ScenarioConfig(cdrs=1000, seed=7)
     >>> config.shares.valid
-    Decimal('0.925')
+    Decimal('0.920')
 """
 
 from __future__ import annotations

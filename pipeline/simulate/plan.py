@@ -12,7 +12,7 @@ repair simulates that pool's size exactly, so the generator never finds it empty
 
     >>> counts = category_counts(ScenarioConfig(cdrs=1000))
     >>> counts.valid, counts.credit, counts.declared_mismatch
-    (925, 20, 9)
+    (920, 20, 9)
 """
 
 from __future__ import annotations

@@ -24,11 +24,15 @@ def test_a_dead_worker_is_reported_with_its_log(tmp_path: Path) -> None:
         WorkerGroup([dead], [log]).check_alive()
 
 
-def test_running_workers_pass(tmp_path: Path) -> None:
+def test_running_workers_pass_until_one_exits(tmp_path: Path) -> None:
     log = tmp_path / "worker-0.log"
     alive = _process(log, "import time; time.sleep(30)")
+    group = WorkerGroup([alive], [log])
     try:
-        WorkerGroup([alive], [log]).check_alive()
+        group.check_alive()  # running: no error
+        assert alive.poll() is None
     finally:
         alive.kill()
         alive.wait()
+    with pytest.raises(RuntimeError, match=r"a worker exited with -9"):
+        group.check_alive()
