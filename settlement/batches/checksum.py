@@ -62,16 +62,21 @@ CHECKSUM_V2: Final = 2
 CHECKSUM_V2_LABEL: Final = "roamclear statement checksum v2"
 NULL_FIELD: Final = "~"
 NO_ROUNDING: Final = "-"
+FIELD_SEPARATOR: Final = "|"
+LINE_SEPARATOR: Final = "\n"
+POSTING_LINE_V1_FIELDS: Final = ("posting_id", "transaction_id", "side", "amount")
+"""The columns of a version 1 line, in order (SQL: ``settlement.store.sealing``)."""
 
 
 def posting_line(posting_id: int, transaction_id: str, side: str, amount: Decimal) -> str:
-    """One posting as checksummed (must match the SQL expression in settlement.store)."""
-    return f"{posting_id}|{transaction_id}|{side}|{amount}"
+    """One posting as checksummed in version 1 (``POSTING_LINE_V1_FIELDS``)."""
+    return FIELD_SEPARATOR.join(map(str, (posting_id, transaction_id, side, amount)))
 
 
 def body_digest(lines: Iterable[str]) -> str:
-    """sha256 hex of the lines joined by newlines (lines already in posting_id order)."""
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    """sha256 hex of the lines joined by newlines (lines already in posting_id order);
+    SQL: ``settlement.store.sealing.body_digest_sql``."""
+    return hashlib.sha256(LINE_SEPARATOR.join(lines).encode()).hexdigest()
 
 
 def rounding_line(transaction_id: str | None, side: str | None, amount: Decimal | None) -> str:
@@ -140,7 +145,7 @@ def field_text(value: FieldValue, form: FieldForm = FieldForm.PLAIN) -> str:
 
 def fields_text(values: Iterable[tuple[FieldValue, FieldForm]]) -> str:
     """The fields joined by ``|``; only the last may be ``REST``."""
-    return "|".join(field_text(value, form) for value, form in values)
+    return FIELD_SEPARATOR.join(field_text(value, form) for value, form in values)
 
 
 def ledger_amount(amount: Decimal) -> str:

@@ -1,9 +1,11 @@
 """Settlement period boundaries: day, ISO week or calendar month in the settlement time zone.
 
 A period is [start, end) between two local midnights of the settlement time zone (UTC by
-default, ``ROAMCLEAR_SETTLEMENT_TZ``), so a DST change makes a day 23 or 25 hours long. The
-same boundaries are computed in SQL by ``date_trunc(unit, value_time, zone)`` (the closer);
-both must agree, and a test checks that they do.
+default, ``ROAMCLEAR_SETTLEMENT_TZ``), so a DST change makes a day 23 or 25 hours long.
+Each kind is defined once, in ``GRID``: how Python truncates a local time to its period's
+start, the next start, and the ``date_trunc`` field that does the same in PostgreSQL; the
+closer's SQL is rendered from it (``period_start_sql``), and a test holds the two equal over
+many zones and instants.
 
     >>> from datetime import datetime, UTC
     >>> from schemas.hub.agreement import SettlementPeriod as P
@@ -14,6 +16,7 @@ both must agree, and a test checks that they do.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -21,12 +24,39 @@ from zoneinfo import ZoneInfo
 
 from schemas.hub.agreement import SettlementPeriod
 
-SQL_UNIT: Final = {
-    SettlementPeriod.DAILY: "day",
-    SettlementPeriod.WEEKLY: "week",
-    SettlementPeriod.MONTHLY: "month",
+_DAY: Final = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class GridRule:
+    """One kind of settlement period, in both languages."""
+
+    sql_unit: str  # the ``date_trunc`` field (PostgreSQL weeks start on Monday, as ISO)
+    truncate: Callable[[datetime], datetime]  # a local time -> the local day its period starts
+    step: Callable[[datetime], datetime]  # a period's local start -> the next one's local day
+
+
+GRID: Final = {
+    SettlementPeriod.DAILY: GridRule("day", lambda local: local, lambda start: start + _DAY),
+    SettlementPeriod.WEEKLY: GridRule(
+        "week",
+        lambda local: local - timedelta(days=local.weekday()),
+        lambda start: start + 7 * _DAY,
+    ),
+    SettlementPeriod.MONTHLY: GridRule(
+        "month",
+        lambda local: local.replace(day=1),
+        lambda start: (start.replace(day=1) + 32 * _DAY).replace(day=1),
+    ),
 }
-"""The ``date_trunc`` field of each period kind (PostgreSQL weeks start on Monday, as ISO)."""
+assert set(GRID) == set(SettlementPeriod), "every settlement period kind is on the grid"
+
+
+def period_start_sql(kind: str, moment: str, time_zone: str) -> str:
+    """SQL for ``period_start(moment, kind, time_zone)``, the arguments SQL expressions
+    (``kind`` a period kind's text, as ``ledger_posting.settlement_period`` holds it)."""
+    units = " ".join(f"WHEN '{k.value}' THEN '{rule.sql_unit}'" for k, rule in GRID.items())
+    return f"date_trunc(CASE {kind} {units} END, {moment}, {time_zone})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,25 +78,13 @@ def period_start(moment: datetime, kind: SettlementPeriod, time_zone: str) -> da
     """Start (UTC) of the period of ``kind`` containing ``moment`` in ``time_zone``."""
     assert moment.tzinfo is not None, "settlement works on aware datetimes"
     zone = ZoneInfo(time_zone)
-    local = moment.astimezone(zone)
-    if kind is SettlementPeriod.WEEKLY:
-        local = local - timedelta(days=local.weekday())
-    elif kind is SettlementPeriod.MONTHLY:
-        local = local.replace(day=1)
-    return _local_midnight(local, zone)
+    return _local_midnight(GRID[kind].truncate(moment.astimezone(zone)), zone)
 
 
 def following_start(start: datetime, kind: SettlementPeriod, time_zone: str) -> datetime:
     """Start of the period after the one starting at ``start``."""
     zone = ZoneInfo(time_zone)
-    local = start.astimezone(zone)
-    if kind is SettlementPeriod.DAILY:
-        local = local + timedelta(days=1)
-    elif kind is SettlementPeriod.WEEKLY:
-        local = local + timedelta(days=7)
-    else:
-        local = (local.replace(day=1) + timedelta(days=32)).replace(day=1)
-    return _local_midnight(local, zone)
+    return _local_midnight(GRID[kind].step(start.astimezone(zone)), zone)
 
 
 def period_of(moment: datetime, kind: SettlementPeriod, time_zone: str) -> Period:

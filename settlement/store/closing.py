@@ -44,11 +44,11 @@ from settlement.batches.checksum import (
     body_digest,
 )
 from settlement.batches.model import BatchKey, ClosePolicy
-from settlement.batches.periods import following_start
+from settlement.batches.periods import following_start, period_start_sql
 from settlement.batches.rounding import RoundingEntry, rounding_entry, rounding_transaction_id
 from settlement.batches.seal import PreviousBatch, SealKey, chain_link, seal
 from settlement.store.db import Row, connect, jsonb_exact
-from settlement.store.sealing import line_digest_sql
+from settlement.store.sealing import batch_totals_sql, body_digest_sql, line_digest_sql
 
 LOCK_TIMEOUT_S_MAX: Final = 600
 """A closer waits at most this long for in-flight inserts or another closer."""
@@ -61,6 +61,8 @@ _KEY_STATE = """
      ORDER BY account, currency, period_kind, period_start DESC
 """
 
+_LATE: Final = "m.value_time < m.period_start"  # a posting of an earlier period, late
+
 _AGGREGATE = f"""
 WITH key_state AS ({_KEY_STATE}),
 candidate AS (
@@ -69,9 +71,8 @@ candidate AS (
            t.kind, t.cdr_key, t.cpo, t.emsp, t.session_start, t.session_end, t.location_id,
            t.energy_kwh, t.amount_excl_vat, t.amount_incl_vat, t.fee, t.rating,
            CASE WHEN p.value_time < ks.closed_through THEN ks.closed_through
-                ELSE date_trunc(CASE p.settlement_period WHEN 'DAILY' THEN 'day'
-                                WHEN 'WEEKLY' THEN 'week' ELSE 'month' END,
-                                p.value_time, %(tz)s) END AS period_start
+                ELSE {period_start_sql("p.settlement_period", "p.value_time", "%(tz)s")}
+           END AS period_start
       FROM ledger_posting p
       JOIN ledger_transaction t ON t.transaction_id = p.transaction_id
       LEFT JOIN key_state ks
@@ -83,23 +84,15 @@ candidate AS (
             OR p.posting_id > ks.watermark)
 ),
 marked AS (
-    SELECT c.*, c.period_start < date_trunc(
-               CASE c.period_kind WHEN 'DAILY' THEN 'day' WHEN 'WEEKLY' THEN 'week'
-               ELSE 'month' END, %(as_of)s::timestamptz - %(grace)s::interval, %(tz)s)
-               AS closable
+    SELECT c.*, c.period_start < {
+    period_start_sql("c.period_kind", "%(as_of)s::timestamptz - %(grace)s::interval", "%(tz)s")
+} AS closable
       FROM candidate c
 )
 SELECT account, currency, period_kind, period_start, bool_and(closable) AS closable,
-       count(*) AS postings,
-       count(*) FILTER (WHERE value_time < period_start) AS late_postings,
-       coalesce(sum(amount) FILTER (WHERE side = 'DEBIT'), 0) AS debit,
-       coalesce(sum(amount) FILTER (WHERE side = 'CREDIT'), 0) AS credit,
-       coalesce(sum(CASE side WHEN 'CREDIT' THEN amount ELSE -amount END)
-                FILTER (WHERE value_time < period_start), 0) AS late_net,
+       {batch_totals_sql("m", _LATE)},
        min(posting_id) AS first_posting_id,
-       encode(sha256(convert_to(string_agg(
-           {line_digest_sql("m", "m", "m.value_time < m.period_start")},
-           E'\\n' ORDER BY posting_id) FILTER (WHERE closable), 'UTF8')), 'hex') AS body
+       {body_digest_sql(line_digest_sql("m", "m", _LATE), "posting_id", "closable")} AS body
   FROM marked m
  GROUP BY account, currency, period_kind, period_start
 """

@@ -10,7 +10,10 @@ one.
 - Tariffs: a version per (key, last_updated); the same last_updated with other content is
   refused (`TariffVersionConflict`: rating picks versions by last_updated, so two would make
   the price depend on read order). A DELETE is a `tariff_lifecycle` row, and so is a PUT
-  that brings a deleted tariff back.
+  that brings a deleted tariff back. A version's `content_hash` is the one tariff hash,
+  `settlement.rating.compile.tariff_content_hash`, which every booking records with the
+  version that priced it, so a booking joins its `tariff_version` row by hash (invariant 7;
+  migration 0015 brought rows stored under an older hash into line).
 - Locations: every update that changes the document is a new revision, the highest one
   current; `location_zone` gets a row only when the time zone changes (it is what clearing
   reads).
@@ -18,7 +21,6 @@ one.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,9 +36,9 @@ from schemas.hub.agreement import Agreement
 from schemas.hub.party import PartyRef
 from schemas.ocpi.location import Location
 from schemas.ocpi.tariff import Tariff
-from schemas.wire import to_ocpi_json
 from settlement.clearing.proof import PartnerKey
 from settlement.clearing.reference import TariffLifecycleEvent
+from settlement.rating.compile import tariff_content_hash
 from settlement.store.db import Row, jsonb_exact
 
 # A new version only when role or name changed (every version is kept: migration 0005).
@@ -128,10 +130,6 @@ class TariffVersionConflict(ReferenceConflict):
     new last_updated (the stored version stays)."""
 
 
-def tariff_hash(tariff: Tariff) -> str:
-    return hashlib.sha256(to_ocpi_json(tariff)).hexdigest()
-
-
 def _party(country_code: str, party_id: str) -> str:
     return str(PartyRef(country_code=country_code, party_id=party_id))
 
@@ -164,7 +162,7 @@ def tariff_row(tariff: Tariff) -> tuple[Any, ...]:
         cpo,
         tariff.id,
         tariff.last_updated,
-        tariff_hash(tariff),
+        tariff_content_hash(tariff),  # the hash every booking records (invariant 7)
         tariff.currency,
         tariff.start_date_time,
         tariff.end_date_time,

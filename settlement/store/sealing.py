@@ -1,11 +1,13 @@
 """Checksum v2 and the seal against PostgreSQL: a line in SQL, and stored rows as values.
 
 ``line_v2_sql`` is the SQL form of ``settlement.batches.checksum.line_v2`` (same fields, same
-order, same text; a test holds the two equal and pins a digest). The closer aggregates it
-at close, ``verify`` aggregates it again from the ledger:
+order, same text; a test holds the two equal and pins a digest), rendered from its field
+table; ``posting_line_v1_sql`` the form of version 1's ``posting_line``. The closer
+aggregates the line digests at close, ``verify`` aggregates them again from the ledger,
+both with ``body_digest_sql`` (``settlement.batches.checksum.body_digest``):
 
-    encode(sha256(convert_to(string_agg(<line digest> , E'\\n' ORDER BY posting_id), 'UTF8')),
-           'hex')
+    encode(sha256(convert_to(string_agg(<line digest>, chr(10) ORDER BY posting_id)
+           FILTER (WHERE <member>), 'UTF8')), 'hex')
 
 ``stored_batch``, ``stored_seal`` and ``previous_batch`` read a settlement_batch row into the
 values settlement.batches.seal checks; ``PREVIOUS_SQL`` is the lateral join that finds a
@@ -18,9 +20,12 @@ from typing import Final
 
 from schemas.hub.agreement import SettlementPeriod
 from settlement.batches.checksum import (
+    FIELD_SEPARATOR,
+    LINE_SEPARATOR,
     LINE_V2_FIELDS,
     LINE_V2_FORMS,
     NULL_FIELD,
+    POSTING_LINE_V1_FIELDS,
     FieldForm,
     StoredBatch,
 )
@@ -28,6 +33,8 @@ from settlement.batches.model import BatchKey
 from settlement.batches.seal import PreviousBatch, StoredSeal
 from settlement.store.db import Row
 
+assert "'" not in FIELD_SEPARATOR and len(LINE_SEPARATOR) == 1
+_SQL_FIELD_SEPARATOR: Final = f"'{FIELD_SEPARATOR}'"
 _UTC_TEXT: Final = "to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 # each field's text in SQL; {p} the posting, {t} the transaction, {late} the late condition
@@ -64,12 +71,38 @@ def line_v2_sql(posting: str, transaction: str, late: str) -> str:
             value = f"length({value}) || ':' || {value}"
         parts.append(f"coalesce({value}, '{NULL_FIELD}')")
     # concat_ws: one call for the whole line (a chain of || costs more); no NULL reaches it
-    return f"concat_ws('|', {', '.join(parts)})"
+    return f"concat_ws({_SQL_FIELD_SEPARATOR}, {', '.join(parts)})"
 
 
 def line_digest_sql(posting: str, transaction: str, late: str) -> str:
     """sha256 hex of the v2 line (``settlement.batches.checksum.line_digest``)."""
     return f"encode(sha256(convert_to({line_v2_sql(posting, transaction, late)}, 'UTF8')), 'hex')"
+
+
+def posting_line_v1_sql(posting: str) -> str:
+    """``settlement.batches.checksum.posting_line`` of a ``ledger_posting`` row (its columns
+    are NOT NULL, so ``||`` never meets a NULL)."""
+    return f" || {_SQL_FIELD_SEPARATOR} || ".join(f"{posting}.{f}" for f in POSTING_LINE_V1_FIELDS)
+
+
+def body_digest_sql(line: str, order_by: str, member: str) -> str:
+    """``settlement.batches.checksum.body_digest`` as an aggregate: the digest of ``line``
+    over the rows where ``member`` holds, joined in ``order_by`` order (NULL over none)."""
+    lines = f"string_agg({line}, chr({ord(LINE_SEPARATOR)}) ORDER BY {order_by})"
+    return f"encode(sha256(convert_to({lines} FILTER (WHERE {member}), 'UTF8')), 'hex')"
+
+
+def batch_totals_sql(posting: str, late: str) -> str:
+    """The totals a batch stores (and checksum v2 covers), over its member postings: count,
+    late count, debit, credit and late net (credit - debit of the late ones). One form for
+    the closer's aggregate and for ``verify``'s recomputation."""
+    p = posting
+    return f"""count(*) AS postings,
+       count(*) FILTER (WHERE {late}) AS late_postings,
+       coalesce(sum({p}.amount) FILTER (WHERE {p}.side = 'DEBIT'), 0) AS debit,
+       coalesce(sum({p}.amount) FILTER (WHERE {p}.side = 'CREDIT'), 0) AS credit,
+       coalesce(sum(CASE {p}.side WHEN 'CREDIT' THEN {p}.amount ELSE -{p}.amount END)
+                FILTER (WHERE {late}), 0) AS late_net"""
 
 
 PREVIOUS_SQL: Final = """

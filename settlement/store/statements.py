@@ -53,7 +53,10 @@ from settlement.store.db import Row
 from settlement.store.sealing import (
     FIRST_SEALED_SQL,
     PREVIOUS_SQL,
+    batch_totals_sql,
+    body_digest_sql,
     line_digest_sql,
+    posting_line_v1_sql,
     previous_batch,
     stored_batch,
     stored_seal,
@@ -77,41 +80,28 @@ SELECT p.posting_id, p.transaction_id::text, t.kind, t.cdr_key, t.cpo, t.emsp,
  ORDER BY p.posting_id
 """
 
-_RECOMPUTE_V1 = """
-SELECT count(*) AS postings,
-       count(*) FILTER (WHERE p.value_time < b.period_start) AS late_postings,
-       coalesce(sum(p.amount) FILTER (WHERE p.side = 'DEBIT'), 0) AS debit,
-       coalesce(sum(p.amount) FILTER (WHERE p.side = 'CREDIT'), 0) AS credit,
-       coalesce(sum(CASE p.side WHEN 'CREDIT' THEN p.amount ELSE -p.amount END)
-                FILTER (WHERE p.value_time < b.period_start), 0) AS late_net,
-       encode(sha256(convert_to(string_agg(
-           p.posting_id || '|' || p.transaction_id || '|' || p.side || '|' || p.amount,
-           E'\\n' ORDER BY p.posting_id)
-           FILTER (WHERE p.transaction_id IS DISTINCT FROM b.rounding_transaction_id),
-           'UTF8')), 'hex') AS body,
-       count(*) FILTER (WHERE p.transaction_id = b.rounding_transaction_id) AS rounding_legs,
-       min(p.side) FILTER (WHERE p.transaction_id = b.rounding_transaction_id) AS rounding_side,
-       min(p.amount) FILTER (WHERE p.transaction_id = b.rounding_transaction_id)
-           AS rounding_amount
+_LATE = "p.value_time < b.period_start"  # a member posting of an earlier period
+_IS_ROUNDING = "p.transaction_id = b.rounding_transaction_id"
+
+_RECOMPUTE_V1 = f"""
+SELECT {batch_totals_sql("p", _LATE)},
+       {body_digest_sql(posting_line_v1_sql("p"), "p.posting_id", f"({_IS_ROUNDING}) IS NOT TRUE")}
+           AS body,
+       count(*) FILTER (WHERE {_IS_ROUNDING}) AS rounding_legs,
+       min(p.side) FILTER (WHERE {_IS_ROUNDING}) AS rounding_side,
+       min(p.amount) FILTER (WHERE {_IS_ROUNDING}) AS rounding_amount
   FROM settlement_batch b
  CROSS JOIN LATERAL settlement_batch_postings(b) p
  WHERE b.batch_id = %s
 """
 
 
-_LINE_DIGEST = line_digest_sql("p", "t", "p.value_time < b.period_start")
-_IS_ROUNDING = "p.transaction_id = b.rounding_transaction_id"
+_LINE_DIGEST = line_digest_sql("p", "t", _LATE)
 
 # a transaction row gone missing leaves NULL fields in its line: the digest differs
 _RECOMPUTE_V2 = f"""
-SELECT count(*) AS postings,
-       count(*) FILTER (WHERE p.value_time < b.period_start) AS late_postings,
-       coalesce(sum(p.amount) FILTER (WHERE p.side = 'DEBIT'), 0) AS debit,
-       coalesce(sum(p.amount) FILTER (WHERE p.side = 'CREDIT'), 0) AS credit,
-       coalesce(sum(CASE p.side WHEN 'CREDIT' THEN p.amount ELSE -p.amount END)
-                FILTER (WHERE p.value_time < b.period_start), 0) AS late_net,
-       encode(sha256(convert_to(string_agg({_LINE_DIGEST}, E'\\n' ORDER BY p.posting_id)
-           FILTER (WHERE {_IS_ROUNDING} IS NOT TRUE), 'UTF8')), 'hex') AS body,
+SELECT {batch_totals_sql("p", _LATE)},
+       {body_digest_sql(_LINE_DIGEST, "p.posting_id", f"({_IS_ROUNDING}) IS NOT TRUE")} AS body,
        count(*) FILTER (WHERE {_IS_ROUNDING}) AS rounding_legs,
        min({_LINE_DIGEST}) FILTER (WHERE {_IS_ROUNDING}) AS rounding_digest
   FROM settlement_batch b
