@@ -6,8 +6,10 @@ The stream (5,000 records, seed 12) holds valid CDRs, exact and conflicting dupl
 credits (some meeting their charge in the same batch, some a charge of an earlier batch),
 malformed and schema-invalid records, unknown tariffs, missing agreements, forged records
 and declared totals off the hub's price. Two batches lose races: while they decide, a
-second worker clears the same CDRs in the opposite order and commits first, so their
-bookings are refused by PostgreSQL and decided again against what it then holds.
+second worker clears the same CDRs and the next batch's in the opposite order (so a later
+conflicting re-send is booked first) plus a second credit of every original credited in
+the batch, and commits first; PostgreSQL refuses the first worker's bookings of those keys,
+which are decided again against what it then holds.
 
 Each batch is reduced to a canonical text of everything it wrote and sent (outcomes,
 rejections, transactions with their `rating` jsonb, postings, the output records); the
@@ -38,6 +40,8 @@ from pipeline.clearing.events import EventWriter, OutputRecord
 from pipeline.clearing.refcache import ReferenceCache
 from pipeline.hubkeys import HubSigner, record_proof_keys
 from pipeline.simulate import ScenarioConfig, build_reference
+from pipeline.simulate.config import Category
+from pipeline.simulate.generator import Submission
 from pipeline.simulate.scenario import iter_submissions
 from schemas.hub.party import PartyRef
 from settlement.clearing.plausibility import PlausibilityLimits
@@ -56,22 +60,21 @@ TOPIC: Final = "golden.cdr.submitted"
 NOW: Final = datetime(2026, 4, 1, 6, tzinfo=UTC)
 KEYRING: Final = HubKeyring(HubKey.from_secret(b"roamclear golden batch hub key!!"))
 EVENT_ID: Final = re.compile(rb'"event_id":"[0-9a-f-]{36}"')
+CREDIT_ID: Final = re.compile(rb'"id":"([^"]+-CR)"')
 
 
-def _records(config: ScenarioConfig, partition: int) -> list[SubmittedRecord]:
-    sign = HubSigner(KEYRING)
-    return [
-        SubmittedRecord(
-            TOPIC,
-            partition,
-            offset,
-            1_775_000_000_000 + offset,
-            s.key,
-            s.value,
-            tuple(sign(TOPIC, s.value)) if s.signed else (),
-        )
-        for offset, s in enumerate(iter_submissions(config, build_reference(config)))
-    ]
+def _record(partition: int, offset: int, s: Submission) -> SubmittedRecord:
+    headers = tuple(HubSigner(KEYRING)(TOPIC, s.value)) if s.signed else ()
+    return SubmittedRecord(
+        TOPIC, partition, offset, 1_775_000_000_000 + offset, s.key, s.value, headers
+    )
+
+
+def _second_credit(s: Submission) -> Submission:
+    """Another credit of the same original, under another CDR id."""
+    value, replaced = CREDIT_ID.subn(rb'"id":"\1-2"', s.value, count=1)
+    assert replaced == 1
+    return Submission(s.category, s.key, value, f"{s.cdr_key}-2")
 
 
 def _register(url: str, config: ScenarioConfig) -> None:
@@ -145,6 +148,10 @@ SELECT transaction_id, account, side, amount::text AS amount, currency, value_ti
        settlement_period
   FROM ledger_posting WHERE transaction_id = ANY(%s) ORDER BY transaction_id, posting_id
 """
+_CONCURRENT = """
+SELECT DISTINCT j.reason_code FROM rejection j JOIN raw_event r USING (archive_id)
+ WHERE r.partition = 0 AND j.message LIKE '%%concurrently%%'
+"""
 _TARIFF_HASHES = """
 SELECT DISTINCT h FROM ledger_transaction,
        LATERAL (VALUES (rating->'tariff'->>'content_hash'),
@@ -178,13 +185,19 @@ def test_a_simulated_stream_books_exactly_as_pinned(fresh_database_url: str) -> 
     url = fresh_database_url
     config = ScenarioConfig(cdrs=CDRS, seed=12)
     _register(url, config)
-    records = _records(config, partition=0)
-    copies = _records(config, partition=1)
+    submissions = list(iter_submissions(config, build_reference(config)))
+    records = [_record(0, offset, s) for offset, s in enumerate(submissions)]
     batches = [records[i : i + BATCH] for i in range(0, len(records), BATCH)]
     observed = []
     for index, batch in enumerate(batches):
         start = index * BATCH
-        rival = list(reversed(copies[start : start + len(batch)]))
+        ahead = submissions[start : start + 2 * BATCH]
+        rival = [_record(1, start + i, s) for i, s in enumerate(ahead)][::-1]
+        rival += [
+            _record(2, start + i, _second_credit(s))
+            for i, s in enumerate(ahead[:BATCH])
+            if s.category is Category.CREDIT
+        ]
         fired: list[bool] = []
 
         def race(rival: list[SubmittedRecord] = rival, fired: list[bool] = fired) -> None:
@@ -208,5 +221,11 @@ def test_a_simulated_stream_books_exactly_as_pinned(fresh_database_url: str) -> 
         GOLDEN.write_text(json.dumps(observed, indent=1) + "\n")
     golden = json.loads(GOLDEN.read_text())
     raced = [golden[i]["outcomes"] for i in sorted(RACED_BATCHES)]
-    assert all("LEDGERED" in o and "DUPLICATE" in o for o in raced), "races were lost"
+    assert all("DUPLICATE" in o and "cdr_id_conflict" in o for o in raced), "races were lost"
+    with connect(url) as conn:
+        concurrent = conn.execute(_CONCURRENT).fetchall()
+    assert {row["reason_code"] for row in concurrent} == {
+        "cdr_id_conflict",
+        "credit_already_applied",
+    }, "both kinds of lost race happened"
     assert observed == golden
