@@ -5,12 +5,13 @@ malformed and schema-invalid records) is run through the worker's own functions,
 broker and PostgreSQL outside the timed part:
 
 - decode: exact JSON, the envelope, the OCPI CDR schema;
-- decide: the proof of the submitter (the hub's HMAC, as on simulated traffic),
-  plausibility, canonical key, content hash, dedupe, rating, allocation, the transaction
-  (against the run's own bookings, as the worker decides a batch);
+- decide: `decide_batch`, the worker's own batch decision, over the whole stream: the proof
+  of the submitter (the hub's HMAC, as on simulated traffic), plausibility, canonical key,
+  content hash, dedupe, rating, allocation, the ledger entry with its traceability record
+  (against the run's own bookings);
 - events: the `cdr.rated` and `ledger.transactions` records of every booking, and the
   `rejected` record of every rejection;
-- rows: the transaction and posting rows written by binary COPY.
+- rows: the transaction and posting rows of every booking, written by binary COPY.
 
 Each step is timed with the process's CPU clock over the whole stream; the figure is the
 median of several runs. Their sum is what one CDR costs a worker before any I/O, so
@@ -30,14 +31,13 @@ from datetime import UTC, datetime
 from typing import Final
 
 from pipeline.bench.scratch import scratch_database
-from pipeline.clearing.batch import BatchLedger, Clearing, decide_one
 from pipeline.clearing.events import EventWriter
-from pipeline.clearing.refcache import ReferenceCache
 from pipeline.hubkeys import HubSigner, record_proof_keys
 from pipeline.simulate import ScenarioConfig, build_reference
 from pipeline.simulate.reference import ReferenceData
 from pipeline.simulate.scenario import iter_submissions
 from schemas.hub.party import PartyRef
+from settlement.clearing.batch import decide_batch
 from settlement.clearing.decode import Decoded, decode
 from settlement.clearing.outcome import Booked, Duplicate, Outcome, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
@@ -92,24 +92,21 @@ def _cpu_s(step: Callable[[], object]) -> float:
     return time.process_time() - started
 
 
-async def _no_send(_: object) -> None:
-    return None
-
-
 def _one_run(
     records: Sequence[SubmittedRecord], refs: ReferenceSnapshot, now: datetime
 ) -> tuple[dict[str, float], list[Outcome]]:
-    writer, books = EventWriter("bench", HUB), BatchLedger({})
-    clearing = Clearing(
-        ReferenceCache(), PlausibilityLimits(), writer, _no_send, record_proof_keys(KEYRING)
+    writer, limits, keys = (
+        EventWriter("bench", HUB),
+        PlausibilityLimits(),
+        record_proof_keys(KEYRING),
     )
     decoded: list[Decoded | Rejected] = []
     outcomes: list[Outcome] = []
 
     def decide() -> None:
-        for record, item in zip(records, decoded, strict=True):
-            outcome, _ = decide_one(record, item, now, clearing, refs, books)
-            outcomes.append(outcome)
+        batch = list(zip(records, decoded, strict=True))
+        decisions = decide_batch(batch, now, limits, keys, refs, {})
+        outcomes.extend(decision.outcome for decision in decisions)
 
     seconds = {
         "decode": _cpu_s(lambda: decoded.extend(decode(r.value) for r in records)),
@@ -126,9 +123,9 @@ def _one_run(
 
     def rows() -> None:
         for archive_id, outcome in enumerate(outcomes):
-            if isinstance(outcome, Booked) and outcome.rated is not None:
-                transaction_row(outcome, archive_id, now, None)
-                posting_rows(outcome, "2024-01")
+            if isinstance(outcome, Booked):
+                transaction_row(outcome, archive_id, now)
+                posting_rows(outcome)
 
     seconds["events"] = _cpu_s(events)
     seconds["rows"] = _cpu_s(rows)

@@ -2,32 +2,34 @@
 
 Pure: the caller supplies the time, the limits, the reference data and a view of what the
 ledger already holds for the CDR's keys (PostgreSQL plus this batch's own bookings), and
-gets back exactly one outcome (invariant 2): `Booked`, `Duplicate` or `Rejected`.
+gets back exactly one outcome (invariant 2): `Booked` with its ledger entry, `Duplicate` or
+`Rejected`. settlement.clearing.batch decides a whole batch with it.
 
 A credit CDR (credit=true) reverses the booked CDR it names in credit_reference_id, exactly
-(the original's postings mirrored); it is not priced again.
+(the original's postings, amounts and VAT breakdown mirrored); it is not priced again.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from schemas.hub.agreement import Agreement, SettlementBasis
-from schemas.hub.ledger import LEDGER_AMOUNT_LIMIT, Posting, TransactionKind
+from schemas.hub.ledger import LEDGER_AMOUNT_LIMIT, TransactionKind
 from schemas.hub.party import CdrKey, PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.validation import Violation
 from settlement import ledger
 from settlement.allocation import allocate
 from settlement.clearing.decode import Decoded
+from settlement.clearing.entry import Amounts, LedgerEntry, LedgerView
 from settlement.clearing.identity import content_hash
 from settlement.clearing.outcome import Booked, Duplicate, Outcome, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits, check_cdr
 from settlement.clearing.reasons import Reason, Stage
 from settlement.clearing.reference import ReferenceView, agreement_in_force, registered_tariff
+from settlement.clearing.trace import ChargeTrace, ReversalTrace
 from settlement.rating import RatedCdr, RatingError, rate_cdr
 
 logger = logging.getLogger(__name__)
@@ -36,28 +38,18 @@ CPO_ROLES = frozenset({"CPO", "BOTH"})
 EMSP_ROLES = frozenset({"EMSP", "BOTH"})
 
 
-@dataclass(frozen=True, slots=True)
-class Booking:
-    """A transaction the ledger holds for a CDR key."""
-
-    transaction_id: str
-    content_hash: str
-    kind: TransactionKind
-    reversed_by: str | None
-    postings: tuple[Posting, ...]
-
-
-class LedgerView(Protocol):
-    def booking(self, cdr_key: str) -> Booking | None: ...
-
-
 def clear(
     decoded: Decoded,
     now: datetime,
     limits: PlausibilityLimits,
     refs: ReferenceView,
     books: LedgerView,
+    *,
+    concurrent: bool = False,
 ) -> Outcome:
+    """`concurrent`: `books` was read again after PostgreSQL refused this CDR's booking,
+    so what it holds now was booked by another worker meanwhile (and the rejection says
+    so)."""
     cdr = decoded.cdr
     key = CdrKey.of(cdr)
     reject = _rejecter(str(decoded.submitter), str(key))
@@ -84,10 +76,16 @@ def clear(
             f"the CDR holds a value it cannot be identified by ({exc}): integers must fit in "
             "64 bits, text must be valid Unicode, and nesting stay within 250 levels",
         )
-    existing = books.booking(str(key))
+    existing = books.booking(key)
     if existing is not None:
         if existing.content_hash == cdr_hash:
             return Duplicate(cdr_key=str(key), transaction_id=existing.transaction_id)
+        if concurrent:
+            return reject(
+                Reason.CDR_ID_CONFLICT,
+                Stage.DEDUPE,
+                f"CDR {key} was booked concurrently with other content",
+            )
         return reject(
             Reason.CDR_ID_CONFLICT,
             Stage.DEDUPE,
@@ -95,7 +93,7 @@ def clear(
             f"{existing.transaction_id}); CDRs are immutable: send a credit CDR instead",
         )
     if cdr.is_credit:
-        return _reverse(cdr, key, cdr_hash, cpo, emsp, books, reject)
+        return _reverse(cdr, key, cdr_hash, cpo, emsp, books, reject, concurrent)
     return _charge(cdr, key, cdr_hash, cpo, emsp, refs, reject)
 
 
@@ -126,10 +124,11 @@ def _reverse(
     emsp: PartyRef,
     books: LedgerView,
     reject: _Reject,
+    concurrent: bool,
 ) -> Outcome:
     credited = CdrKey.credited_key(cdr)
     assert credited is not None, "the schema requires credit_reference_id on a credit"
-    original = books.booking(str(credited))
+    original = books.booking(credited)
     if original is None:
         return reject(
             Reason.CREDIT_REFERENCE_UNKNOWN,
@@ -138,16 +137,30 @@ def _reverse(
         )
     if original.kind is not TransactionKind.CHARGE:
         return reject(Reason.CREDIT_OF_CREDIT, Stage.DEDUPE, f"{credited} is itself a reversal")
+    if original.reversed_by is not None and concurrent:
+        return reject(
+            Reason.CREDIT_ALREADY_APPLIED,
+            Stage.DEDUPE,
+            f"the CDR credited by {key} was reversed concurrently",
+        )
     if original.reversed_by is not None:
         return reject(
             Reason.CREDIT_ALREADY_APPLIED,
             Stage.DEDUPE,
             f"{credited} is already reversed by transaction {original.reversed_by}",
         )
+    # a charge the ledger holds always has its record, unless clearing did not write it
+    assert original.trace is not None, f"{credited} is booked without a rating record"
     transaction = ledger.reversal(
         key, cdr_hash, original.transaction_id, original.postings, cdr.end_date_time
     )
-    return Booked(cdr, transaction, str(cpo), str(emsp), None, None, None)
+    entry = LedgerEntry(
+        transaction,
+        original.amounts.negated(),
+        original.trace.settlement_period,
+        ReversalTrace(original.transaction_id, original.trace),
+    )
+    return Booked(cdr, entry, str(cpo), str(emsp), None, None, None)
 
 
 def _charge(
@@ -233,9 +246,13 @@ def _charge(
     transaction = ledger.charge(
         key, cdr_hash, cpo, emsp, allocation, cdr.currency, cdr.end_date_time
     )
-    return Booked(
-        cdr, transaction, str(cpo), str(emsp), rated, agreement, allocation, rated.time_zone
+    entry = LedgerEntry(
+        transaction,
+        Amounts(allocation.amount_excl_vat, allocation.amount_incl_vat, allocation.fee),
+        agreement.settlement_period,
+        ChargeTrace.of(cdr, rated, agreement, allocation),
     )
+    return Booked(cdr, entry, str(cpo), str(emsp), rated, agreement, allocation, rated.time_zone)
 
 
 def _discrepancy(rated: RatedCdr, agreement: Agreement) -> str:

@@ -9,6 +9,7 @@ from schemas.hub.ledger import Transaction
 from schemas.ocpi.cdr import Cdr
 from schemas.validation import Violation
 from settlement.allocation import Allocation
+from settlement.clearing.entry import LedgerEntry
 from settlement.clearing.reasons import Reason, Stage
 from settlement.rating import RatedCdr
 
@@ -35,10 +36,11 @@ class Duplicate:
 
 @dataclass(frozen=True, slots=True)
 class Booked:
-    """A balanced transaction to book, with everything that explains it (invariant 7)."""
+    """A ledger entry to book (the balanced transaction, its amounts, settlement period and
+    traceability record), with everything that explains it (invariant 7)."""
 
     cdr: Cdr
-    transaction: Transaction
+    entry: LedgerEntry
     cpo: str
     emsp: str
     rated: RatedCdr | None  # None for a reversal: it mirrors the original, nothing is priced
@@ -46,6 +48,10 @@ class Booked:
     allocation: Allocation | None
     time_zone: str | None = None
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def transaction(self) -> Transaction:
+        return self.entry.transaction
 
 
 Outcome = Booked | Duplicate | Rejected

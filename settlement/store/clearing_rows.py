@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from schemas.hub.ledger import TransactionKind
 from schemas.validation import Violation
 from settlement.clearing.outcome import Booked, Rejected
-from settlement.clearing.summary import booking_summary, reversal_summary
 from settlement.store.db import jsonb_exact
 
 PAYLOAD_CHARS_MAX = 1_000_000  # a rejection keeps at most this much of the input
 
 
-def transaction_row(
-    booked: Booked, archive_id: int, booked_at: datetime, original: Mapping[str, Any] | None
-) -> tuple[Any, ...]:
-    """A ledger_transaction row; a reversal needs its original's row (amounts, rating)."""
-    transaction, cdr = booked.transaction, booked.cdr
-    if transaction.kind is TransactionKind.CHARGE:
-        allocation = booked.allocation
-        assert allocation is not None
-        amounts = (allocation.amount_excl_vat, allocation.amount_incl_vat, allocation.fee)
-        summary = booking_summary(booked)
-    else:
-        assert original is not None and transaction.reverses is not None
-        amounts = (-original["amount_excl_vat"], -original["amount_incl_vat"], -original["fee"])
-        summary = reversal_summary(original["rating"], transaction.reverses)
+def transaction_row(booked: Booked, archive_id: int, booked_at: datetime) -> tuple[Any, ...]:
+    """The ledger_transaction row of a booking."""
+    entry, cdr = booked.entry, booked.cdr
+    transaction, amounts = entry.transaction, entry.amounts
     return (
         UUID(transaction.transaction_id),
         str(transaction.cdr_key),
@@ -45,27 +32,23 @@ def transaction_row(
         cdr.end_date_time,
         cdr.cdr_location.id,
         cdr.total_energy,
-        *amounts,
-        jsonb_exact(summary),
+        amounts.excl_vat,
+        amounts.incl_vat,
+        amounts.fee,
+        jsonb_exact(entry.trace.as_json()),
         archive_id,
         booked_at,
     )
 
 
-def posting_rows(booked: Booked, settlement_period: str) -> list[tuple[Any, ...]]:
-    transaction = booked.transaction
-    tid = UUID(transaction.transaction_id)
+def posting_rows(booked: Booked) -> list[tuple[Any, ...]]:
+    """The ledger_posting rows of a booking, in the settlement period of its entry."""
+    entry = booked.entry
+    tid = UUID(entry.transaction.transaction_id)
+    period = entry.settlement_period.value
     return [
-        (
-            tid,
-            p.account,
-            p.side.value,
-            p.amount,
-            p.currency,
-            booked.cdr.end_date_time,
-            settlement_period,
-        )
-        for p in transaction.postings
+        (tid, p.account, p.side.value, p.amount, p.currency, booked.cdr.end_date_time, period)
+        for p in entry.transaction.postings
     ]
 
 

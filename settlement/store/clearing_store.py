@@ -20,7 +20,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from schemas.hub.ledger import Posting, Side, TransactionKind
-from settlement.clearing.decide import Booking
+from schemas.hub.party import CdrKey
+from settlement.clearing.entry import Amounts, Booking
+from settlement.clearing.trace import ChargeTrace
 from settlement.store.db import Row
 
 _TEMP_TABLES = """
@@ -38,7 +40,7 @@ RETURNING archive_id, partition, "offset"
 """
 _BOOKINGS = """
 SELECT t.cdr_key, t.transaction_id, t.content_hash, t.kind, r.transaction_id AS reversed_by,
-       t.amount_excl_vat, t.amount_incl_vat, t.fee, t.energy_kwh, t.rating
+       t.amount_excl_vat, t.amount_incl_vat, t.fee, t.rating
   FROM ledger_transaction t
   LEFT JOIN ledger_transaction r ON r.reverses = t.transaction_id
  WHERE t.cdr_key = ANY(%s)
@@ -126,14 +128,6 @@ class SubmittedRecord:
         return (self.partition, self.offset)
 
 
-@dataclass(frozen=True, slots=True)
-class StoredBooking:
-    """A booked transaction as the ledger holds it, with what a reversal needs to mirror."""
-
-    booking: Booking
-    row: Row
-
-
 async def prepare(conn: psycopg.AsyncConnection[Row]) -> None:
     await conn.execute(_TEMP_TABLES)
     await conn.commit()
@@ -212,13 +206,14 @@ async def archive(
 
 
 async def bookings(
-    conn: psycopg.AsyncConnection[Row], cdr_keys: Iterable[str]
-) -> dict[str, StoredBooking]:
-    """What the ledger holds for these CDR keys (postings included, for reversals)."""
-    keys = sorted(set(cdr_keys))
-    if not keys:
+    conn: psycopg.AsyncConnection[Row], cdr_keys: Iterable[CdrKey]
+) -> dict[CdrKey, Booking]:
+    """What the ledger holds for these CDR keys (postings, amounts and a charge's rating
+    record included, for reversals); a key not booked is absent."""
+    asked = {str(key): key for key in cdr_keys}
+    if not asked:
         return {}
-    rows = await (await conn.execute(_BOOKINGS, (keys,))).fetchall()
+    rows = await (await conn.execute(_BOOKINGS, (sorted(asked),))).fetchall()
     if not rows:
         return {}
     ids = [row["transaction_id"] for row in rows]
@@ -233,18 +228,34 @@ async def bookings(
             )
         )
     return {
-        row["cdr_key"]: StoredBooking(
-            Booking(
-                transaction_id=str(row["transaction_id"]),
-                content_hash=row["content_hash"],
-                kind=TransactionKind(row["kind"]),
-                reversed_by=None if row["reversed_by"] is None else str(row["reversed_by"]),
-                postings=tuple(postings[row["transaction_id"]]),
-            ),
-            row,
-        )
+        asked[row["cdr_key"]]: stored_booking(row, tuple(postings[row["transaction_id"]]))
         for row in rows
     }
+
+
+def stored_booking(row: Row, postings: tuple[Posting, ...]) -> Booking:
+    """A ledger_transaction row (as `_BOOKINGS` selects it) as the clearing decision reads
+    it."""
+    kind = TransactionKind(row["kind"])
+    return Booking(
+        transaction_id=str(row["transaction_id"]),
+        content_hash=row["content_hash"],
+        kind=kind,
+        reversed_by=None if row["reversed_by"] is None else str(row["reversed_by"]),
+        postings=postings,
+        amounts=Amounts(row["amount_excl_vat"], row["amount_incl_vat"], row["fee"]),
+        trace=_charge_trace(row["rating"]) if kind is TransactionKind.CHARGE else None,
+    )
+
+
+def _charge_trace(rating: Any) -> ChargeTrace | None:
+    """A stored charge's record; None when clearing did not write it (rows made by hand or
+    by tests' factories hold only part of it): reversing such a charge is then the hub's
+    internal error on that one credit, not a failed batch."""
+    try:
+        return ChargeTrace.from_json(rating)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return None
 
 
 async def book(

@@ -23,9 +23,9 @@ from uuid import UUID
 import psycopg
 
 from schemas.hub.party import PartyRef
+from settlement.clearing.batch import unreadable_rejection
 from settlement.clearing.outcome import Rejected
 from settlement.clearing.proof import KEY_HEADER, PARTNER_KEY_PREFIX, PartnerKey
-from settlement.clearing.reasons import Reason, Stage
 from settlement.sessions.decode import SessionVersion, decode_session_event
 from settlement.store import clearing_store as store
 from settlement.store.clearing_rows import rejection_row
@@ -112,12 +112,7 @@ async def _partner_keys(
 
 def _decide(record: SubmittedRecord, keys: _Keys, now: datetime) -> SessionVersion | Rejected:
     if record.unreadable is not None:
-        return Rejected(
-            Reason.UNREADABLE_RECORD,
-            Stage.DECODE,
-            f"the Kafka client cannot read record {record.topic}[{record.partition}]"
-            f"@{record.offset}: {record.unreadable}"[:2000],
-        )
+        return unreadable_rejection(record)
     return decode_session_event(record.topic, record.value, record.headers, keys, now)
 
 

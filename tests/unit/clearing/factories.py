@@ -10,11 +10,11 @@ from typing import Any
 
 from schemas.base import loads_exact
 from schemas.hub.agreement import Agreement
-from schemas.hub.party import PartyRef
+from schemas.hub.party import CdrKey, PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.ocpi.tariff import Tariff
-from settlement.clearing.decide import Booking
 from settlement.clearing.decode import Decoded
+from settlement.clearing.entry import Booking
 from settlement.clearing.reference import TariffLifecycleEvent
 
 NOW = datetime(2026, 4, 1, tzinfo=UTC)
@@ -99,8 +99,8 @@ class FakeLedger:
     def __init__(self, bookings: dict[str, Booking] | None = None) -> None:
         self.bookings = bookings or {}
 
-    def booking(self, cdr_key: str) -> Booking | None:
-        return self.bookings.get(cdr_key)
+    def booking(self, cdr_key: CdrKey) -> Booking | None:
+        return self.bookings.get(str(cdr_key))
 
 
 def money(text: str) -> Decimal:

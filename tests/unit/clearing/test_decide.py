@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
 from schemas.hub.ledger import Side, TransactionKind
 from schemas.hub.party import CdrKey
 from schemas.ocpi.cdr import Cdr
-from settlement.clearing.decide import Booking, clear
+from settlement.clearing.decide import clear
+from settlement.clearing.entry import Booking
 from settlement.clearing.outcome import Booked, Duplicate, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.clearing.reasons import Reason, Stage
@@ -66,9 +68,7 @@ def test_the_same_cdr_again_is_an_exact_duplicate() -> None:
     first = clear(decoded(cdr(0)), NOW, LIMITS, refs(), FakeLedger())
     assert isinstance(first, Booked)
     t = first.transaction
-    books = FakeLedger(
-        {str(t.cdr_key): Booking(t.transaction_id, t.content_hash, t.kind, None, t.postings)}
-    )
+    books = FakeLedger({str(t.cdr_key): Booking.of(first.entry)})
     again = clear(decoded(cdr(0)), NOW, LIMITS, refs(), books)
     assert again == Duplicate(cdr_key=str(t.cdr_key), transaction_id=t.transaction_id)
 
@@ -77,9 +77,7 @@ def test_the_same_id_with_other_content_is_a_conflict() -> None:
     first = clear(decoded(cdr(0)), NOW, LIMITS, refs(), FakeLedger())
     assert isinstance(first, Booked)
     t = first.transaction
-    books = FakeLedger(
-        {str(t.cdr_key): Booking(t.transaction_id, t.content_hash, t.kind, None, t.postings)}
-    )
+    books = FakeLedger({str(t.cdr_key): Booking.of(first.entry)})
     changed = cdr(0, remark="corrected")
     outcome = clear(decoded(changed), NOW, LIMITS, refs(), books)
     assert isinstance(outcome, Rejected)
@@ -101,9 +99,7 @@ def test_a_credit_reverses_the_original_exactly() -> None:
     first = clear(decoded(cdr(0)), NOW, LIMITS, refs(), FakeLedger())
     assert isinstance(first, Booked)
     t = first.transaction
-    books = FakeLedger(
-        {str(t.cdr_key): Booking(t.transaction_id, t.content_hash, t.kind, None, t.postings)}
-    )
+    books = FakeLedger({str(t.cdr_key): Booking.of(first.entry)})
     outcome = clear(decoded(_credit_of(0)), NOW, LIMITS, refs(), books)  # type: ignore[arg-type]
     assert isinstance(outcome, Booked)
     reversal = outcome.transaction
@@ -127,11 +123,7 @@ def test_crediting_twice_is_rejected() -> None:
     assert isinstance(first, Booked)
     t = first.transaction
     books = FakeLedger(
-        {
-            str(t.cdr_key): Booking(
-                t.transaction_id, t.content_hash, t.kind, "reversal-id", t.postings
-            )
-        }
+        {str(t.cdr_key): replace(Booking.of(first.entry), reversed_by="reversal-id")}
     )
     outcome = clear(decoded(_credit_of(0)), NOW, LIMITS, refs(), books)  # type: ignore[arg-type]
     assert isinstance(outcome, Rejected) and outcome.reason is Reason.CREDIT_ALREADY_APPLIED
