@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -86,6 +86,10 @@ class _ExactJsonModel(BaseModel):
         )
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+_set_attribute: Final = object.__setattr__  # frozen models refuse their own __setattr__
+
+
 class OcpiModel(_ExactJsonModel):
     """An OCPI object as exchanged with partners: frozen, extension fields kept."""
 
@@ -96,6 +100,24 @@ class HubModel(_ExactJsonModel):
     """A roamclear object: frozen, no unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def trusted(
+    cls: type[ModelT], values: dict[str, Any], fields_set: set[str] | None = None
+) -> ModelT:
+    """An instance of `cls` from values that are valid by construction, without validation:
+    `model_construct` in one step (a tenth of its cost, which reads aliases and defaults).
+    `values` holds every field, in declaration order; `fields_set` the ones given
+    explicitly (default: all). For models without extra fields or private attributes; a
+    test holds the result equal to `model_validate`'s."""
+    model = cls.__new__(cls)
+    _set_attribute(model, "__dict__", values)
+    _set_attribute(
+        model, "__pydantic_fields_set__", set(values) if fields_set is None else fields_set
+    )
+    _set_attribute(model, "__pydantic_extra__", None)
+    _set_attribute(model, "__pydantic_private__", None)
+    return model
 
 
 def rule_error(field: str, code: str, message: str) -> PydanticCustomError:

@@ -40,7 +40,20 @@ def _canonical_default(value: object) -> object:
     raise TypeError(f"cannot hash {type(value).__name__}")
 
 
+# Canonical text by value: equal Decimals (1.0, 1.00, -0) have one canonical form, and a
+# stream of CDRs repeats the same few hundred prices and volumes, so each is formatted once.
+_CANONICAL_NUMBERS: dict[Decimal, str] = {}
+CANONICAL_NUMBERS_MAX: Final = 65_536
+
+
 def _numbers_only(value: object) -> object:
+    if type(value) is Decimal and value.is_finite():
+        text = _CANONICAL_NUMBERS.get(value)
+        if text is None:
+            if len(_CANONICAL_NUMBERS) >= CANONICAL_NUMBERS_MAX:
+                _CANONICAL_NUMBERS.clear()
+            text = _CANONICAL_NUMBERS[value] = _canonical_number(value)
+        return text
     if isinstance(value, Decimal):
         return _canonical_number(value)
     raise TypeError(f"cannot hash {type(value).__name__}")

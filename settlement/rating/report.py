@@ -46,16 +46,21 @@ def _time(moment: datetime | None) -> str | None:
 
 
 def _charge(charge: ComponentCharge) -> dict[str, Any]:
+    # written out (no helper calls): the clearing agent writes one per priced component
+    cost, vat = charge.cost, charge.vat
     return {
         "dimension": charge.dimension.value,
         "element_index": charge.element_index,
         "component_index": charge.component_index,
         "price": str(charge.price),
-        "vat": _decimal(charge.vat),
+        "vat": None if vat is None else str(vat),
         "step_size": charge.step_size,
         "volume": str(charge.volume),
         "billed_volume": str(charge.billed_volume),
-        "cost": _price(charge.cost),
+        "cost": {
+            "excl_vat": str(cost.excl_vat),
+            "incl_vat": None if cost.incl_vat is None else str(cost.incl_vat),
+        },
         "reservation": charge.reservation,
     }
 

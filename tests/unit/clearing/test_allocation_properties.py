@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.hub.agreement import Agreement, FeePayer, HubFee, RoundingMode, RoundingPolicy
-from schemas.hub.ledger import Side
+from schemas.hub.ledger import Side, Transaction
 from schemas.hub.party import CdrKey, PartyRef
 from settlement import ledger
 from settlement.allocation import allocate
@@ -80,6 +80,11 @@ def test_every_charge_and_its_reversal_balance_and_net_to_zero(
         CdrKey(party=CPO, cdr_id="CDR1-CR"), HASH, charge.transaction_id, charge.postings, moment
     )
     assert ledger.is_balanced(reversal)
+    for built in (charge, reversal):  # built without validation: exactly what validation makes
+        validated = Transaction.model_validate(built.model_dump(exclude_unset=True))
+        assert validated == built
+        assert validated.model_fields_set == built.model_fields_set
+        assert validated.model_dump_json() == built.model_dump_json()
     net: dict[str, Decimal] = {}
     for posting in (*charge.postings, *reversal.postings):
         sign = 1 if posting.side is Side.CREDIT else -1
