@@ -22,9 +22,8 @@ def api(
     host: Annotated[str, typer.Option("--host", help="bind address")] = "127.0.0.1",
 ) -> None:
     """Serve the finance API (OpenAPI at /docs); SIGTERM stops it cleanly."""
-    import uvicorn
-
     from pipeline.api.app import create_app
+    from pipeline.api.serving import serve
 
     settings = devstack.resolve(Settings.from_env())
     try:
@@ -33,7 +32,7 @@ def api(
         raise fail(str(exc), 2) from None
     error_console.print(f"roamclear api on http://{host}:{port} (OpenAPI: /docs)")
     tune_gc()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    serve(app, host, port, "info")
 
 
 def register(app: typer.Typer) -> None:

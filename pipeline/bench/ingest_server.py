@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from pipeline.api.app import create_app
+from pipeline.api.serving import serve
 from pipeline.bench.ingest import NOOP_PATH
 from pipeline.config import Settings
 from pipeline.embedded import devstack
@@ -44,7 +44,8 @@ def main() -> None:
     port = parser.parse_args().port
     app = bench_app(devstack.resolve(Settings.from_env()))
     tune_gc()  # as `roamclear api` does
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    # as `roamclear api` serves it, without the access log (a line per request)
+    serve(app, "127.0.0.1", port, "warning", access_log=False)
 
 
 if __name__ == "__main__":
