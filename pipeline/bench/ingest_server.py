@@ -1,5 +1,6 @@
-"""The API process `roamclear bench ingest` measures: the app `roamclear api` serves (same
-uvicorn, same event loop and HTTP parser), plus `GET /ocpi/2.2.1/bench-noop`, an
+"""The API process `roamclear bench ingest` measures: the app `roamclear api` serves, served as
+it serves it (pipeline.api.serving: uvicorn, uvloop, httptools, one write per answer) but
+without the access log, plus `GET /ocpi/2.2.1/bench-noop`, an
 authenticated no-op that does for a request exactly what the CDR POST does before it reads
 the body (the same way in, the cached token check, the partner's rate bucket), so the two
 rates compare the ingest work alone.
