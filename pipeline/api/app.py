@@ -33,12 +33,11 @@ from pipeline.hubkeys import HubSigner, load_hub_keyring
 from pipeline.ocpi import cdrs, versions
 from pipeline.ocpi import errors as ocpi_errors
 from pipeline.ocpi.auth import CallerCache
-from pipeline.ocpi.fastlane import FastLane
+from pipeline.ocpi.fastlane import LanedFastAPI, Routes
 from pipeline.ocpi.limits import Rate, RateLimiter, parse_rates
 from pipeline.ocpi.modules import MODULES
 from pipeline.ocpi.publisher import Publisher
 from pipeline.ocpi.registration import HubIdentity
-from pipeline.ocpi.request_ids import RequestIds
 from schemas.base import loads_exact
 from settlement.batches.seal import SealKeys
 
@@ -102,7 +101,10 @@ def create_app(settings: Settings) -> FastAPI:
             await publisher.close()
             pool.close()
 
-    app = FastAPI(
+    # the lane and the request ids in front of FastAPI (pipeline.ocpi.fastlane)
+    fast_lane: Routes = {("POST", cdrs.CDRS_PATH): cdrs.post_cdr}
+    app = LanedFastAPI(
+        fast_lane,
         title="roamclear",
         summary="Clearing and settlement back office of an EV-charging roaming hub",
         lifespan=lifespan,
@@ -122,10 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
         Rate(settings.ocpi_requests_per_s, settings.ocpi_burst),
         parse_rates(settings.ocpi_rate_limits),
     )
-    # the lane first, so that RequestIds (added after it, so outside it) wraps it too
-    app.state.fast_lane = {("POST", cdrs.CDRS_PATH): cdrs.post_cdr}
-    app.add_middleware(FastLane, routes=app.state.fast_lane)
-    app.add_middleware(RequestIds)
+    app.state.fast_lane = fast_lane
     errors.install(app)
     ocpi_errors.install(app)
     return app

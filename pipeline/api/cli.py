@@ -23,9 +23,8 @@ def api(
 ) -> None:
     """Serve the hub's HTTP API: OCPI 2.2.1 for partners and the finance API (OpenAPI at
     /docs); SIGTERM stops it cleanly."""
-    import uvicorn
-
     from pipeline.api.app import create_app
+    from pipeline.api.serving import serve
 
     settings = devstack.resolve(Settings.from_env())
     try:
@@ -34,7 +33,7 @@ def api(
         raise fail(str(exc), 2) from None
     error_console.print(f"roamclear api on http://{host}:{port} (OpenAPI: /docs)")
     tune_gc()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    serve(app, host, port, "info")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,5 +1,6 @@
-"""The API process `roamclear bench ingest` measures: the app `roamclear api` serves (same
-uvicorn, same event loop and HTTP parser), plus `GET /ocpi/2.2.1/bench-noop`, an
+"""The API process `roamclear bench ingest` measures: the app `roamclear api` serves, served as
+it serves it (pipeline.api.serving: uvicorn, uvloop, httptools, one write per answer) but
+without the access log, plus `GET /ocpi/2.2.1/bench-noop`, an
 authenticated no-op that does for a request exactly what the CDR POST does before it reads
 the body (the same way in, the cached token check, the partner's rate bucket), so the two
 rates compare the ingest work alone.
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from pipeline.api.app import create_app
+from pipeline.api.serving import serve
 from pipeline.bench.ingest import NOOP_PATH
 from pipeline.config import Settings
 from pipeline.embedded import devstack
@@ -44,7 +45,8 @@ def main() -> None:
     port = parser.parse_args().port
     app = bench_app(devstack.resolve(Settings.from_env()))
     tune_gc()  # as `roamclear api` does
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    # as `roamclear api` serves it, without the access log (a line per request)
+    serve(app, "127.0.0.1", port, "warning", access_log=False)
 
 
 if __name__ == "__main__":

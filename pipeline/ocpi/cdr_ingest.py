@@ -55,6 +55,11 @@ BATCH_MAX: Final = 500  # requests per batch: one claim statement, one produce p
 IN_FLIGHT_MAX: Final = 2  # batches between their claim and their answers at once
 # How long a produce may wait for the broker's acks: the partner's request waits that long.
 PUBLISH_TIMEOUT_MS: Final = 10_000
+# The loop hands the producer whole batches (one per partition), so there is nothing to wait
+# for: the producer's usual linger (pipeline.kafka.client.LINGER_MS, 5 ms) held every batch
+# back that long (one batch's send took about 6.2 ms and 580 µs of CPU, its timers
+# included; 0.2 ms and 120 µs without), and every request waits for its batch.
+PRODUCE_LINGER_MS: Final = 0
 # One record, envelope included: a body of BODY_BYTES_MAX (pipeline/ocpi/cdrs.py) fits.
 RECORD_BYTES_MAX: Final = 1024 * 1024
 
@@ -250,6 +255,7 @@ class CdrIngest:
                     self._bootstrap_servers,
                     request_timeout_ms=PUBLISH_TIMEOUT_MS,
                     max_request_size=RECORD_BYTES_MAX,
+                    linger_ms=PRODUCE_LINGER_MS,
                 )
                 try:
                     await producer.start()

@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Final
 from uuid import UUID
 
@@ -95,6 +96,12 @@ _WIDTH: Final = len(_COLUMNS.split(","))
 _ONE_ACCEPTED: Final = "ON CONFLICT (cdr_key) WHERE outcome = 'ACCEPTED' DO NOTHING"
 
 
+# Statements of the batch sizes seen lately, kept: the placeholders of a batch of 17 receipts
+# and their positions took about 50 µs of CPU to build, every batch.
+STATEMENTS_KEPT_MAX: Final = 128
+
+
+@lru_cache(maxsize=STATEMENTS_KEPT_MAX)
 def _rows(rows: int, width: int) -> str:
     """`($1, $2), ($3, $4)`: PostgreSQL's own placeholders, for a raw cursor."""
     return ", ".join(
@@ -103,6 +110,7 @@ def _rows(rows: int, width: int) -> str:
     )
 
 
+@lru_cache(maxsize=STATEMENTS_KEPT_MAX)
 def _insert(rows: int) -> str:
     """One multi-row INSERT through a raw cursor. The receiver writes one receipt per CDR:
     unnest over arrays cost about 120 µs of API CPU per receipt (psycopg adapts array elements

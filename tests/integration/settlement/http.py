@@ -12,6 +12,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from pipeline.api.app import create_app
+from pipeline.api.serving import server_config
 from pipeline.config import Settings
 
 START_WAIT_S_MAX = 20
@@ -29,7 +30,7 @@ def free_port() -> int:
 def serve_app(app: ASGIApp, port: int | None = None) -> Iterator[str]:
     """Yields the server's base URL; stops it at exit."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    config = server_config(app, "127.0.0.1", port, "warning")  # as `roamclear api` serves
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
