@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,8 +42,14 @@ from settlement.store import ocpi_tokens
 from settlement.store.db import connect as connect_db
 
 CALLS_IN_FLIGHT_MAX: Final = 16  # concurrent requests of the whole simulation
+PARTNER_CONNECTIONS_MAX: Final = 4  # keep-alive connections per simulated partner
 REQUEST_TIMEOUT_S: Final = 60.0
 ROLES: Final = {"CPO": ("CPO",), "EMSP": ("EMSP",), "BOTH": ("CPO", "EMSP")}
+
+
+def _client(connections: int = CALLS_IN_FLIGHT_MAX) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits)
 
 
 class HubRefused(RuntimeError):
@@ -113,7 +120,7 @@ async def connect(
     tokens_a = invite(settings, simulated)
     limit = asyncio.Semaphore(CALLS_IN_FLIGHT_MAX)
     url = f"{hub_url.rstrip('/')}/ocpi/2.2.1/credentials"
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+    async with _client() as client:
 
         async def register(partner: SimulatedPartner) -> Connected:
             body = _credentials(
@@ -136,7 +143,7 @@ async def push_reference(
     """Each CPO PUTs its tariffs and locations; returns how many objects were pushed."""
     root = f"{hub_url.rstrip('/')}/ocpi/2.2.1"
     limit = asyncio.Semaphore(CALLS_IN_FLIGHT_MAX)
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+    async with _client() as client:
 
         async def put(obj: Tariff | Location, module: str) -> None:
             owner = PartyRef.of(obj.country_code, obj.party_id)
@@ -283,11 +290,14 @@ class _Stream:
     """The requests of one `drive`: sessions and CDRs as their partners send them."""
 
     def __init__(
-        self, hub_url: str, connected: dict[PartyRef, Connected], client: httpx.AsyncClient
+        self,
+        hub_url: str,
+        connected: dict[PartyRef, Connected],
+        clients: dict[PartyRef, httpx.AsyncClient],
     ) -> None:
         self.root = f"{hub_url.rstrip('/')}/ocpi/2.2.1"
         self.connected = connected
-        self.client = client
+        self.clients = clients
         self.cpos = [p for p, c in connected.items() if c.partner.role in {"CPO", "BOTH"}]
         self.tally = HttpTally()
         self.limit = asyncio.Semaphore(CALLS_IN_FLIGHT_MAX)
@@ -300,10 +310,10 @@ class _Stream:
         started, ended = _session_docs(cdr)
         started["id"] = session_id
         url = f"{self.root}/sessions/{owner.country_code}/{owner.party_id}/{session_id}"
-        headers = self._headers(owner)
-        answer = await self.client.put(url, content=encode_json_bytes(started), headers=headers)
+        headers, client = self._headers(owner), self.clients[owner]
+        answer = await client.put(url, content=encode_json_bytes(started), headers=headers)
         _checked(answer, f"{owner} PUT session {session_id}")
-        answer = await self.client.patch(url, content=encode_json_bytes(ended), headers=headers)
+        answer = await client.patch(url, content=encode_json_bytes(ended), headers=headers)
         _checked(answer, f"{owner} PATCH session {session_id}")
         self.tally.sessions_put += 1
 
@@ -335,7 +345,7 @@ class _Stream:
                 if index % SESSION_WITHOUT_CDR_EVERY == 0:
                     await self.session(owner, cdr, twin_session_id(cdr["session_id"]))
                     self.tally.sessions_without_cdr += 1
-        answer = await self.client.post(
+        answer = await self.clients[caller].post(
             f"{self.root}/cdrs", content=body, headers=self._headers(caller)
         )
         self.tally.count(category.value, answer)
@@ -352,8 +362,15 @@ async def drive(
     duplicate or credit waits until its original was answered (the stream's order, which
     concurrent requests would otherwise lose). One valid CDR in a hundred has a twin session
     whose CDR never comes (a missing CDR)."""
-    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
-        stream = _Stream(hub_url, connected, client)
+    # a client of its own per partner, as partners have: httpx's pool scans its every
+    # connection for every waiting request whenever one starts or ends, so one shared pool
+    # cost the simulation more CPU than its requests
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {
+            party: await stack.enter_async_context(_client(PARTNER_CONNECTIONS_MAX))
+            for party in connected
+        }
+        stream = _Stream(hub_url, connected, clients)
         pending: set[asyncio.Task[None]] = set()
         for index, submission in enumerate(submissions):
             stream.expect(index, submission)
