@@ -9,7 +9,6 @@ to call, ready once it answers HTTP, stopped with SIGTERM at the end.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Final
 
 import httpx
 
+from pipeline.api.serving import free_port
 from pipeline.config import Settings
 from pipeline.workers import worker_env
 
@@ -39,13 +39,6 @@ class ApiProcess:
         if self.process.poll() is not None:
             tail = self.log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"roamclear api exited with {self.process.returncode}: {tail}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @contextmanager

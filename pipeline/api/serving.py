@@ -11,6 +11,7 @@ pass of the loop later at most. `roamclear bench ingest` serves its app the same
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import uvicorn
@@ -65,3 +66,12 @@ def server_config(
 def serve(app: Any, host: str, port: int, log_level: str, *, access_log: bool = True) -> None:
     """Run uvicorn on `app` until SIGTERM or SIGINT."""
     uvicorn.Server(server_config(app, host, port, log_level, access_log=access_log)).run()
+
+
+def free_port() -> int:
+    """A port nothing listens on (now) on 127.0.0.1: for a server to come, or for a test's
+    server that never does."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

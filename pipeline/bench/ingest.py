@@ -38,6 +38,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from pipeline.api.serving import free_port
 from pipeline.bench.scratch import scratch_database
 from pipeline.config import Settings
 from pipeline.kafka.admin import create_topics
@@ -197,12 +198,6 @@ async def _phase(
     return len(latencies) / elapsed, latencies
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _register(database_url: str, clients: int) -> list[_Partner]:
     partners = []
     with connect(database_url) as conn:
@@ -311,7 +306,7 @@ def run(settings: Settings, clients: int, cdrs: int) -> IngestBench:
         )
         create_topics(settings.kafka_bootstrap_servers, topic_specs(bench.topic_prefix))
         partners = _register(database_url, clients)
-        port, log = _free_port(), Path(tmp) / "api.log"
+        port, log = free_port(), Path(tmp) / "api.log"
         process = _server(bench, port, Path(tmp), log)
         try:
             _wait_ready(process, port, log)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import socket
 import threading
 import time
 from collections import Counter
@@ -29,6 +28,7 @@ import uvicorn
 from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 
+from pipeline.api.serving import free_port
 from schemas.hub.party import PartyRef
 from schemas.ocpi.types import format_datetime
 
@@ -119,9 +119,7 @@ class PartnerPlatforms:
         return app
 
     def start(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         config = uvicorn.Config(self._app(), host="127.0.0.1", port=port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

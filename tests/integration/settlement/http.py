@@ -1,8 +1,9 @@
-"""A real uvicorn serving an app on 127.0.0.1 and a free port, for as long as a test needs."""
+"""A real uvicorn serving an app on 127.0.0.1 and a free port, for as long as a test needs.
+
+`free_port` is re-exported for the tests that need a port nothing listens on."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,18 +13,11 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from pipeline.api.app import create_app
-from pipeline.api.serving import server_config
+from pipeline.api.serving import free_port, server_config
 from pipeline.config import Settings
 
 START_WAIT_S_MAX = 20
-
-
-def free_port() -> int:
-    """A port nothing listens on (now): for a server to come, or for one that never does."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+__all__ = ["free_port", "serve", "serve_app"]
 
 
 @contextmanager
