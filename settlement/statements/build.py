@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
 
-from schemas.hub.ledger import Side
+from schemas.hub.ledger import Side, TransactionKind
 from settlement.money import RATING_CONTEXT, sum_exact
 from settlement.statements.model import (
     Direction,
@@ -27,17 +27,27 @@ from settlement.statements.model import (
     VatRow,
 )
 
+# the rules the CSV's SQL is rendered from too (settlement.store.statements_csv)
+NEGATIVE_KIND: Final = TransactionKind.REVERSAL
+"""A line of this kind shows its transaction's amounts negated; every other kind as booked."""
+SELF_BILLING_CPO: Final = (TransactionKind.CHARGE, Side.CREDIT)
+"""Self-billing (partner both CPO and eMSP): the posting is the CPO side exactly when its
+kind is the CHARGE and its side the CREDIT, or neither (a REVERSAL's DEBIT)."""
+
+
+def sign_of(kind: str) -> int:
+    return -1 if kind == NEGATIVE_KIND else 1
+
 
 def role_of(partner: str, cpo: str, emsp: str, kind: str, side: Side) -> Role:
     """The partner's role in a posting of a CDR transaction (or ROUNDING)."""
-    if kind == "ROUNDING":
+    if kind == TransactionKind.ROUNDING:
         return Role.ROUNDING
     if partner == cpo and partner != emsp:
         return Role.CPO
     if partner == emsp and partner != cpo:
         return Role.EMSP
-    # both sides (self-billing): a CHARGE credits the CPO side, a REVERSAL debits it
-    credits_cpo = (kind == "CHARGE") == (side is Side.CREDIT)
+    credits_cpo = (kind == SELF_BILLING_CPO[0]) == (side is SELF_BILLING_CPO[1])
     return Role.CPO if credits_cpo else Role.EMSP
 
 

@@ -15,7 +15,15 @@ from typing import Final, TextIO
 import psycopg
 from psycopg.rows import tuple_row
 
-from settlement.statements.build import direction_of, stored_over, vat_parts, vat_rows_of
+from schemas.hub.ledger import TransactionKind
+from settlement.statements.build import (
+    NEGATIVE_KIND,
+    SELF_BILLING_CPO,
+    direction_of,
+    stored_over,
+    vat_parts,
+    vat_rows_of,
+)
 from settlement.statements.csv_export import write_csv_head
 from settlement.statements.model import (
     Role,
@@ -27,7 +35,24 @@ from settlement.statements.model import (
 from settlement.store.db import Row
 from settlement.store.statements import LINES_FETCH_ROWS, StatementNotFound, stored_totals
 
-_FIGURES: Final = """
+
+def sign_sql(kind: str) -> str:
+    """``sign_of`` in SQL, rendered from its definition (``NEGATIVE_KIND``)."""
+    return f"CASE {kind} WHEN '{NEGATIVE_KIND}' THEN -1 ELSE 1 END"
+
+
+def role_sql(partner: str, cpo: str, emsp: str, kind: str, side: str) -> str:
+    """``role_of`` in SQL, its branches in its order, with the same constants (cpo and emsp
+    are NOT NULL, so ``<>`` is Python's ``!=``); a test holds the two equal on every case."""
+    cpo_kind, cpo_side = SELF_BILLING_CPO
+    return f"""CASE WHEN {kind} = '{TransactionKind.ROUNDING}' THEN '{Role.ROUNDING}'
+                WHEN {cpo} = {partner} AND {emsp} <> {partner} THEN '{Role.CPO}'
+                WHEN {emsp} = {partner} AND {cpo} <> {partner} THEN '{Role.EMSP}'
+                WHEN ({kind} = '{cpo_kind}') = ({side} = '{cpo_side}') THEN '{Role.CPO}'
+                ELSE '{Role.EMSP}' END"""
+
+
+_FIGURES: Final = f"""
 SELECT line.*,
        CASE role WHEN 'CPO' THEN sign * amount_incl_vat
                  WHEN 'EMSP' THEN -sign * amount_incl_vat ELSE 0 END AS expected
@@ -36,14 +61,10 @@ SELECT line.*,
            t.session_start, t.session_end, p.side, p.amount,
            t.rating->'vat_breakdown' AS vat_breakdown,
            p.value_time < b.period_start AS late,
-           CASE t.kind WHEN 'REVERSAL' THEN -1 ELSE 1 END AS sign,
+           {sign_sql("t.kind")} AS sign,
            CASE WHEN p.side = 'CREDIT' THEN p.amount ELSE -p.amount END AS net,
            t.amount_excl_vat, t.amount_incl_vat, t.fee,
-           CASE WHEN t.kind = 'ROUNDING' THEN 'ROUNDING'
-                WHEN t.cpo = b.partner AND t.emsp <> b.partner THEN 'CPO'
-                WHEN t.emsp = b.partner AND t.cpo <> b.partner THEN 'EMSP'
-                WHEN (t.kind = 'CHARGE') = (p.side = 'CREDIT') THEN 'CPO'
-                ELSE 'EMSP' END AS role,
+           {role_sql("b.partner", "t.cpo", "t.emsp", "t.kind", "p.side")} AS role,
            t.cpo, t.emsp
       FROM settlement_batch b
      CROSS JOIN LATERAL settlement_batch_postings(b) p

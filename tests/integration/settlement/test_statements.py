@@ -10,13 +10,15 @@ from decimal import Decimal
 import pypdf
 import pytest
 
+from schemas.hub.ledger import Side, TransactionKind
 from settlement.batches.model import ClosePolicy
-from settlement.statements.build import statement_json, totals_json
+from settlement.statements.build import role_of, sign_of, statement_json, totals_json
+from settlement.statements.model import Role
 from settlement.statements.pdf import render_pdf
 from settlement.store.closing import close_once
 from settlement.store.db import connect
 from settlement.store.statements import list_statements, load_statement
-from settlement.store.statements_csv import export_csv, statement_totals
+from settlement.store.statements_csv import export_csv, role_sql, sign_sql, statement_totals
 from tests.integration.settlement.factories import SEAL_KEY, TEST_KEYS, at, book
 
 pytestmark = pytest.mark.integration
@@ -125,3 +127,29 @@ def test_csv_and_json_give_the_same_vat_rows_for_a_malformed_breakdown(settle_db
     assert _vat_rows_of_json(statement_json(statement)) == expected
     assert _vat_rows_of_csv(buffer.getvalue()) == expected
     assert sql_vat == statement.vat
+
+
+_ROLE_PARAMS = ("partner", "cpo", "emsp", "kind", "side")
+
+
+def test_the_csv_role_and_sign_are_the_python_ones_on_every_case(settle_db: str) -> None:
+    # partner as CPO, as eMSP, as both (self-billing) and as neither, every kind and side
+    parties = [("A", "B"), ("B", "A"), ("A", "A"), ("B", "C")]
+    cases = [
+        (cpo, emsp, kind, side)
+        for cpo, emsp in parties
+        for kind in TransactionKind
+        for side in Side
+    ]
+    partner, cpo_, emsp_, kind_, side_ = (f"%({name})s::text" for name in _ROLE_PARAMS)
+    query = (
+        f"SELECT {role_sql(partner, cpo_, emsp_, kind_, side_)} AS role, {sign_sql(kind_)} AS sign"
+    )
+    with connect(settle_db) as conn:
+        for cpo, emsp, kind, side in cases:
+            params = {"partner": "A", "cpo": cpo, "emsp": emsp, "kind": kind, "side": side}
+            row = conn.execute(query, params).fetchone()
+            assert row is not None
+            expected = (role_of("A", cpo, emsp, kind, side).value, sign_of(kind))
+            assert (row["role"], row["sign"]) == expected, (cpo, emsp, kind, side)
+    assert {role_of("A", *case) for case in cases} == set(Role)
