@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from decimal import Decimal
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
 
-from schemas.hub.ledger import Side
+from schemas.hub.ledger import Side, TransactionKind
 from settlement.money import RATING_CONTEXT, sum_exact
 from settlement.statements.model import (
     Direction,
@@ -27,38 +27,65 @@ from settlement.statements.model import (
     VatRow,
 )
 
+# the rules the CSV's SQL is rendered from too (settlement.store.statements_csv)
+NEGATIVE_KIND: Final = TransactionKind.REVERSAL
+"""A line of this kind shows its transaction's amounts negated; every other kind as booked."""
+SELF_BILLING_CPO: Final = (TransactionKind.CHARGE, Side.CREDIT)
+"""Self-billing (partner both CPO and eMSP): the posting is the CPO side exactly when its
+kind is the CHARGE and its side the CREDIT, or neither (a REVERSAL's DEBIT)."""
+
+
+def sign_of(kind: str) -> int:
+    return -1 if kind == NEGATIVE_KIND else 1
+
 
 def role_of(partner: str, cpo: str, emsp: str, kind: str, side: Side) -> Role:
     """The partner's role in a posting of a CDR transaction (or ROUNDING)."""
-    if kind == "ROUNDING":
+    if kind == TransactionKind.ROUNDING:
         return Role.ROUNDING
     if partner == cpo and partner != emsp:
         return Role.CPO
     if partner == emsp and partner != cpo:
         return Role.EMSP
-    # both sides (self-billing): a CHARGE credits the CPO side, a REVERSAL debits it
-    credits_cpo = (kind == "CHARGE") == (side is Side.CREDIT)
+    credits_cpo = (kind == SELF_BILLING_CPO[0]) == (side is SELF_BILLING_CPO[1])
     return Role.CPO if credits_cpo else Role.EMSP
 
 
 def vat_parts(raw: object, excl_vat: Decimal, incl_vat: Decimal, sign: int) -> tuple[VatPart, ...]:
-    """``rating->'vat_breakdown'`` as parts (signed like the line); absent or malformed: one
-    part with unknown rate carrying the line's own amounts."""
-    if isinstance(raw, list) and raw:
-        parts = []
-        for item in raw:
-            if not isinstance(item, dict) or "excl_vat" not in item or "incl_vat" not in item:
-                break
-            parts.append(
-                VatPart(
-                    None if item.get("vat") is None else str(item["vat"]),
-                    Decimal(str(item["excl_vat"])) * sign,
-                    Decimal(str(item["incl_vat"])) * sign,
-                )
-            )
-        else:
-            return tuple(parts)
-    return (VatPart(None, excl_vat, incl_vat),)
+    """``rating->'vat_breakdown'`` as parts (signed like the line). Absent or malformed (not
+    a non-empty list, or any item without both amounts as finite decimals): one part with
+    unknown rate carrying the line's own amounts. All or nothing: the well-formed items of a
+    malformed breakdown would not say which rate the rest of the line's amount is at."""
+    parts = _breakdown(raw, sign)
+    return parts or (VatPart(None, excl_vat, incl_vat),)
+
+
+def _breakdown(raw: object, sign: int) -> tuple[VatPart, ...]:
+    """The parts of a well-formed breakdown; () when it is absent or malformed."""
+    if not isinstance(raw, list):
+        return ()
+    parts = []
+    for item in raw:
+        if not isinstance(item, dict):
+            return ()
+        excl, incl = _vat_amount(item.get("excl_vat")), _vat_amount(item.get("incl_vat"))
+        if excl is None or incl is None:
+            return ()
+        rate = item.get("vat")
+        parts.append(VatPart(None if rate is None else str(rate), excl * sign, incl * sign))
+    return tuple(parts)
+
+
+def _vat_amount(value: object) -> Decimal | None:
+    """A breakdown amount: a JSON string or number (read as an exact Decimal, see
+    settlement.store.db) that is a finite decimal."""
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
 
 
 def direction_of(net: Decimal) -> Direction:
@@ -96,15 +123,21 @@ def totals_of(lines: Sequence[StatementLine]) -> StatementTotals:
     return totals
 
 
-def vat_rows(lines: Sequence[StatementLine]) -> tuple[VatRow, ...]:
+def vat_rows(lines: Iterable[StatementLine]) -> tuple[VatRow, ...]:
+    return vat_rows_of((line.role, line.vat_breakdown) for line in lines)
+
+
+def vat_rows_of(lines: Iterable[tuple[Role, Iterable[VatPart]]]) -> tuple[VatRow, ...]:
+    """The VAT table: each line's parts summed per role and rate, rounding lines left out.
+    The one rule for every format (the CSV feeds it the lines it reads from SQL)."""
     sums: defaultdict[tuple[Role, str | None], list[Decimal]] = defaultdict(
         lambda: [Decimal(0), Decimal(0)]
     )
-    for line in lines:
-        if line.role is Role.ROUNDING:
+    for role, parts in lines:
+        if role is Role.ROUNDING:
             continue
-        for part in line.vat_breakdown:
-            entry = sums[(line.role, part.vat)]
+        for part in parts:
+            entry = sums[(role, part.vat)]
             entry[0] = RATING_CONTEXT.add(entry[0], part.excl_vat)
             entry[1] = RATING_CONTEXT.add(entry[1], part.incl_vat)
     ordered = sorted(sums.items(), key=lambda item: (item[0][0].value, item[0][1] or ""))

@@ -45,6 +45,7 @@ from settlement.statements.build import (
     build_statement,
     role_of,
     roles_of,
+    sign_of,
     vat_parts,
     with_stored_totals,
 )
@@ -294,7 +295,7 @@ def _lines(conn: psycopg.Connection[Row], batch_id: int, partner: str) -> Iterat
                 vat,
             ) in rows:
                 side = Side(side_text)
-                sign = -1 if kind == "REVERSAL" else 1
+                sign = sign_of(kind)
                 role = role_of(partner, cpo, emsp, kind, side)
                 counterparty = (
                     None if kind == "ROUNDING" else (emsp if role.value == "CPO" else cpo)

@@ -2,27 +2,57 @@
 
 The same figures as ``settlement.statements.build`` computes in Python (role, sign, fee paid,
 net per line), expressed in SQL so a 100,000-line statement streams out in about a second;
-a test holds the two to the same totals. Layout: settlement.statements.csv_export.
+a test holds the two to the same totals. The VAT rows are not in SQL: the lines' breakdowns
+are read and summed by the Python rule itself (``vat_parts``, ``vat_rows_of``).
+Layout: settlement.statements.csv_export.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Final, TextIO
 
 import psycopg
+from psycopg.rows import tuple_row
 
-from settlement.statements.build import direction_of, stored_over
+from schemas.hub.ledger import TransactionKind
+from settlement.statements.build import (
+    NEGATIVE_KIND,
+    SELF_BILLING_CPO,
+    direction_of,
+    stored_over,
+    vat_parts,
+    vat_rows_of,
+)
 from settlement.statements.csv_export import write_csv_head
 from settlement.statements.model import (
     Role,
     StatementHeader,
     StatementTotals,
+    VatPart,
     VatRow,
 )
 from settlement.store.db import Row
-from settlement.store.statements import StatementNotFound, stored_totals
+from settlement.store.statements import LINES_FETCH_ROWS, StatementNotFound, stored_totals
 
-_FIGURES: Final = """
+
+def sign_sql(kind: str) -> str:
+    """``sign_of`` in SQL, rendered from its definition (``NEGATIVE_KIND``)."""
+    return f"CASE {kind} WHEN '{NEGATIVE_KIND}' THEN -1 ELSE 1 END"
+
+
+def role_sql(partner: str, cpo: str, emsp: str, kind: str, side: str) -> str:
+    """``role_of`` in SQL, its branches in its order, with the same constants (cpo and emsp
+    are NOT NULL, so ``<>`` is Python's ``!=``); a test holds the two equal on every case."""
+    cpo_kind, cpo_side = SELF_BILLING_CPO
+    return f"""CASE WHEN {kind} = '{TransactionKind.ROUNDING}' THEN '{Role.ROUNDING}'
+                WHEN {cpo} = {partner} AND {emsp} <> {partner} THEN '{Role.CPO}'
+                WHEN {emsp} = {partner} AND {cpo} <> {partner} THEN '{Role.EMSP}'
+                WHEN ({kind} = '{cpo_kind}') = ({side} = '{cpo_side}') THEN '{Role.CPO}'
+                ELSE '{Role.EMSP}' END"""
+
+
+_FIGURES: Final = f"""
 SELECT line.*,
        CASE role WHEN 'CPO' THEN sign * amount_incl_vat
                  WHEN 'EMSP' THEN -sign * amount_incl_vat ELSE 0 END AS expected
@@ -31,14 +61,10 @@ SELECT line.*,
            t.session_start, t.session_end, p.side, p.amount,
            t.rating->'vat_breakdown' AS vat_breakdown,
            p.value_time < b.period_start AS late,
-           CASE t.kind WHEN 'REVERSAL' THEN -1 ELSE 1 END AS sign,
+           {sign_sql("t.kind")} AS sign,
            CASE WHEN p.side = 'CREDIT' THEN p.amount ELSE -p.amount END AS net,
            t.amount_excl_vat, t.amount_incl_vat, t.fee,
-           CASE WHEN t.kind = 'ROUNDING' THEN 'ROUNDING'
-                WHEN t.cpo = b.partner AND t.emsp <> b.partner THEN 'CPO'
-                WHEN t.emsp = b.partner AND t.cpo <> b.partner THEN 'EMSP'
-                WHEN (t.kind = 'CHARGE') = (p.side = 'CREDIT') THEN 'CPO'
-                ELSE 'EMSP' END AS role,
+           {role_sql("b.partner", "t.cpo", "t.emsp", "t.kind", "p.side")} AS role,
            t.cpo, t.emsp
       FROM settlement_batch b
      CROSS JOIN LATERAL settlement_batch_postings(b) p
@@ -60,20 +86,11 @@ SELECT count(*) AS postings, count(*) FILTER (WHERE late) AS late_postings,
   FROM statement_figures
 """
 
-_VAT: Final = """
-WITH part AS (
-    SELECT role, e->>'vat' AS vat, sign * (e->>'excl_vat')::numeric AS excl_vat,
-           sign * (e->>'incl_vat')::numeric AS incl_vat
-      FROM statement_figures, jsonb_array_elements(vat_breakdown) e
-     WHERE role <> 'ROUNDING' AND jsonb_typeof(vat_breakdown) = 'array'
-    UNION ALL
-    SELECT role, NULL, sign * amount_excl_vat, sign * amount_incl_vat
-      FROM statement_figures
-     WHERE role <> 'ROUNDING' AND (jsonb_typeof(vat_breakdown) IS DISTINCT FROM
-           'array' OR jsonb_array_length(vat_breakdown) = 0)
-)
-SELECT role, vat, sum(excl_vat) AS excl_vat, sum(incl_vat) AS incl_vat
-  FROM part GROUP BY role, vat ORDER BY role, coalesce(vat, '')
+# the VAT rows are summed in Python (``vat_rows_of``, ``vat_parts``): one rule for every
+# format, and the breakdown's JSON numbers read as the PDF/JSON read them
+_VAT_LINES: Final = """
+SELECT role, sign, amount_excl_vat, amount_incl_vat, vat_breakdown
+  FROM statement_figures WHERE role <> 'ROUNDING'
 """
 
 _TS: Final = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
@@ -140,8 +157,15 @@ def _totals(conn: psycopg.Connection[Row]) -> tuple[StatementTotals, tuple[str, 
 
 
 def _vat(conn: psycopg.Connection[Row]) -> tuple[VatRow, ...]:
-    rows = conn.execute(_VAT).fetchall()
-    return tuple(VatRow(Role(r["role"]), r["vat"], r["excl_vat"], r["incl_vat"]) for r in rows)
+    with conn.cursor(row_factory=tuple_row) as cursor:
+        cursor.execute(_VAT_LINES)
+
+        def parts() -> Iterator[tuple[Role, tuple[VatPart, ...]]]:
+            while rows := cursor.fetchmany(LINES_FETCH_ROWS):
+                for role, sign, excl, incl, raw in rows:
+                    yield Role(role), vat_parts(raw, excl * sign, incl * sign, sign)
+
+        return vat_rows_of(parts())
 
 
 def _materialise(conn: psycopg.Connection[Row], batch_id: int) -> None:

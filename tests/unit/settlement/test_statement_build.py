@@ -7,6 +7,7 @@ import io
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,6 +101,26 @@ def test_vat_breakdown_is_read_or_falls_back() -> None:
     assert vat_parts(raw, Decimal(0), Decimal(0), -1)[0].incl_vat == Decimal("-10.0000")
     assert vat_parts({"bad": 1}, Decimal(1), Decimal(2), 1)[0].vat is None
     assert vat_parts([{"vat": "9"}], Decimal(1), Decimal(2), 1)[0].incl_vat == Decimal(2)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [],
+        [{"vat": 21, "excl_vat": Decimal("8.2645"), "incl_vat": Decimal(10)}, {"vat": None}],
+        [{"vat": "9.0", "excl_vat": None, "incl_vat": "1.0000"}],
+        [{"vat": "9.0", "excl_vat": "x", "incl_vat": "1.0000"}],
+        [{"vat": "9.0", "excl_vat": "NaN", "incl_vat": "1.0000"}],
+        [{"vat": "9.0", "excl_vat": True, "incl_vat": "1.0000"}],
+        [{"vat": "9.0", "excl_vat": "0.9", "incl_vat": "1.0"}, 3],
+    ],
+)
+def test_a_malformed_breakdown_counts_whole_under_rate_unknown(raw: object) -> None:
+    # all or nothing: no well-formed item of it is kept, the line's own amounts stand
+    parts = vat_parts(raw, Decimal("-3.3058"), Decimal("-4.0000"), -1)
+    assert [(p.vat, p.excl_vat, p.incl_vat) for p in parts] == [
+        (None, Decimal("-3.3058"), Decimal("-4.0000"))
+    ]
 
 
 @settings(max_examples=80, deadline=None)
