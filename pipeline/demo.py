@@ -223,7 +223,8 @@ def step_clear(settings: Settings, cdrs: int, console: Console) -> None:
         f"{run.partners} simulated partners connected through the credentials handshake "
         f"(each called back on its own OCPI platform); CPOs PUT {run.reference_pushed} tariffs "
         f"and locations, {run.tally.sessions_put:,} sessions (PUT, then PATCH when done) and "
-        f"{run.tally.posted:,} CDRs (POST)"
+        f"{run.tally.posted:,} CDRs (POST); {run.tally.throttled[0]:,} requests beyond a "
+        "partner's rate were answered 429 and sent again after their Retry-After"
     )
     console.print(answers_table(run.tally))
     # a bare Kafka client writing in a CPO's name: no proof, so clearing refuses it

@@ -171,7 +171,8 @@ def _simulate_http(
     console.print(answers_table(run.tally))
     console.print(
         f"sessions PUT and PATCHed: {run.tally.sessions_put:,}, of which "
-        f"{run.tally.sessions_without_cdr:,} never get their CDR"
+        f"{run.tally.sessions_without_cdr:,} never get their CDR; "
+        f"{run.tally.throttled[0]:,} requests waited out a 429 and were sent again"
     )
     console.print(
         f"expected: received_http {expected.received_http:,} = accepted "

@@ -52,6 +52,24 @@ def _client(connections: int = CALLS_IN_FLIGHT_MAX) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits)
 
 
+THROTTLED_RETRIES_MAX: Final = 20  # 429s in a row before a simulated partner gives up
+
+
+async def polite(
+    client: httpx.AsyncClient, method: str, url: str, throttled: list[int], **options: Any
+) -> httpx.Response:
+    """A request as a well-behaved partner sends it: beyond its rate (429) it waits the
+    `Retry-After` seconds the hub asked for and sends it again; `throttled[0]` counts the
+    waits."""
+    for _ in range(THROTTLED_RETRIES_MAX):
+        answer = await client.request(method, url, **options)
+        if answer.status_code != 429:
+            return answer
+        throttled[0] += 1
+        await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+    return answer
+
+
 class HubRefused(RuntimeError):
     """The hub answered a simulated partner's call with an error: which call, and why."""
 
@@ -183,6 +201,7 @@ class HttpTally:
     answers: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     sessions_put: int = 0
     sessions_without_cdr: int = 0
+    throttled: list[int] = field(default_factory=lambda: [0])  # 429s waited out, then resent
 
     def count(self, category: str, answer: httpx.Response) -> None:
         try:
@@ -201,6 +220,7 @@ class HttpTally:
             "cdrs_posted": self.posted,
             "sessions_put": self.sessions_put,
             "sessions_without_cdr": self.sessions_without_cdr,
+            "throttled": self.throttled[0],
         }
 
 
@@ -311,9 +331,14 @@ class _Stream:
         started["id"] = session_id
         url = f"{self.root}/sessions/{owner.country_code}/{owner.party_id}/{session_id}"
         headers, client = self._headers(owner), self.clients[owner]
-        answer = await client.put(url, content=encode_json_bytes(started), headers=headers)
+        throttled = self.tally.throttled
+        answer = await polite(
+            client, "PUT", url, throttled, content=encode_json_bytes(started), headers=headers
+        )
         _checked(answer, f"{owner} PUT session {session_id}")
-        answer = await client.patch(url, content=encode_json_bytes(ended), headers=headers)
+        answer = await polite(
+            client, "PATCH", url, throttled, content=encode_json_bytes(ended), headers=headers
+        )
         _checked(answer, f"{owner} PATCH session {session_id}")
         self.tally.sessions_put += 1
 
@@ -345,8 +370,13 @@ class _Stream:
                 if index % SESSION_WITHOUT_CDR_EVERY == 0:
                     await self.session(owner, cdr, twin_session_id(cdr["session_id"]))
                     self.tally.sessions_without_cdr += 1
-        answer = await self.clients[caller].post(
-            f"{self.root}/cdrs", content=body, headers=self._headers(caller)
+        answer = await polite(
+            self.clients[caller],
+            "POST",
+            f"{self.root}/cdrs",
+            self.tally.throttled,
+            content=body,
+            headers=self._headers(caller),
         )
         self.tally.count(category.value, answer)
 

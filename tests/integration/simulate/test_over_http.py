@@ -5,6 +5,7 @@ locations PUT by each CPO and found in the reference data clearing prices with."
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -62,7 +63,8 @@ def test_a_scenario_over_http_is_answered_and_counted_as_planned(fresh_settings:
     counts as `HttpExpected` says, and each twin session stored without its CDR."""
     config = ScenarioConfig(cdrs=400, seed=11)
     data = build_reference(config)
-    with serve(fresh_settings) as hub_url:
+    # a tight rate: simulated partners wait out every 429 and send again, losing nothing
+    with serve(replace(fresh_settings, ocpi_requests_per_s=40.0, ocpi_burst=10.0)) as hub_url:
         run = send_over_http(fresh_settings, hub_url, data, iter_submissions(config, data))
         with pytest.raises(AlreadyConnected, match="connected already"):
             send_over_http(fresh_settings, hub_url, data, iter_submissions(config, data))
@@ -74,6 +76,7 @@ def test_a_scenario_over_http_is_answered_and_counted_as_planned(fresh_settings:
     assert set(answers[Category.EXACT_DUPLICATE.value]) == {"200/1000"}
     assert set(answers[Category.CONFLICTING_DUPLICATE.value]) == {"200/2001"}
     assert run.tally.posted == config.cdrs and run.partners == len(data.partners)
+    assert run.tally.throttled[0] > 0
     assert fresh_settings.database_url
     with connect_db(fresh_settings.database_url) as conn:
         http = books.ingest_counts(conn)
