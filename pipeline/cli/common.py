@@ -12,6 +12,7 @@ from pipeline.cli.console import error_console, fail
 from pipeline.config import Settings
 from pipeline.embedded import EmbeddedError, devstack
 from schemas.base import loads_exact
+from schemas.hub.party import PartyRef
 from schemas.validation import SchemaInvalid
 
 T = TypeVar("T")
@@ -23,6 +24,14 @@ def live_settings() -> Settings:
         return devstack.resolve(Settings.from_env(), notify=_warn)
     except EmbeddedError as exc:
         raise fail(str(exc)) from None
+
+
+def party_option(text: str, option: str = "--id") -> PartyRef:
+    """A CC*PID option's party; exits 2 saying which option and why when it is not one."""
+    try:
+        return PartyRef.parse(text)
+    except ValueError as exc:
+        raise fail(f"{option}: {exc}", 2) from None
 
 
 def _warn(notice: str) -> None:

@@ -32,14 +32,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import live_settings
+from pipeline.cli.common import live_settings, party_option
 from pipeline.cli.console import console, fail, print_json
 from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_hub_keyring
 from pipeline.ocpi.connect import Connect, ConnectFailed, connect_partner
 from pipeline.ocpi.paths import public_versions_url
 from pipeline.ocpi.registration import HubIdentity
-from schemas.hub.party import PartyRef
 from settlement.store import ocpi_connections, ocpi_tokens, reference_store
 from settlement.store.db import connect as connect_db
 
@@ -52,10 +51,7 @@ def invite(
     json_output: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
 ) -> None:
     """Issue a registration token (A) for a partner and print it with the versions URL."""
-    try:
-        partner = PartyRef.parse(party)
-    except ValueError as exc:
-        raise fail(str(exc), 2) from exc
+    partner = party_option(party)
     settings = live_settings()
     with connect_db(role_url(settings, DbRole.OPERATOR)) as conn:
         try:
@@ -91,10 +87,7 @@ def connect(
     json_output: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
 ) -> None:
     """Connect to a partner from the hub's side (the partner gave a versions URL and token A)."""
-    try:
-        partner = PartyRef.parse(party)
-    except ValueError as exc:
-        raise fail(str(exc), 2) from exc
+    partner = party_option(party)
     settings = live_settings()
     try:
         identity = HubIdentity.from_settings(settings)
@@ -159,10 +152,7 @@ def disconnect(
     reason: Annotated[str, typer.Option("--reason", help="kept with the connection's history")],
 ) -> None:
     """End a partner's OCPI connection from the hub's side (its token stops working)."""
-    try:
-        partner = PartyRef.parse(party)
-    except ValueError as exc:
-        raise fail(str(exc), 2) from exc
+    partner = party_option(party)
     if not reason.strip():
         raise fail("--reason must say why (it is kept with the connection's history)", 2)
     settings = live_settings()
