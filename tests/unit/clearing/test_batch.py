@@ -26,6 +26,7 @@ from settlement.keys import HubKey, HubKeyring
 from settlement.store.clearing_store import SubmittedRecord
 from tests.unit.clearing.factories import (
     NOW,
+    TNM,
     FakeLedger,
     FakeReferences,
     agreement,
@@ -80,7 +81,7 @@ def test_a_fault_inside_the_decision_rejects_that_record_only() -> None:
     assert isinstance(outcome, Rejected) and proof == KEYRING.current.key_id
     assert (outcome.reason, outcome.stage) == (Reason.INTERNAL_ERROR, Stage.CLEAR)
     assert "KeyError" in outcome.message
-    assert outcome.submitter == "NL*TNM" and outcome.cdr_key == "NL*TNM*CDR-2026-0002"
+    assert outcome.submitter == TNM and outcome.cdr_key == "NL*TNM*CDR-2026-0002"
     assert isinstance(broken[1].outcome, Duplicate)  # the next record is decided as ever
 
 
@@ -91,7 +92,7 @@ def test_a_credit_meets_its_charge_and_a_resend_its_first_in_the_same_batch() ->
     assert isinstance(charge.outcome, Booked) and charge.proof == KEYRING.current.key_id
     booked = charge.outcome
     transaction = booked.transaction
-    assert again.outcome == Duplicate(str(transaction.cdr_key), transaction.transaction_id)
+    assert again.outcome == Duplicate(transaction.cdr_key, transaction.transaction_id)
     assert isinstance(credit.outcome, Booked)
     reversal = credit.outcome.entry
     assert reversal.transaction.kind is TransactionKind.REVERSAL
@@ -129,7 +130,7 @@ def test_a_lost_race_ends_as_what_the_other_worker_booked_says() -> None:
     # the same CDR booked by another worker: an exact duplicate
     (same,) = _decide([decoded(cdr(0))], _held(first.outcome), concurrent=True)
     assert same.outcome == Duplicate(
-        str(first.outcome.transaction.cdr_key), first.outcome.transaction.transaction_id
+        first.outcome.transaction.cdr_key, first.outcome.transaction.transaction_id
     )
     # the same id with other content
     changed = clear(decoded(cdr(0, remark="other")), NOW, LIMITS, REFS, FakeLedger())
