@@ -28,7 +28,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from schemas.hub.agreement import SettlementPeriod
-from schemas.hub.ledger import Side
+from schemas.hub.ledger import Side, TransactionId, TransactionKind
 from settlement.batches.checksum import (
     CHECKSUM_V1,
     NO_ROUNDING,
@@ -49,7 +49,13 @@ from settlement.statements.build import (
     vat_parts,
     with_stored_totals,
 )
-from settlement.statements.model import Statement, StatementHeader, StatementLine, StoredTotals
+from settlement.statements.model import (
+    LineRole,
+    Statement,
+    StatementHeader,
+    StatementLine,
+    StoredTotals,
+)
 from settlement.store.db import Row
 from settlement.store.sealing import (
     FIRST_SEALED_SQL,
@@ -278,7 +284,7 @@ def _lines(conn: psycopg.Connection[Row], batch_id: int, partner: str) -> Iterat
             for (
                 posting_id,
                 transaction_id,
-                kind,
+                kind_text,
                 cdr_key,
                 cpo,
                 emsp,
@@ -294,15 +300,15 @@ def _lines(conn: psycopg.Connection[Row], batch_id: int, partner: str) -> Iterat
                 late,
                 vat,
             ) in rows:
-                side = Side(side_text)
+                side, kind = Side(side_text), TransactionKind(kind_text)
                 sign = sign_of(kind)
                 role = role_of(partner, cpo, emsp, kind, side)
-                counterparty = (
-                    None if kind == "ROUNDING" else (emsp if role.value == "CPO" else cpo)
-                )
+                counterparty = emsp if role is LineRole.CPO else cpo
+                if kind is TransactionKind.ROUNDING:
+                    counterparty = None
                 yield StatementLine(
                     posting_id,
-                    transaction_id,
+                    TransactionId(transaction_id),
                     kind,
                     cdr_key,
                     role,
