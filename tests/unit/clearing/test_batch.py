@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from pipeline.clearing.events import EVENT_BYTES_MAX, EventWriter
 from pipeline.hubkeys import HubSigner, record_proof_keys
@@ -18,11 +19,12 @@ from settlement.clearing.batch import Decision, decide_batch, ledger_keys, lost_
 from settlement.clearing.decide import clear
 from settlement.clearing.decode import Decoded
 from settlement.clearing.entry import Booking
-from settlement.clearing.outcome import Booked, Duplicate, Rejected
+from settlement.clearing.outcome import Booked, Duplicate, OutcomeKind, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.clearing.reasons import Reason, Stage
 from settlement.clearing.trace import ChargeTrace, ReversalTrace
 from settlement.keys import HubKey, HubKeyring
+from settlement.store.clearing_rows import outcome_row
 from settlement.store.clearing_store import SubmittedRecord
 from tests.unit.clearing.factories import (
     NOW,
@@ -176,3 +178,14 @@ def test_a_rated_event_with_thousands_of_periods_stays_below_the_record_limit() 
     assert len(rated_record.value) <= EVENT_BYTES_MAX
     assert b'"periods":[]' in rated_record.value
     assert f'"periods_omitted":{len(many.rated.periods)}'.encode() in rated_record.value
+
+
+def test_each_outcome_is_one_cdr_outcome_row_of_its_kind() -> None:
+    charge, again = _decide([decoded(cdr(0)), decoded(cdr(0))])
+    assert isinstance(charge.outcome, Booked) and isinstance(again.outcome, Duplicate)
+    transaction_id = UUID(charge.outcome.transaction.transaction_id)
+    assert outcome_row(7, charge.outcome, None, "k") == (7, "LEDGERED", transaction_id, None, "k")
+    assert outcome_row(8, again.outcome, None, "k") == (8, "DUPLICATE", transaction_id, None, "k")
+    rejected = Rejected(Reason.IMPLAUSIBLE, Stage.VALIDATE, "no")
+    assert outcome_row(9, rejected, 3, None) == (9, "REJECTED", None, 3, None)
+    assert [o.outcome_kind for o in (charge.outcome, again.outcome, rejected)] == list(OutcomeKind)

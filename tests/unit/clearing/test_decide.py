@@ -191,6 +191,18 @@ def test_unregistered_emsp_is_rejected() -> None:
     assert isinstance(outcome, Rejected) and outcome.reason is Reason.UNKNOWN_EMSP
 
 
+def test_a_partner_acts_only_in_the_role_it_is_registered_as() -> None:
+    def outcome(cpo: PartnerRole, emsp: PartnerRole) -> object:
+        roles = {"NL*TNM": cpo, "DE*EMP": emsp, "BE*EVB": emsp}
+        return clear(decoded(cdr(0)), NOW, LIMITS, refs(roles=roles), FakeLedger())
+
+    assert isinstance(outcome(PartnerRole.BOTH, PartnerRole.BOTH), Booked)
+    as_emsp = outcome(PartnerRole.EMSP, PartnerRole.EMSP)
+    assert isinstance(as_emsp, Rejected) and as_emsp.reason is Reason.UNKNOWN_SUBMITTER
+    as_cpo = outcome(PartnerRole.CPO, PartnerRole.CPO)
+    assert isinstance(as_cpo, Rejected) and as_cpo.reason is Reason.UNKNOWN_EMSP
+
+
 def test_a_missing_time_zone_is_a_rating_rejection_not_a_guess() -> None:
     foreign = cdr(
         0, cdr_location={**cdr(0).cdr_location.model_dump(), "country": "USA", "id": "LOC-X"}
