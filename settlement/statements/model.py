@@ -22,6 +22,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from schemas.hub.agreement import SettlementPeriod
+from schemas.hub.batch import BatchState
 from schemas.hub.ledger import Side, TransactionId, TransactionKind
 
 
@@ -101,11 +103,11 @@ class StatementHeader:
     partner: str
     roles: tuple[str, ...]
     currency: str
-    period_kind: str
+    period_kind: SettlementPeriod
     period_start: datetime
     period_end: datetime
     settlement_tz: str
-    state: str
+    state: BatchState
     checksum: str
     created_at: datetime
     closed_at: datetime | None

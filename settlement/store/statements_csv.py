@@ -15,6 +15,8 @@ from typing import Final, TextIO
 import psycopg
 from psycopg.rows import tuple_row
 
+from schemas.hub.agreement import SettlementPeriod
+from schemas.hub.batch import BatchState
 from schemas.hub.ledger import TransactionKind
 from settlement.statements.build import (
     NEGATIVE_KIND,
@@ -121,11 +123,11 @@ def _header(batch: Row, roles: tuple[str, ...]) -> StatementHeader:
         batch["partner"],
         roles,
         batch["currency"],
-        batch["period_kind"],
+        SettlementPeriod(batch["period_kind"]),
         batch["period_start"],
         batch["period_end"],
         batch["settlement_tz"],
-        batch["state"],
+        BatchState(batch["state"]),
         batch["checksum"],
         batch["created_at"],
         batch["closed_at"],

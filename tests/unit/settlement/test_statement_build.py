@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.hub.agreement import SettlementPeriod
+from schemas.hub.batch import BatchState
 from schemas.hub.ledger import Side, TransactionId, TransactionKind
 from settlement.statements.build import build_statement, role_of, statement_json, vat_parts
 from settlement.statements.csv_export import write_csv
@@ -18,7 +20,18 @@ from settlement.statements.model import Direction, LineRole, StatementHeader, St
 
 T = datetime(2025, 5, 1, tzinfo=UTC)
 HEADER = StatementHeader(
-    1, "NL*TNM", ("CPO", "EMSP"), "EUR", "MONTHLY", T, T, "UTC", "CLOSED", "0" * 64, T, T
+    1,
+    "NL*TNM",
+    ("CPO", "EMSP"),
+    "EUR",
+    SettlementPeriod.MONTHLY,
+    T,
+    T,
+    "UTC",
+    BatchState.CLOSED,
+    "0" * 64,
+    T,
+    T,
 )
 
 
