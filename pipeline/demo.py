@@ -41,7 +41,7 @@ from pipeline.topics import Topic, topic_name, topic_specs
 from pipeline.workers import WorkerGroup, worker_processes
 from schemas.base import loads_exact
 from schemas.events import CdrSubmitted, parse_envelope
-from schemas.hub.party import PartyRef
+from schemas.hub.party import PartnerRole, PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.validation import parse_agreement, parse_location, parse_tariff
 from settlement.rating import rate_cdr
@@ -189,9 +189,9 @@ def register_samples(settings: Settings) -> None:
     reference.add_partners(
         settings,
         [
-            (PartyRef.parse("NL*TNM"), "CPO", "TNM Charging"),
-            (PartyRef.parse("DE*EMP"), "EMSP", "EMP Mobility"),
-            (PartyRef.parse("BE*EVB"), "EMSP", "EVB Roaming"),
+            (PartyRef.parse("NL*TNM"), PartnerRole.CPO, "TNM Charging"),
+            (PartyRef.parse("DE*EMP"), PartnerRole.EMSP, "EMP Mobility"),
+            (PartyRef.parse("BE*EVB"), PartnerRole.EMSP, "EVB Roaming"),
         ],
     )
     reference.publish_tariffs(settings, [parse_tariff(read("tariff_nl_tnm_ac.json"))])  # type: ignore[arg-type]

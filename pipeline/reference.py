@@ -37,7 +37,7 @@ from schemas.events import (
     new_envelope,
 )
 from schemas.hub.agreement import Agreement
-from schemas.hub.party import PartyRef
+from schemas.hub.party import PartnerRole, PartyRef
 from schemas.hub.tariff_deletion import TariffDeletionNotice
 from schemas.ocpi.location import Location
 from schemas.ocpi.tariff import Tariff
@@ -145,7 +145,7 @@ def publish_agreements(settings: Settings, agreements: Sequence[Agreement]) -> i
     return added
 
 
-def add_partners(settings: Settings, partners: Sequence[tuple[PartyRef, str, str]]) -> None:
+def add_partners(settings: Settings, partners: Sequence[tuple[PartyRef, PartnerRole, str]]) -> None:
     assert settings.database_url
     with connect(role_url(settings, DbRole.OPERATOR)) as conn:
         for party, role, name in partners:

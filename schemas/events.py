@@ -127,9 +127,12 @@ class LedgerTransaction(EnvelopeHeader):
     transaction: Transaction
 
 
-class Rejected(EnvelopeHeader):
+# The event that reports clearing's outcome settlement.clearing.outcome.Rejected (and the
+# session agent's): named apart from it, published under its schema name "Rejected".
+class RejectedEvent(EnvelopeHeader):
     """roamclear.rejected: a dead letter with a machine-readable reason."""
 
+    model_config = ConfigDict(title="Rejected")
     event_type = EventType.REJECTED
     type: Literal["rejected"] = "rejected"
     rejection: Rejection
@@ -180,7 +183,7 @@ Envelope = (
     CdrSubmitted
     | CdrRated
     | LedgerTransaction
-    | Rejected
+    | RejectedEvent
     | TariffPublished
     | TariffDeleted
     | AgreementPublished
@@ -193,7 +196,7 @@ ENVELOPES: Final[Mapping[EventType, type[EnvelopeHeader]]] = {
         CdrSubmitted,
         CdrRated,
         LedgerTransaction,
-        Rejected,
+        RejectedEvent,
         TariffPublished,
         TariffDeleted,
         AgreementPublished,

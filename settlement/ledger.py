@@ -24,6 +24,7 @@ from schemas.hub.ledger import (
     Posting,
     Side,
     Transaction,
+    TransactionId,
     TransactionKind,
     partner_account,
 )
@@ -58,7 +59,7 @@ def _transaction(
     key: CdrKey,
     cdr_hash: str,
     kind: TransactionKind,
-    reverses: str | None,
+    reverses: TransactionId | None,
     postings: tuple[Posting, ...],
     occurred_at: datetime,
 ) -> Transaction:
@@ -68,7 +69,7 @@ def _transaction(
     transaction = trusted(
         Transaction,
         {
-            "transaction_id": str(transaction_id(str(key), cdr_hash)),
+            "transaction_id": TransactionId(str(transaction_id(str(key), cdr_hash))),
             "cdr_key": key,
             "kind": kind,
             "reverses": reverses,
@@ -106,7 +107,7 @@ def charge(
 def reversal(
     key: CdrKey,
     cdr_hash: str,
-    original_id: str,
+    original_id: TransactionId,
     original_postings: Sequence[Posting],
     occurred_at: datetime,
 ) -> Transaction:

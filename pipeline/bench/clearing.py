@@ -78,7 +78,7 @@ def load_reference(database_url: str, data: ReferenceData) -> ReferenceSnapshot:
     worker does (so the bench prices with the same indexed snapshot)."""
     with scratch_database(database_url) as url, connect(url) as conn:
         for partner in data.partners:
-            reference_store.add_partner(conn, partner.party, partner.role.value, partner.name)
+            reference_store.add_partner(conn, partner.party, partner.role, partner.name)
         reference_store.add_tariffs(conn, data.tariffs, datetime.now(UTC))
         reference_store.add_locations(conn, data.locations)
         reference_store.add_agreements(conn, data.agreements)

@@ -45,7 +45,7 @@ from pipeline.kafka.admin import create_topics
 from pipeline.kafka.client import records_in_topic
 from pipeline.topics import Topic, topic_name, topic_specs
 from schemas.base import loads_exact
-from schemas.hub.party import PartyRef
+from schemas.hub.party import PartnerRole, PartyRef
 from schemas.wire import encode_json
 from settlement.store import ocpi_tokens, reference_store
 from settlement.store.db import connect
@@ -203,7 +203,7 @@ def _register(database_url: str, clients: int) -> list[_Partner]:
     with connect(database_url) as conn:
         for index in range(clients):
             party = PartyRef(country_code="NL", party_id=f"{index:03d}")
-            reference_store.add_partner(conn, party, "CPO", f"bench partner {index}")
+            reference_store.add_partner(conn, party, PartnerRole.CPO, f"bench partner {index}")
             token = ocpi_tokens.issue(conn, party, ocpi_tokens.TokenKind.C)
             header = "Token " + base64.b64encode(token.encode()).decode()
             partners.append(_Partner(party, header))

@@ -25,13 +25,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 import psycopg
 
 from pipeline.clearing.events import EventWriter, OutputRecord
 from pipeline.clearing.refcache import ReferenceCache
 from pipeline.kafka.client import send_records
+from schemas.hub.ledger import TransactionId
 from settlement.clearing.batch import (
     Decision,
     decide_batch,
@@ -40,11 +40,16 @@ from settlement.clearing.batch import (
     lost_bookings,
 )
 from settlement.clearing.decode import Decoded
-from settlement.clearing.outcome import Booked, Duplicate, Rejected
+from settlement.clearing.outcome import Booked, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.store import cdr_sessions
 from settlement.store import clearing_store as store
-from settlement.store.clearing_rows import posting_rows, rejection_row, transaction_row
+from settlement.store.clearing_rows import (
+    outcome_row,
+    posting_rows,
+    rejection_row,
+    transaction_row,
+)
 from settlement.store.db import Row
 
 Send = Callable[[Sequence[OutputRecord]], Awaitable[None]]
@@ -164,10 +169,10 @@ async def _book(
     fresh: Sequence[_Fresh],
     decisions: Sequence[Decision],
     moment: datetime,
-) -> set[str]:
+) -> set[TransactionId]:
     """Book every booked decision; returns the transaction ids PostgreSQL inserted."""
     transactions: list[tuple[Any, ...]] = []
-    postings: dict[str, list[tuple[Any, ...]]] = {}
+    postings: dict[TransactionId, list[tuple[Any, ...]]] = {}
     for f, decision in zip(fresh, decisions, strict=True):
         outcome = decision.outcome
         if isinstance(outcome, Booked):
@@ -196,17 +201,10 @@ async def _write_outcomes(
             for f, outcome in rejected
         ),
     )
-    rows: list[tuple[Any, ...]] = []
-    for f, decision in zip(fresh, decisions, strict=True):
-        outcome = decision.outcome
-        row: tuple[Any, ...]
-        if isinstance(outcome, Booked):
-            row = (f.archive_id, "LEDGERED", UUID(outcome.transaction.transaction_id), None)
-        elif isinstance(outcome, Duplicate):
-            row = (f.archive_id, "DUPLICATE", UUID(outcome.transaction_id), None)
-        else:
-            row = (f.archive_id, "REJECTED", None, rejection_ids[f.archive_id])
-        rows.append((*row, decision.proof))
+    rows = [
+        outcome_row(f.archive_id, d.outcome, rejection_ids.get(f.archive_id), d.proof)
+        for f, d in zip(fresh, decisions, strict=True)
+    ]
     await store.copy_rows(conn, "cdr_outcome", store.OUTCOME_COLUMNS, rows)
 
 

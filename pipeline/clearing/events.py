@@ -11,8 +11,14 @@ from datetime import datetime
 from typing import Any, Final
 
 from pipeline.topics import Topic, topic_name
-from schemas.events import CdrRated, LedgerTransaction, Rejection, envelope_bytes, new_envelope
-from schemas.events import Rejected as RejectedEvent
+from schemas.events import (
+    CdrRated,
+    LedgerTransaction,
+    RejectedEvent,
+    Rejection,
+    envelope_bytes,
+    new_envelope,
+)
 from schemas.hub.party import CdrKey, PartyRef
 from schemas.wire import to_ocpi_json
 from settlement.clearing.outcome import Booked, Rejected

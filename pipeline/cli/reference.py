@@ -12,7 +12,7 @@ from pipeline import reference
 from pipeline.cli.common import live_settings, read_objects
 from pipeline.cli.console import console, fail, print_json
 from pipeline.dbroles import DbRole, role_url
-from schemas.hub.party import PartyRef
+from schemas.hub.party import PartnerRole, PartyRef
 from schemas.validation import parse_agreement, parse_location, parse_tariff
 from settlement.store import reference_store
 from settlement.store.db import connect
@@ -24,7 +24,6 @@ agreements = typer.Typer(help="Set roaming agreements (every version is kept).")
 
 FileArg = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a JSON file")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable")]
-ROLES = {"CPO": "CPO", "EMSP": "EMSP", "BOTH": "BOTH"}
 
 
 @partners.command("add")
@@ -35,10 +34,12 @@ def partners_add(
 ) -> None:
     """Register a partner (or change its role and name)."""
     ref = PartyRef.parse(party)
-    if role.upper() not in ROLES:
-        raise typer.BadParameter("must be CPO, EMSP or both", param_hint="--role")
-    reference.add_partners(live_settings(), [(ref, ROLES[role.upper()], name)])
-    console.print(f"partner {ref} ({role.upper()}) registered")
+    try:
+        partner_role = PartnerRole(role.upper())
+    except ValueError:
+        raise typer.BadParameter("must be CPO, EMSP or both", param_hint="--role") from None
+    reference.add_partners(live_settings(), [(ref, partner_role, name)])
+    console.print(f"partner {ref} ({partner_role}) registered")
 
 
 @partners.command("list")

@@ -40,7 +40,6 @@ from aiokafka import AIOKafkaProducer
 
 from pipeline.kafka.client import Signer, new_producer, send_located
 from pipeline.publish import received_cdr_record
-from schemas.hub.party import PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.validation import Violation
 from settlement.clearing.door import same_content
@@ -207,8 +206,8 @@ class CdrIngest:
         records, event_ids = [], []
         for pending, _ in publish:
             assert pending.cdr is not None
-            partner = PartyRef.parse(pending.receipt.partner)
-            key, value, event_id = received_cdr_record(pending.cdr, pending.receipt.body, partner)
+            receipt = pending.receipt
+            key, value, event_id = received_cdr_record(pending.cdr, receipt.body, receipt.partner)
             records.append((self.topic, key, value))
             event_ids.append(event_id)
         try:

@@ -37,6 +37,7 @@ from pipeline.topics import Topic, topic_name
 from schemas.hub.party import SEPARATOR as KEY_SEPARATOR
 from schemas.ocpi.cdr import Cdr
 from settlement.clearing.door import Admitted, Refused, admit
+from settlement.clearing.outcome import ClaimedCdrKey
 from settlement.clearing.reasons import Reason
 from settlement.store import ocpi_cdrs
 from settlement.store.ocpi_cdrs import Outcome, Receipt, Refusal
@@ -108,9 +109,9 @@ def _receipt(
     )
     receipt = Receipt(
         receipt_id=uuid.uuid4(),
-        partner=str(caller.partner),
+        partner=caller.partner,
         token_hash=caller.token_hash,
-        cdr_key=decided.key,
+        cdr_key=ClaimedCdrKey(str(decided.key)) if isinstance(decided, Admitted) else decided.key,
         body=body or b"",
         body_bytes=size,
         request_id=request.state.request_id,

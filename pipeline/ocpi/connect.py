@@ -35,7 +35,7 @@ from pipeline.ocpi.partner_api import (
     partner_client,
 )
 from pipeline.ocpi.registration import HubIdentity, check_endpoints, role_problems
-from schemas.hub.party import PartyRef
+from schemas.hub.party import PartnerRole, PartyRef
 from schemas.ocpi.credentials import Credentials
 from schemas.validation import SchemaInvalid, parse_model
 from settlement.keys import HubKeyring
@@ -104,7 +104,7 @@ def connect_partner(
             raise
 
 
-def _partner_role(operator_url: str, partner: PartyRef) -> str:
+def _partner_role(operator_url: str, partner: PartyRef) -> PartnerRole:
     with connect(operator_url) as conn:
         role = reference_store.partner_role(conn, partner)
         if role is None:
@@ -129,7 +129,7 @@ def _post(
     hub_credentials: dict[str, object],
     ids: RequestIds,
     request: Connect,
-    role: str,
+    role: PartnerRole,
 ) -> Credentials:
     """POST the hub's credentials; the partner's, checked, or ConnectFailed."""
     endpoint = next(e for e in found.details.endpoints if e.identifier == "credentials")

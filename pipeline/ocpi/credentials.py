@@ -41,6 +41,7 @@ from pipeline.ocpi.partner_api import HandshakeFailed, PartnerCall, discover, pa
 from pipeline.ocpi.paths import VERSION_PATH
 from pipeline.ocpi.registration import HubIdentity, check_endpoints, role_problems
 from schemas.base import loads_exact
+from schemas.hub.party import PartnerRole
 from schemas.ocpi.credentials import Credentials
 from schemas.validation import SchemaInvalid, parse_model
 from settlement.keys import HubKeyring
@@ -76,7 +77,7 @@ class _Hub:
 @dataclass(frozen=True, slots=True)
 class _Caller:
     token: IssuedToken
-    partner_role: str
+    partner_role: PartnerRole
     connection: Connection | None
 
     @property

@@ -31,7 +31,7 @@ from pipeline.config import Settings
 from pipeline.ocpi.envelope import OcpiStatus
 from pipeline.ocpi.partner_api import HandshakeFailed
 from pipeline.ocpi.paths import public_versions_url
-from schemas.hub.party import PartyRef
+from schemas.hub.party import PartnerRole, PartyRef
 from schemas.ocpi.credentials import (
     BusinessDetails,
     Credentials,
@@ -43,10 +43,10 @@ from schemas.ocpi.credentials import (
 from schemas.validation import violations_from
 
 # partner.role (partners add) -> the OCPI roles it may present
-ALLOWED_ROLES: Final[Mapping[str, frozenset[Role]]] = {
-    "CPO": frozenset({Role.CPO}),
-    "EMSP": frozenset({Role.EMSP}),
-    "BOTH": frozenset({Role.CPO, Role.EMSP}),
+ALLOWED_ROLES: Final[Mapping[PartnerRole, frozenset[Role]]] = {
+    PartnerRole.CPO: frozenset({Role.CPO}),
+    PartnerRole.EMSP: frozenset({Role.EMSP}),
+    PartnerRole.BOTH: frozenset({Role.CPO, Role.EMSP}),
 }
 
 
@@ -118,7 +118,9 @@ class HubIdentity:
         return credentials.model_dump(mode="json", exclude_none=True)
 
 
-def role_problems(credentials: Credentials, partner: PartyRef, partner_role: str) -> list[str]:
+def role_problems(
+    credentials: Credentials, partner: PartyRef, partner_role: PartnerRole
+) -> list[str]:
     """Why the partner's roles cannot be accepted for `partner` (empty: they can)."""
     allowed = ALLOWED_ROLES[partner_role]
     names = " or ".join(sorted(allowed))
@@ -137,7 +139,7 @@ def role_problems(credentials: Credentials, partner: PartyRef, partner_role: str
     return problems
 
 
-def needs(partner_role: str) -> tuple[Need, ...]:
+def needs(partner_role: PartnerRole) -> tuple[Need, ...]:
     """The partner's endpoints the hub needs, for the roles it is registered for."""
     found: dict[str, Need] = {}
     for role in sorted(ALLOWED_ROLES[partner_role]):
@@ -146,7 +148,7 @@ def needs(partner_role: str) -> tuple[Need, ...]:
     return tuple(found.values())
 
 
-def check_endpoints(details: VersionDetails, partner: PartyRef, partner_role: str) -> None:
+def check_endpoints(details: VersionDetails, partner: PartyRef, partner_role: PartnerRole) -> None:
     """HandshakeFailed (3003) naming every endpoint the hub needs and the partner lacks."""
     missing = [
         need

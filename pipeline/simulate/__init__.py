@@ -42,7 +42,7 @@ volumes), `records` (wire CDRs, pricing, envelopes), `faults` (broken records),
 
 from pipeline.simulate.config import Category, CategoryShares, ScenarioConfig
 from pipeline.simulate.generator import Submission
-from pipeline.simulate.partners import Partner, Role
+from pipeline.simulate.partners import Partner
 from pipeline.simulate.plan import Expected, category_counts
 from pipeline.simulate.reference import ReferenceData, build_reference
 from pipeline.simulate.scenario import Scenario, generate_scenario, iter_submissions
@@ -53,7 +53,6 @@ __all__ = [
     "Expected",
     "Partner",
     "ReferenceData",
-    "Role",
     "Scenario",
     "ScenarioConfig",
     "Submission",

@@ -34,7 +34,7 @@ from pipeline.simulate.plan import Expected
 from pipeline.simulate.platform import PartnerPlatforms, SimulatedPartner
 from pipeline.simulate.reference import ReferenceData
 from schemas.base import loads_exact
-from schemas.hub.party import PartyRef
+from schemas.hub.party import PartnerRole, PartyRef
 from schemas.ocpi.location import Location
 from schemas.ocpi.tariff import Tariff
 from schemas.wire import encode_json_bytes, to_ocpi_json
@@ -44,7 +44,11 @@ from settlement.store.db import connect as connect_db
 CALLS_IN_FLIGHT_MAX: Final = 16  # concurrent requests of the whole simulation
 PARTNER_CONNECTIONS_MAX: Final = 4  # keep-alive connections per simulated partner
 REQUEST_TIMEOUT_S: Final = 60.0
-ROLES: Final = {"CPO": ("CPO",), "EMSP": ("EMSP",), "BOTH": ("CPO", "EMSP")}
+ROLES: Final = {  # the OCPI roles a partner registered as each presents
+    PartnerRole.CPO: ("CPO",),
+    PartnerRole.EMSP: ("EMSP",),
+    PartnerRole.BOTH: ("CPO", "EMSP"),
+}
 
 
 def _client(connections: int = CALLS_IN_FLIGHT_MAX) -> httpx.AsyncClient:
@@ -182,7 +186,7 @@ async def push_reference(
 
 
 def simulated_partners(data: ReferenceData) -> list[SimulatedPartner]:
-    return [SimulatedPartner(p.party, p.role.value) for p in data.partners]
+    return [SimulatedPartner(p.party, p.role) for p in data.partners]
 
 
 # -- the stream: sessions and CDRs ---------------------------------------------------------
@@ -318,7 +322,7 @@ class _Stream:
         self.root = f"{hub_url.rstrip('/')}/ocpi/2.2.1"
         self.connected = connected
         self.clients = clients
-        self.cpos = [p for p, c in connected.items() if c.partner.role in {"CPO", "BOTH"}]
+        self.cpos = [p for p, c in connected.items() if c.partner.role.as_cpo]
         self.tally = HttpTally()
         self.limit = asyncio.Semaphore(CALLS_IN_FLIGHT_MAX)
         self.answered: dict[int, asyncio.Event] = {}  # valid CDRs, by stream index

@@ -13,24 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 from typing import Final, NamedTuple
 
-from schemas.hub.party import PartyRef
-
-
-class Role(StrEnum):
-    """A partner's role in roaming."""
-
-    CPO = "CPO"  # operates charge points, submits CDRs
-    EMSP = "EMSP"  # issues the drivers' tokens, pays the CPO
+from schemas.hub.party import PartnerRole, PartyRef
 
 
 class Partner(NamedTuple):
-    """A roaming partner: who, in which role, and its display name."""
+    """A roaming partner: who, in which role (a simulated one is never BOTH), and its
+    display name."""
 
     party: PartyRef
-    role: Role
+    role: PartnerRole
     name: str
 
 
@@ -133,7 +126,7 @@ _EMSP_CATALOGUE: Final = (
 
 
 def _partners(
-    count: int, catalogue: tuple[tuple[str, str, str], ...], role: Role, prefix: str
+    count: int, catalogue: tuple[tuple[str, str, str], ...], role: PartnerRole, prefix: str
 ) -> tuple[Partner, ...]:
     partners = []
     for index in range(count):
@@ -150,8 +143,8 @@ def _partners(
 def build_partners(cpos: int, emsps: int) -> tuple[tuple[Partner, ...], tuple[Partner, ...]]:
     """(CPOs, eMSPs) of a scenario."""
     return (
-        _partners(cpos, _CPO_CATALOGUE, Role.CPO, "C"),
-        _partners(emsps, _EMSP_CATALOGUE, Role.EMSP, "M"),
+        _partners(cpos, _CPO_CATALOGUE, PartnerRole.CPO, "C"),
+        _partners(emsps, _EMSP_CATALOGUE, PartnerRole.EMSP, "M"),
     )
 
 

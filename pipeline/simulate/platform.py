@@ -29,14 +29,12 @@ from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 
 from pipeline.api.serving import free_port
-from schemas.hub.party import PartyRef
+from schemas.hub.party import PartnerRole, PartyRef
 from schemas.ocpi.types import format_datetime
 
 START_WAIT_S_MAX: Final = 20.0
 STOP_WAIT_S_MAX: Final = 10.0
 VERSION: Final = "2.2.1"
-CPO_ROLES: Final = frozenset({"CPO", "BOTH"})
-EMSP_ROLES: Final = frozenset({"EMSP", "BOTH"})
 
 
 def code(party: PartyRef) -> str:
@@ -55,7 +53,7 @@ def _envelope(data: Any, status: int = 1000, message: str = "Success") -> dict[s
 @dataclass
 class SimulatedPartner:
     party: PartyRef
-    role: str  # CPO, EMSP or BOTH
+    role: PartnerRole
     token_b: str = field(default_factory=lambda: secrets.token_urlsafe(32))  # the hub calls with it
 
 
@@ -104,14 +102,14 @@ class PartnerPlatforms:
                 {"identifier": module, "role": "SENDER", "url": f"{root}/{module}"}
                 for module in ("credentials", "cdrs", "sessions", "tariffs", "locations")
             ]
-            if partner.role in EMSP_ROLES:
+            if partner.role.as_emsp:
                 endpoints.append({"identifier": "cdrs", "role": "RECEIVER", "url": f"{root}/cdrs"})
             return _envelope({"version": VERSION, "endpoints": endpoints})
 
         @app.post("/p/{party_code}/ocpi/2.2.1/cdrs")
         def cdr(party_code: str, authorization: str | None = Header(None)) -> Any:
             partner = self._partner(party_code, authorization)
-            if partner is None or partner.role not in EMSP_ROLES:
+            if partner is None or not partner.role.as_emsp:
                 return refused
             self.cdrs_received[party_code] += 1
             return JSONResponse(_envelope(None), 201)

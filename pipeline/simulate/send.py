@@ -27,7 +27,7 @@ CHUNK_MAX = 1_000  # records handed to the producer at once
 
 
 def register(settings: Settings, data: ReferenceData) -> None:
-    reference.add_partners(settings, [(p.party, p.role.value, p.name) for p in data.partners])
+    reference.add_partners(settings, [(p.party, p.role, p.name) for p in data.partners])
     reference.publish_tariffs(settings, data.tariffs)
     reference.publish_locations(settings, data.locations)
     reference.publish_agreements(settings, data.agreements)

@@ -75,7 +75,7 @@ def send_over_http(
 ) -> HttpRun:
     check_not_connected(settings, data)
     # what the operator does: partners and agreements are contracts, not OCPI
-    reference.add_partners(settings, [(p.party, p.role.value, p.name) for p in data.partners])
+    reference.add_partners(settings, [(p.party, p.role, p.name) for p in data.partners])
     reference.publish_agreements(settings, data.agreements)
     platforms = PartnerPlatforms(simulated_partners(data))
     platforms.start()

@@ -29,6 +29,10 @@ from schemas.hub.party import CdrKey, PartyRef
 from schemas.ocpi.types import Amount, CurrencyCode, DateTime
 
 AccountId = NewType("AccountId", str)
+# A ledger transaction's id: a UUID in canonical text (uuid5 of the CDR key and content hash
+# for a booking), as ledger_transaction.transaction_id prints it. Text, not uuid.UUID: it is
+# compared, keyed and serialised as text on the hot path, and a NewType costs nothing there.
+TransactionId = NewType("TransactionId", str)
 HUB_FEES: Final = AccountId("hub:fees")
 HUB_ROUNDING: Final = AccountId("hub:rounding")
 # Ledger amounts are numeric(20, 4) in PostgreSQL: 16 digits before the point. OCPI amounts
@@ -85,10 +89,10 @@ class Transaction(HubModel):
     a redelivered CDR produces the same transaction and books nothing twice.
     """
 
-    transaction_id: Annotated[str, Field(min_length=1, max_length=128)]
+    transaction_id: Annotated[TransactionId, Field(min_length=1, max_length=128)]
     cdr_key: CdrKey
     kind: TransactionKind
-    reverses: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    reverses: Annotated[TransactionId, Field(min_length=1, max_length=128)] | None = None
     # Empty for a zero-value CDR (free charging, no fee): cleared and recorded, nothing owed.
     postings: Annotated[tuple[Posting, ...], Field(max_length=POSTINGS_MAX)]
     content_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]

@@ -13,6 +13,7 @@ and `NL*TNM` are one party, and CDR ids `abc` and `ABC` are one CDR for deduplic
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
@@ -69,6 +70,25 @@ class PartyRef(HubModel):
 
     def __str__(self) -> str:
         return f"{self.country_code}{SEPARATOR}{self.party_id}"
+
+
+class PartnerRole(StrEnum):
+    """What a partner is registered at the hub as (partner.role; OCPI's own roles are
+    schemas.ocpi.credentials.Role)."""
+
+    CPO = "CPO"  # operates charge points: submits CDRs, is owed for them
+    EMSP = "EMSP"  # issues the drivers' tokens: owes for their CDRs
+    BOTH = "BOTH"  # either, CDR by CDR
+
+    @property
+    def as_cpo(self) -> bool:
+        """Whether the partner may submit CDRs as their CPO."""
+        return self is not PartnerRole.EMSP
+
+    @property
+    def as_emsp(self) -> bool:
+        """Whether the partner may be the eMSP a CDR is charged to."""
+        return self is not PartnerRole.CPO
 
 
 class CdrKey(HubModel):

@@ -54,6 +54,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
+from schemas.hub.ledger import TransactionId
 from settlement.batches.model import BatchKey
 from settlement.money import round_posting
 
@@ -238,7 +239,7 @@ class StoredBatch:
     credit: Decimal
     rounding: Decimal  # signed, + credited to the partner
     late_net: Decimal
-    rounding_transaction_id: str | None
+    rounding_transaction_id: TransactionId | None
 
     @property
     def net(self) -> Decimal:

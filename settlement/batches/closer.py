@@ -160,9 +160,7 @@ def close(
         entry = rounding_entry(totals.net, key.currency)
         rounding_line_text = rounding_line(None, None, None)
         if entry is not None:
-            transaction = rounding_transaction_id(
-                key.account, key.currency, key.period_kind.value, start
-            )
+            transaction = rounding_transaction_id(key.account, key.currency, key.period_kind, start)
             for account, side in (
                 (key.account, entry.partner_side),
                 (HUB_ROUNDING, entry.hub_side),

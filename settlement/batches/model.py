@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Final
 
 from schemas.hub.agreement import SettlementPeriod
-from schemas.hub.ledger import Side
+from schemas.hub.ledger import AccountId, Side, TransactionId
 
 PARTNER_PREFIX: Final = "partner:"
 """Only partner accounts are settled; hub accounts (fees, rounding) are the hub's own books."""
@@ -27,7 +27,7 @@ PARTNER_PREFIX: Final = "partner:"
 class BatchKey:
     """What one chain of batches nets: a partner account in one currency and period kind."""
 
-    account: str
+    account: AccountId
     currency: str
     period_kind: SettlementPeriod
 
@@ -41,8 +41,8 @@ class LedgerPosting:
     """One row of ledger_posting, as the closer needs it."""
 
     posting_id: int
-    transaction_id: str
-    account: str
+    transaction_id: TransactionId
+    account: AccountId
     side: Side
     amount: Decimal
     currency: str

@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
-from schemas.hub.ledger import Side
+from schemas.hub.agreement import SettlementPeriod
+from schemas.hub.ledger import AccountId, Side, TransactionId
 from settlement.money import RATING_CONTEXT, round_minor_unit, round_posting
 
 ROUNDING_NAMESPACE: Final = uuid.UUID("5f0c3f0e-6f8a-4d59-9a57-2b6f1c9d7e21")
@@ -60,7 +61,10 @@ def rounding_entry(net: Decimal, currency: str) -> RoundingEntry | None:
     return entry
 
 
-def rounding_transaction_id(account: str, currency: str, kind: str, period_start: datetime) -> str:
+def rounding_transaction_id(
+    account: AccountId, currency: str, period_kind: SettlementPeriod, period_start: datetime
+) -> TransactionId:
     """Deterministic id of a batch's rounding transaction (one per batch, ever)."""
     start = period_start.astimezone(UTC).isoformat()
-    return str(uuid.uuid5(ROUNDING_NAMESPACE, f"{account}|{currency}|{kind}|{start}"))
+    name = f"{account}|{currency}|{period_kind.value}|{start}"
+    return TransactionId(str(uuid.uuid5(ROUNDING_NAMESPACE, name)))

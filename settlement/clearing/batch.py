@@ -32,12 +32,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from schemas.hub.ledger import TransactionKind
+from schemas.hub.ledger import TransactionId, TransactionKind
 from schemas.hub.party import CdrKey
 from settlement.clearing.decide import clear
 from settlement.clearing.decode import Decoded, decode
 from settlement.clearing.entry import Booking
-from settlement.clearing.outcome import Booked, Outcome, Rejected
+from settlement.clearing.outcome import Booked, ClaimedCdrKey, Outcome, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.clearing.proof import PartnerKey, Proof, authenticate, claim_refused
 from settlement.clearing.reasons import Reason, Stage
@@ -114,19 +114,21 @@ def ledger_keys(items: Iterable[Decoded | Rejected]) -> set[CdrKey]:
 
 class _BatchLedger:
     """The ledger as the caller read it plus this batch's own bookings (a LedgerView).
-    Keyed by the key's canonical text: hashing the CdrKey model costs five times as much."""
+    Keyed by CdrKey: the keys asked for and booked come from `CdrKey.of`'s cache, so a
+    look-up mostly finds the very object and never compares two models."""
 
     def __init__(self, held: Mapping[CdrKey, Booking]) -> None:
-        self.bookings = {str(key): booking for key, booking in held.items()}
+        self.bookings = dict(held)
 
     def booking(self, cdr_key: CdrKey) -> Booking | None:
-        return self.bookings.get(str(cdr_key))
+        return self.bookings.get(cdr_key)
 
     def record(self, booked: Booked) -> None:
         transaction = booked.transaction
-        self.bookings[str(transaction.cdr_key)] = Booking.of(booked.entry)
+        self.bookings[transaction.cdr_key] = Booking.of(booked.entry)
         if transaction.kind is TransactionKind.REVERSAL:
-            credited = str(CdrKey.credited_key(booked.cdr))
+            credited = CdrKey.credited_key(booked.cdr)
+            assert credited is not None, "a reversal books a credit CDR"
             original = self.bookings[credited]
             self.bookings[credited] = replace(original, reversed_by=transaction.transaction_id)
 
@@ -169,7 +171,7 @@ def decide_batch(
     return decisions
 
 
-def lost_bookings(decisions: Sequence[Decision], inserted: set[str]) -> list[int]:
+def lost_bookings(decisions: Sequence[Decision], inserted: set[TransactionId]) -> list[int]:
     """Positions of the bookings PostgreSQL refused (their transaction id not `inserted`)."""
     return [
         index
@@ -196,7 +198,7 @@ def _decide(
         return Decision(proof, None)
     if isinstance(item, Rejected):
         # bad input from a proven partner is that partner's rejection
-        proven = item if proof.party is None else replace(item, submitter=str(proof.party))
+        proven = item if proof.party is None else replace(item, submitter=proof.party)
         return Decision(proven, proof.key_id)
     try:
         outcome = clear(item, now, limits, refs, books, concurrent=concurrent)
@@ -205,11 +207,16 @@ def _decide(
     return Decision(outcome, proof.key_id)
 
 
-def _claimed_key(item: Decoded | Rejected) -> str | None:
+def _claimed_key(item: Decoded | Rejected) -> ClaimedCdrKey | None:
     if isinstance(item, Rejected):
         return item.cdr_key
+    return _key_of(item)
+
+
+def _key_of(item: Decoded) -> ClaimedCdrKey | None:
+    """The key a decoded CDR names, None when its codes do not make a valid key."""
     try:
-        return str(CdrKey.of(item.cdr))
+        return ClaimedCdrKey(str(CdrKey.of(item.cdr)))
     except ValueError:
         return None
 
@@ -233,16 +240,10 @@ def _internal_error(
 ) -> Rejected:
     """Step 4 of the module docstring: the record's `internal_error` rejection, logged."""
     logger.exception("clearing failed on %s[%d]@%d", record.topic, record.partition, record.offset)
-    key = None
-    if item is not None:
-        try:
-            key = str(CdrKey.of(item.cdr))
-        except ValueError:
-            key = None
     return Rejected(
         Reason.INTERNAL_ERROR,
         stage,
         f"the hub failed on this record ({type(exc).__name__}: {exc})"[:1000],
-        submitter=None if item is None else str(item.submitter),
-        cdr_key=key,
+        submitter=None if item is None else item.submitter,
+        cdr_key=None if item is None else _key_of(item),
     )

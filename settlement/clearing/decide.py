@@ -25,7 +25,7 @@ from settlement.allocation import allocate
 from settlement.clearing.decode import Decoded
 from settlement.clearing.entry import Amounts, LedgerEntry, LedgerView
 from settlement.clearing.identity import content_hash
-from settlement.clearing.outcome import Booked, Duplicate, Outcome, Rejected
+from settlement.clearing.outcome import Booked, ClaimedCdrKey, Duplicate, Outcome, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits, check_cdr
 from settlement.clearing.reasons import Reason, Stage
 from settlement.clearing.reference import ReferenceView, agreement_in_force, registered_tariff
@@ -33,9 +33,6 @@ from settlement.clearing.trace import ChargeTrace, ReversalTrace
 from settlement.rating import RatedCdr, RatingError, rate_cdr
 
 logger = logging.getLogger(__name__)
-
-CPO_ROLES = frozenset({"CPO", "BOTH"})
-EMSP_ROLES = frozenset({"EMSP", "BOTH"})
 
 
 def clear(
@@ -52,7 +49,7 @@ def clear(
     so)."""
     cdr = decoded.cdr
     key = CdrKey.of(cdr)
-    reject = _rejecter(str(decoded.submitter), str(key))
+    reject = _rejecter(decoded.submitter, ClaimedCdrKey(str(key)))
     violations = check_cdr(cdr, decoded.submitter, now, limits)
     if violations:
         reason = Reason.NOT_OWNER if violations[0].code == "not_owner" else Reason.IMPLAUSIBLE
@@ -60,9 +57,10 @@ def clear(
         return reject(reason, Stage.VALIDATE, text, violations)
     cpo = decoded.submitter
     emsp = PartyRef.of(cdr.cdr_token.country_code, cdr.cdr_token.party_id)
-    if refs.partner_role(cpo) not in CPO_ROLES:
+    cpo_role, emsp_role = refs.partner_role(cpo), refs.partner_role(emsp)
+    if cpo_role is None or not cpo_role.as_cpo:
         return reject(Reason.UNKNOWN_SUBMITTER, Stage.VALIDATE, f"{cpo} is not a registered CPO")
-    if refs.partner_role(emsp) not in EMSP_ROLES:
+    if emsp_role is None or not emsp_role.as_emsp:
         return reject(Reason.UNKNOWN_EMSP, Stage.VALIDATE, f"{emsp} is not a registered eMSP")
 
     try:
@@ -79,7 +77,7 @@ def clear(
     existing = books.booking(key)
     if existing is not None:
         if existing.content_hash == cdr_hash:
-            return Duplicate(cdr_key=str(key), transaction_id=existing.transaction_id)
+            return Duplicate(cdr_key=key, transaction_id=existing.transaction_id)
         if concurrent:
             return reject(
                 Reason.CDR_ID_CONFLICT,
@@ -107,7 +105,7 @@ class _Reject(Protocol):
     ) -> Rejected: ...
 
 
-def _rejecter(submitter: str, cdr_key: str) -> _Reject:
+def _rejecter(submitter: PartyRef, cdr_key: ClaimedCdrKey) -> _Reject:
     def reject(
         reason: Reason | str, stage: Stage, message: str, violations: tuple[Violation, ...] = ()
     ) -> Rejected:
@@ -160,7 +158,7 @@ def _reverse(
         original.trace.settlement_period,
         ReversalTrace(original.transaction_id, original.trace),
     )
-    return Booked(cdr, entry, str(cpo), str(emsp), None, None, None)
+    return Booked(cdr, entry, cpo, emsp, None, None, None)
 
 
 def _charge(
@@ -252,7 +250,7 @@ def _charge(
         agreement.settlement_period,
         ChargeTrace.of(cdr, rated, agreement, allocation),
     )
-    return Booked(cdr, entry, str(cpo), str(emsp), rated, agreement, allocation, rated.time_zone)
+    return Booked(cdr, entry, cpo, emsp, rated, agreement, allocation, rated.time_zone)
 
 
 def _discrepancy(rated: RatedCdr, agreement: Agreement) -> str:

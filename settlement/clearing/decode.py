@@ -16,7 +16,7 @@ from schemas.hub.party import PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.validation import SchemaInvalid, Violation, parse_model
 from settlement.clearing.fast_decode import decode_fast
-from settlement.clearing.outcome import Rejected
+from settlement.clearing.outcome import ClaimedCdrKey, Rejected
 from settlement.clearing.reasons import Reason, Stage
 
 EMPTY_RULE = "must not be empty"
@@ -108,10 +108,10 @@ def decode_validated(value: bytes | None) -> Decoded | Rejected:
             Reason.WRONG_EVENT_TYPE,
             Stage.DECODE,
             f"expected a cdr.submitted event, got {envelope.type.value}",
-            submitter=str(envelope.submitter),
+            submitter=envelope.submitter,
         )
     payload = envelope.payload
-    submitter = str(envelope.submitter)
+    submitter = envelope.submitter
     if payload is None:
         missing = Violation(path="cdr", rule="field required", code="missing")
         return _schema_invalid((missing,), submitter)
@@ -147,7 +147,7 @@ def _nul_violations(payload: object, prefix: str) -> tuple[Violation, ...]:
 
 
 def _schema_invalid(
-    violations: tuple[Violation, ...], submitter: str, cdr_key: str | None = None
+    violations: tuple[Violation, ...], submitter: PartyRef, cdr_key: ClaimedCdrKey | None = None
 ) -> Rejected:
     return Rejected(
         Reason.SCHEMA_INVALID,
@@ -173,11 +173,11 @@ def _empty_identity(cdr: Cdr, prefix: str) -> tuple[Violation, ...]:
     return tuple(violations)
 
 
-def key_of(payload: object) -> str | None:
+def key_of(payload: object) -> ClaimedCdrKey | None:
     """The canonical key of an invalid CDR, when its identifying fields are readable."""
     if not isinstance(payload, dict):
         return None
     parts = [payload.get(name) for name in ("country_code", "party_id", "id")]
     if all(isinstance(part, str) and part for part in parts):
-        return "*".join(str(part).upper() for part in parts)
+        return ClaimedCdrKey("*".join(str(part).upper() for part in parts))
     return None

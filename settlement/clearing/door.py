@@ -27,6 +27,7 @@ from schemas.ocpi.cdr import Cdr
 from schemas.validation import Violation, parse_model
 from settlement.clearing.decode import NotJson, key_of, parse_cdr_payload, read_json
 from settlement.clearing.identity import content_hash
+from settlement.clearing.outcome import ClaimedCdrKey
 from settlement.clearing.reasons import Reason
 
 # Periods per CDR the receiver takes: a bound on the work one request can cause (rating is
@@ -41,7 +42,7 @@ class Admitted:
     """A CDR the caller owns, schema-valid: it goes to the topic (unless a duplicate)."""
 
     cdr: Cdr
-    key: str  # canonical CDR key, NL*TNM*CDR-1
+    key: CdrKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ class Refused:
     reason: Reason
     message: str
     violations: tuple[Violation, ...] = ()
-    key: str | None = None  # the CDR key, when the body names one
+    key: ClaimedCdrKey | None = None  # the CDR key, when the body names one
 
 
 def _too_many_periods(payload: object) -> tuple[Violation, ...]:
@@ -64,7 +65,7 @@ def _too_many_periods(payload: object) -> tuple[Violation, ...]:
     return ()
 
 
-def schema_refusal(violations: tuple[Violation, ...], key: str | None) -> Refused:
+def schema_refusal(violations: tuple[Violation, ...], key: ClaimedCdrKey | None) -> Refused:
     return Refused(Reason.SCHEMA_INVALID, "; ".join(str(v) for v in violations), violations, key)
 
 
@@ -88,9 +89,9 @@ def admit(body: bytes, caller: PartyRef) -> Admitted | Refused:
             f"the CDR belongs to {cdr_key.party} (country_code, party_id); this token "
             f"speaks for {caller} only",
             (Violation(path="party_id", rule=f"must be {caller}'s own", code="not_owner"),),
-            str(cdr_key),
+            ClaimedCdrKey(str(cdr_key)),
         )
-    return Admitted(parsed, str(cdr_key))
+    return Admitted(parsed, cdr_key)
 
 
 def same_content(body: bytes, other: bytes) -> bool:

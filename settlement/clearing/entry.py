@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from schemas.hub.agreement import SettlementPeriod
-from schemas.hub.ledger import Posting, Transaction, TransactionKind
+from schemas.hub.ledger import Posting, Transaction, TransactionId, TransactionKind
 from schemas.hub.party import CdrKey
 from settlement.clearing.trace import ChargeTrace, Trace
 
@@ -46,10 +46,10 @@ class LedgerEntry:
 class Booking:
     """A transaction the ledger holds for a CDR key."""
 
-    transaction_id: str
+    transaction_id: TransactionId
     content_hash: str
     kind: TransactionKind
-    reversed_by: str | None
+    reversed_by: TransactionId | None
     postings: tuple[Posting, ...]
     amounts: Amounts
     # what a reversal mirrors; None for a reversal, and for a charge whose stored record

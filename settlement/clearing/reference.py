@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from schemas.hub.agreement import Agreement
-from schemas.hub.party import PartyRef
+from schemas.hub.party import PartnerRole, PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.ocpi.tariff import Tariff
 
@@ -35,7 +35,7 @@ class TariffLifecycleEvent:
 class ReferenceView(Protocol):
     """Read access to registered reference data (a cache over PostgreSQL in the agent)."""
 
-    def partner_role(self, party: PartyRef) -> str | None: ...
+    def partner_role(self, party: PartyRef) -> PartnerRole | None: ...
 
     def tariff_versions(self, cpo: PartyRef, tariff_id: str) -> Sequence[Tariff]: ...
 

@@ -68,7 +68,7 @@ def _prefixed(violations: Sequence[Violation]) -> tuple[Violation, ...]:
     )
 
 
-def _invalid(violations: Sequence[Violation], submitter: str) -> Rejected:
+def _invalid(violations: Sequence[Violation], submitter: PartyRef) -> Rejected:
     return Rejected(
         Reason.SCHEMA_INVALID,
         Stage.DECODE,
@@ -111,7 +111,7 @@ def decode_session_event(
         envelope = parse_model(RawEnvelope, document)
     except SchemaInvalid as exc:
         return Rejected(Reason.ENVELOPE_INVALID, Stage.DECODE, exc.as_text()[:2000], exc.violations)
-    submitter = str(envelope.submitter)
+    submitter = envelope.submitter
     if envelope.type is not EventType.SESSION_EVENT:
         return Rejected(
             Reason.WRONG_EVENT_TYPE,
@@ -126,7 +126,7 @@ def decode_session_event(
 
 
 def _version(envelope: RawEnvelope, proof: Proof) -> SessionVersion | Rejected:
-    submitter = str(envelope.submitter)
+    submitter = envelope.submitter
     payload = envelope.payload
     if not isinstance(payload, dict):
         rule = "field required" if payload is None else "must be an object"

@@ -17,7 +17,7 @@ from schemas.hub.ledger import Side, TransactionKind
 from settlement.money import RATING_CONTEXT, sum_exact
 from settlement.statements.model import (
     Direction,
-    Role,
+    LineRole,
     Statement,
     StatementHeader,
     StatementLine,
@@ -35,20 +35,21 @@ SELF_BILLING_CPO: Final = (TransactionKind.CHARGE, Side.CREDIT)
 kind is the CHARGE and its side the CREDIT, or neither (a REVERSAL's DEBIT)."""
 
 
-def sign_of(kind: str) -> int:
+def sign_of(kind: TransactionKind) -> int:
     return -1 if kind == NEGATIVE_KIND else 1
 
 
-def role_of(partner: str, cpo: str, emsp: str, kind: str, side: Side) -> Role:
-    """The partner's role in a posting of a CDR transaction (or ROUNDING)."""
+def role_of(partner: str, cpo: str, emsp: str, kind: TransactionKind, side: Side) -> LineRole:
+    """The partner's role in a posting of a CDR transaction (or ROUNDING). The parties as
+    the ledger rows name them, in canonical text (the CSV's SQL compares the same)."""
     if kind == TransactionKind.ROUNDING:
-        return Role.ROUNDING
+        return LineRole.ROUNDING
     if partner == cpo and partner != emsp:
-        return Role.CPO
+        return LineRole.CPO
     if partner == emsp and partner != cpo:
-        return Role.EMSP
+        return LineRole.EMSP
     credits_cpo = (kind == SELF_BILLING_CPO[0]) == (side is SELF_BILLING_CPO[1])
-    return Role.CPO if credits_cpo else Role.EMSP
+    return LineRole.CPO if credits_cpo else LineRole.EMSP
 
 
 def vat_parts(raw: object, excl_vat: Decimal, incl_vat: Decimal, sign: int) -> tuple[VatPart, ...]:
@@ -101,8 +102,8 @@ def _sum(values: Iterable[Decimal]) -> Decimal:
 
 
 def totals_of(lines: Sequence[StatementLine]) -> StatementTotals:
-    cpo = [line for line in lines if line.role is Role.CPO]
-    emsp = [line for line in lines if line.role is Role.EMSP]
+    cpo = [line for line in lines if line.role is LineRole.CPO]
+    emsp = [line for line in lines if line.role is LineRole.EMSP]
     debit = _sum(line.amount for line in lines if line.side is Side.DEBIT)
     credit = _sum(line.amount for line in lines if line.side is Side.CREDIT)
     totals = StatementTotals(
@@ -111,7 +112,7 @@ def totals_of(lines: Sequence[StatementLine]) -> StatementTotals:
         receivable_as_cpo=_sum(line.amount_incl_vat for line in cpo),
         payable_as_emsp=_sum(line.amount_incl_vat for line in emsp),
         hub_fees=_sum(line.fee_paid for line in lines),
-        rounding=_sum(line.net for line in lines if line.role is Role.ROUNDING),
+        rounding=_sum(line.net for line in lines if line.role is LineRole.ROUNDING),
         late_adjustments=_sum(line.net for line in lines if line.late),
         debit=debit,
         credit=credit,
@@ -127,14 +128,14 @@ def vat_rows(lines: Iterable[StatementLine]) -> tuple[VatRow, ...]:
     return vat_rows_of((line.role, line.vat_breakdown) for line in lines)
 
 
-def vat_rows_of(lines: Iterable[tuple[Role, Iterable[VatPart]]]) -> tuple[VatRow, ...]:
+def vat_rows_of(lines: Iterable[tuple[LineRole, Iterable[VatPart]]]) -> tuple[VatRow, ...]:
     """The VAT table: each line's parts summed per role and rate, rounding lines left out.
     The one rule for every format (the CSV feeds it the lines it reads from SQL)."""
-    sums: defaultdict[tuple[Role, str | None], list[Decimal]] = defaultdict(
+    sums: defaultdict[tuple[LineRole, str | None], list[Decimal]] = defaultdict(
         lambda: [Decimal(0), Decimal(0)]
     )
     for role, parts in lines:
-        if role is Role.ROUNDING:
+        if role is LineRole.ROUNDING:
             continue
         for part in parts:
             entry = sums[(role, part.vat)]
@@ -174,8 +175,8 @@ def stored_over(totals: StatementTotals, stored: StoredTotals) -> StatementTotal
 
 
 def roles_of(lines: Iterable[StatementLine]) -> tuple[str, ...]:
-    found = {line.role for line in lines if line.role is not Role.ROUNDING}
-    return tuple(role.value for role in (Role.CPO, Role.EMSP) if role in found)
+    found = {line.role for line in lines if line.role is not LineRole.ROUNDING}
+    return tuple(role.value for role in (LineRole.CPO, LineRole.EMSP) if role in found)
 
 
 def _text(value: Decimal) -> str:
@@ -204,11 +205,11 @@ def header_json(header: StatementHeader) -> dict[str, Any]:
         "partner": header.partner,
         "roles": list(header.roles),
         "currency": header.currency,
-        "period_kind": header.period_kind,
+        "period_kind": header.period_kind.value,
         "period_start": header.period_start.isoformat(),
         "period_end": header.period_end.isoformat(),
         "settlement_tz": header.settlement_tz,
-        "state": header.state,
+        "state": header.state.value,
         "checksum": header.checksum,
         "checksum_version": header.checksum_version,
         "seal": header.seal,
@@ -222,7 +223,7 @@ def line_json(line: StatementLine) -> dict[str, Any]:
     return {
         "posting_id": line.posting_id,
         "transaction_id": line.transaction_id,
-        "kind": line.kind,
+        "kind": line.kind.value,
         "cdr_key": line.cdr_key,
         "role": line.role.value,
         "counterparty": line.counterparty,

@@ -22,11 +22,14 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from schemas.hub.ledger import Side
+from schemas.hub.agreement import SettlementPeriod
+from schemas.hub.batch import BatchState
+from schemas.hub.ledger import Side, TransactionId, TransactionKind
 
 
-class Role(StrEnum):
-    """The partner's part in a line."""
+class LineRole(StrEnum):
+    """The partner's part in a statement line (what it is registered as is a
+    schemas.hub.party.PartnerRole)."""
 
     CPO = "CPO"  # the partner operated the charge point: the hub owes it
     EMSP = "EMSP"  # the partner's customer charged: it owes the hub
@@ -55,10 +58,10 @@ class StatementLine:
     """One posting on the partner's account in the batch, with its CDR's facts."""
 
     posting_id: int
-    transaction_id: str
-    kind: str  # CHARGE, REVERSAL or ROUNDING
-    cdr_key: str
-    role: Role
+    transaction_id: TransactionId
+    kind: TransactionKind
+    cdr_key: str  # as the ledger row holds it: a CDR's key, or ROUNDING*<transaction id>
+    role: LineRole
     counterparty: str | None
     session_start: datetime
     session_end: datetime
@@ -80,16 +83,16 @@ class StatementLine:
     @property
     def expected_net(self) -> Decimal:
         """The line's gross as the partner's net: + as CPO, - as eMSP, 0 for rounding."""
-        if self.role is Role.CPO:
+        if self.role is LineRole.CPO:
             return self.amount_incl_vat
-        if self.role is Role.EMSP:
+        if self.role is LineRole.EMSP:
             return -self.amount_incl_vat
         return Decimal(0)
 
     @property
     def fee_paid(self) -> Decimal:
         """The hub fee this partner paid on this line (0 when the counterparty paid it)."""
-        if self.role is Role.ROUNDING:
+        if self.role is LineRole.ROUNDING:
             return Decimal(0)
         return self.expected_net - self.net
 
@@ -100,11 +103,11 @@ class StatementHeader:
     partner: str
     roles: tuple[str, ...]
     currency: str
-    period_kind: str
+    period_kind: SettlementPeriod
     period_start: datetime
     period_end: datetime
     settlement_tz: str
-    state: str
+    state: BatchState
     checksum: str
     created_at: datetime
     closed_at: datetime | None
@@ -142,7 +145,7 @@ class StatementTotals:
 
 @dataclass(frozen=True, slots=True)
 class VatRow:
-    role: Role
+    role: LineRole
     vat: str | None
     excl_vat: Decimal
     incl_vat: Decimal

@@ -9,7 +9,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from schemas.validation import Violation
-from settlement.clearing.outcome import Booked, Rejected
+from settlement.clearing.outcome import Booked, Duplicate, Outcome, Rejected
 from settlement.store.db import jsonb_exact
 
 PAYLOAD_CHARS_MAX = 1_000_000  # a rejection keeps at most this much of the input
@@ -26,8 +26,8 @@ def transaction_row(booked: Booked, archive_id: int, booked_at: datetime) -> tup
         None if transaction.reverses is None else UUID(transaction.reverses),
         transaction.content_hash,
         cdr.currency,
-        booked.cpo,
-        booked.emsp,
+        str(booked.cpo),
+        str(booked.emsp),
         cdr.start_date_time,
         cdr.end_date_time,
         cdr.cdr_location.id,
@@ -50,6 +50,21 @@ def posting_rows(booked: Booked) -> list[tuple[Any, ...]]:
         (tid, p.account, p.side.value, p.amount, p.currency, booked.cdr.end_date_time, period)
         for p in entry.transaction.postings
     ]
+
+
+def outcome_row(
+    archive_id: int, outcome: Outcome, rejection_id: int | None, proof: str | None
+) -> tuple[Any, ...]:
+    """The cdr_outcome row of one record (`rejection_id`: its rejection row's, for a
+    rejection; `proof`: the key that proved its submitter)."""
+    transaction_id = None
+    if isinstance(outcome, Booked):
+        transaction_id = UUID(outcome.transaction.transaction_id)
+    elif isinstance(outcome, Duplicate):
+        transaction_id = UUID(outcome.transaction_id)
+    else:
+        assert rejection_id is not None, "a rejection has its rejection row"
+    return (archive_id, outcome.outcome_kind.value, transaction_id, rejection_id, proof)
 
 
 def storable(text: str) -> str:
@@ -85,7 +100,7 @@ def rejection_row(
         rejected.stage.value,
         storable(rejected.message),
         violations_jsonb(rejected.violations),
-        None if rejected.submitter is None else storable(rejected.submitter),
+        None if rejected.submitter is None else str(rejected.submitter),
         None if rejected.cdr_key is None else storable(rejected.cdr_key),
         storable(payload_text(value)),
     )

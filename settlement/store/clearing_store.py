@@ -19,7 +19,7 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
-from schemas.hub.ledger import Posting, Side, TransactionKind
+from schemas.hub.ledger import Posting, Side, TransactionId, TransactionKind
 from schemas.hub.party import CdrKey
 from settlement.clearing.entry import Amounts, Booking
 from settlement.clearing.trace import ChargeTrace
@@ -238,10 +238,10 @@ def stored_booking(row: Row, postings: tuple[Posting, ...]) -> Booking:
     it."""
     kind = TransactionKind(row["kind"])
     return Booking(
-        transaction_id=str(row["transaction_id"]),
+        transaction_id=TransactionId(str(row["transaction_id"])),
         content_hash=row["content_hash"],
         kind=kind,
-        reversed_by=None if row["reversed_by"] is None else str(row["reversed_by"]),
+        reversed_by=None if row["reversed_by"] is None else TransactionId(str(row["reversed_by"])),
         postings=postings,
         amounts=Amounts(row["amount_excl_vat"], row["amount_incl_vat"], row["fee"]),
         trace=_charge_trace(row["rating"]) if kind is TransactionKind.CHARGE else None,
@@ -261,16 +261,15 @@ def _charge_trace(rating: Any) -> ChargeTrace | None:
 async def book(
     conn: psycopg.AsyncConnection[Row],
     transactions: Sequence[tuple[Any, ...]],
-    postings_by_transaction: dict[str, list[tuple[Any, ...]]],
-) -> set[str]:
+    postings_by_transaction: dict[TransactionId, list[tuple[Any, ...]]],
+) -> set[TransactionId]:
     """Insert transactions (conflicts skipped) and the postings of those inserted."""
     if not transactions:
         return set()
     await copy_rows(conn, "ledger_transaction_in", TRANSACTION_COLUMNS, transactions)
     cursor = conn.cursor()
-    inserted = {
-        str(row["transaction_id"]) for row in await (await cursor.execute(_BOOK)).fetchall()
-    }
+    rows = await (await cursor.execute(_BOOK)).fetchall()
+    inserted = {TransactionId(str(row["transaction_id"])) for row in rows}
     await copy_rows(
         conn,
         "ledger_posting",

@@ -35,7 +35,7 @@ from typing import Any, Final
 import psycopg
 
 from schemas.hub.agreement import SettlementPeriod
-from schemas.hub.ledger import HUB_ROUNDING
+from schemas.hub.ledger import HUB_ROUNDING, TransactionId
 from settlement.batches.checksum import (
     CHECKSUM_V2,
     NO_ROUNDING,
@@ -173,7 +173,7 @@ class _Planned:
     late_net: Decimal
     body: str
     entry: RoundingEntry | None
-    rounding_id: str | None
+    rounding_id: TransactionId | None
 
 
 def _plan(row: Row, policy: ClosePolicy) -> _Planned:

@@ -25,7 +25,9 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
+from schemas.hub.party import PartyRef
 from schemas.validation import Violation
+from settlement.clearing.outcome import ClaimedCdrKey
 from settlement.clearing.reasons import Reason, Stage
 from settlement.store.clearing_rows import payload_text, storable, violations_jsonb
 from settlement.store.db import Row
@@ -51,9 +53,9 @@ class Receipt:
     """One authenticated request's body and what the door decided about it."""
 
     receipt_id: UUID
-    partner: str  # the token's partner, NL*TNM
+    partner: PartyRef  # the token's
     token_hash: str
-    cdr_key: str | None
+    cdr_key: ClaimedCdrKey | None  # the key the body names (admitted: its CdrKey's text)
     body: bytes  # as received; empty when refused unread (too large)
     body_bytes: int  # its size as received or declared
     request_id: str
@@ -133,7 +135,7 @@ def _values(receipts: Sequence[Receipt], rejection_ids: Sequence[int | None]) ->
     for receipt, rejection_id in zip(receipts, rejection_ids, strict=True):
         values += (
             receipt.receipt_id,
-            receipt.partner,
+            str(receipt.partner),
             receipt.token_hash,
             None if receipt.cdr_key is None else storable(receipt.cdr_key),
             receipt.body_hash,
@@ -218,7 +220,7 @@ def _rejection_row(rejection_id: int, receipt: Receipt) -> tuple[Any, ...]:
         Stage.INGEST.value,
         storable(refusal.message),
         violations_jsonb(refusal.violations),
-        receipt.partner,
+        str(receipt.partner),
         None if receipt.cdr_key is None else storable(receipt.cdr_key),
         storable(payload_text(receipt.body)),
     )

@@ -33,7 +33,7 @@ from psycopg.pq import TransactionStatus
 
 from schemas.base import OcpiModel
 from schemas.hub.agreement import Agreement
-from schemas.hub.party import PartyRef
+from schemas.hub.party import PartnerRole, PartyRef
 from schemas.ocpi.location import Location
 from schemas.ocpi.tariff import Tariff
 from settlement.clearing.proof import PartnerKey
@@ -134,19 +134,23 @@ def _party(country_code: str, party_id: str) -> str:
     return str(PartyRef(country_code=country_code, party_id=party_id))
 
 
-def add_partner(conn: psycopg.Connection[Row], party: PartyRef, role: str, name: str) -> None:
+def add_partner(
+    conn: psycopg.Connection[Row], party: PartyRef, role: PartnerRole, name: str
+) -> None:
     """Register a partner, or record a new version of it when its role or name changed."""
-    conn.execute(_INSERT_PARTNER, {"party": str(party), "role": role, "name": name})
+    # PartnerRole(role): the role checked here, before PostgreSQL's CHECK refuses it
+    values = {"party": str(party), "role": PartnerRole(role).value, "name": name}
+    conn.execute(_INSERT_PARTNER, values)
 
 
 def list_partners(conn: psycopg.Connection[Row]) -> list[Row]:
     return conn.execute(SNAPSHOT_QUERIES["partners"]).fetchall()
 
 
-def partner_role(conn: psycopg.Connection[Row], party: PartyRef) -> str | None:
-    """The partner's role in force (CPO, EMSP or BOTH), None when it is not registered."""
+def partner_role(conn: psycopg.Connection[Row], party: PartyRef) -> PartnerRole | None:
+    """The partner's role in force, None when it is not registered."""
     row = conn.execute("SELECT role FROM partner WHERE party_ref = %s", (str(party),)).fetchone()
-    return None if row is None else str(row["role"])
+    return None if row is None else PartnerRole(row["role"])
 
 
 def stored_body(model: OcpiModel) -> dict[str, Any]:
@@ -323,7 +327,8 @@ def _count(cursor: psycopg.Cursor[Row], table: str) -> int:
 class ReferenceSnapshot:
     """All registered reference data, indexed for the clearing decision (a ReferenceView)."""
 
-    roles: dict[str, str] = field(default_factory=dict)
+    # indexed by the parties' canonical text (str(PartyRef)), as the rows name them
+    roles: dict[str, PartnerRole] = field(default_factory=dict)
     tariffs: dict[tuple[str, str], list[Tariff]] = field(default_factory=dict)
     tariff_ids_by_cpo: dict[str, list[str]] = field(default_factory=dict)
     lifecycles: dict[tuple[str, str], list[TariffLifecycleEvent]] = field(default_factory=dict)
@@ -331,7 +336,7 @@ class ReferenceSnapshot:
     agreements_by_pair: dict[tuple[str, str | None], list[Agreement]] = field(default_factory=dict)
     partner_keys: dict[str, PartnerKey] = field(default_factory=dict)
 
-    def partner_role(self, party: PartyRef) -> str | None:
+    def partner_role(self, party: PartyRef) -> PartnerRole | None:
         return self.roles.get(str(party))
 
     def tariff_versions(self, cpo: PartyRef, tariff_id: str) -> Sequence[Tariff]:
@@ -356,7 +361,7 @@ class ReferenceSnapshot:
 def build_snapshot(rows: dict[str, list[Row]]) -> ReferenceSnapshot:
     """Index the rows of `SNAPSHOT_QUERIES` (bodies already decoded with exact Decimals)."""
     snapshot = ReferenceSnapshot()
-    snapshot.roles = {row["party_ref"]: row["role"] for row in rows["partners"]}
+    snapshot.roles = {row["party_ref"]: PartnerRole(row["role"]) for row in rows["partners"]}
     tariffs: defaultdict[tuple[str, str], list[Tariff]] = defaultdict(list)
     for row in rows["tariffs"]:
         tariff = Tariff.model_validate(row["body"])

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Final
 
 from schemas.hub.agreement import SettlementPeriod
+from schemas.hub.ledger import TransactionId
 from settlement.batches.checksum import (
     FIELD_SEPARATOR,
     LINE_SEPARATOR,
@@ -140,7 +141,7 @@ def stored_batch(row: Row) -> StoredBatch:
         late_net=row["late_net"],
         rounding_transaction_id=None
         if row["rounding_transaction_id"] is None
-        else str(row["rounding_transaction_id"]),
+        else TransactionId(str(row["rounding_transaction_id"])),
     )
 
 

@@ -28,7 +28,8 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from schemas.hub.agreement import SettlementPeriod
-from schemas.hub.ledger import Side
+from schemas.hub.batch import BatchState
+from schemas.hub.ledger import Side, TransactionId, TransactionKind
 from settlement.batches.checksum import (
     CHECKSUM_V1,
     NO_ROUNDING,
@@ -49,7 +50,13 @@ from settlement.statements.build import (
     vat_parts,
     with_stored_totals,
 )
-from settlement.statements.model import Statement, StatementHeader, StatementLine, StoredTotals
+from settlement.statements.model import (
+    LineRole,
+    Statement,
+    StatementHeader,
+    StatementLine,
+    StoredTotals,
+)
 from settlement.store.db import Row
 from settlement.store.sealing import (
     FIRST_SEALED_SQL,
@@ -130,7 +137,7 @@ class StatementSummary:
     batch_id: int
     partner: str
     currency: str
-    period_kind: str
+    period_kind: SettlementPeriod
     period_start: datetime
     period_end: datetime
     net_amount: Decimal
@@ -148,7 +155,7 @@ class StatementSummary:
             "id": self.batch_id,
             "partner": self.partner,
             "currency": self.currency,
-            "period_kind": self.period_kind,
+            "period_kind": self.period_kind.value,
             "period_start": self.period_start.isoformat(),
             "period_end": self.period_end.isoformat(),
             "net_amount": str(self.net_amount),
@@ -242,7 +249,7 @@ def _summary(row: Row, keys: SealKeys) -> StatementSummary:
         batch_id=row["batch_id"],
         partner=row["partner"],
         currency=row["currency"],
-        period_kind=row["period_kind"],
+        period_kind=SettlementPeriod(row["period_kind"]),
         period_start=row["period_start"],
         period_end=row["period_end"],
         net_amount=row["net_amount"],
@@ -278,7 +285,7 @@ def _lines(conn: psycopg.Connection[Row], batch_id: int, partner: str) -> Iterat
             for (
                 posting_id,
                 transaction_id,
-                kind,
+                kind_text,
                 cdr_key,
                 cpo,
                 emsp,
@@ -294,15 +301,15 @@ def _lines(conn: psycopg.Connection[Row], batch_id: int, partner: str) -> Iterat
                 late,
                 vat,
             ) in rows:
-                side = Side(side_text)
+                side, kind = Side(side_text), TransactionKind(kind_text)
                 sign = sign_of(kind)
                 role = role_of(partner, cpo, emsp, kind, side)
-                counterparty = (
-                    None if kind == "ROUNDING" else (emsp if role.value == "CPO" else cpo)
-                )
+                counterparty = emsp if role is LineRole.CPO else cpo
+                if kind is TransactionKind.ROUNDING:
+                    counterparty = None
                 yield StatementLine(
                     posting_id,
-                    transaction_id,
+                    TransactionId(transaction_id),
                     kind,
                     cdr_key,
                     role,
@@ -330,11 +337,11 @@ def load_statement(conn: psycopg.Connection[Row], batch_id: int) -> Statement:
         partner=batch["partner"],
         roles=roles_of(lines),
         currency=batch["currency"],
-        period_kind=batch["period_kind"],
+        period_kind=SettlementPeriod(batch["period_kind"]),
         period_start=batch["period_start"],
         period_end=batch["period_end"],
         settlement_tz=batch["settlement_tz"],
-        state=batch["state"],
+        state=BatchState(batch["state"]),
         checksum=batch["checksum"],
         created_at=batch["created_at"],
         closed_at=batch["closed_at"],

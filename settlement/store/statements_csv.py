@@ -15,6 +15,8 @@ from typing import Final, TextIO
 import psycopg
 from psycopg.rows import tuple_row
 
+from schemas.hub.agreement import SettlementPeriod
+from schemas.hub.batch import BatchState
 from schemas.hub.ledger import TransactionKind
 from settlement.statements.build import (
     NEGATIVE_KIND,
@@ -26,7 +28,7 @@ from settlement.statements.build import (
 )
 from settlement.statements.csv_export import write_csv_head
 from settlement.statements.model import (
-    Role,
+    LineRole,
     StatementHeader,
     StatementTotals,
     VatPart,
@@ -45,11 +47,11 @@ def role_sql(partner: str, cpo: str, emsp: str, kind: str, side: str) -> str:
     """``role_of`` in SQL, its branches in its order, with the same constants (cpo and emsp
     are NOT NULL, so ``<>`` is Python's ``!=``); a test holds the two equal on every case."""
     cpo_kind, cpo_side = SELF_BILLING_CPO
-    return f"""CASE WHEN {kind} = '{TransactionKind.ROUNDING}' THEN '{Role.ROUNDING}'
-                WHEN {cpo} = {partner} AND {emsp} <> {partner} THEN '{Role.CPO}'
-                WHEN {emsp} = {partner} AND {cpo} <> {partner} THEN '{Role.EMSP}'
-                WHEN ({kind} = '{cpo_kind}') = ({side} = '{cpo_side}') THEN '{Role.CPO}'
-                ELSE '{Role.EMSP}' END"""
+    return f"""CASE WHEN {kind} = '{TransactionKind.ROUNDING}' THEN '{LineRole.ROUNDING}'
+                WHEN {cpo} = {partner} AND {emsp} <> {partner} THEN '{LineRole.CPO}'
+                WHEN {emsp} = {partner} AND {cpo} <> {partner} THEN '{LineRole.EMSP}'
+                WHEN ({kind} = '{cpo_kind}') = ({side} = '{cpo_side}') THEN '{LineRole.CPO}'
+                ELSE '{LineRole.EMSP}' END"""
 
 
 _FIGURES: Final = f"""
@@ -121,11 +123,11 @@ def _header(batch: Row, roles: tuple[str, ...]) -> StatementHeader:
         batch["partner"],
         roles,
         batch["currency"],
-        batch["period_kind"],
+        SettlementPeriod(batch["period_kind"]),
         batch["period_start"],
         batch["period_end"],
         batch["settlement_tz"],
-        batch["state"],
+        BatchState(batch["state"]),
         batch["checksum"],
         batch["created_at"],
         batch["closed_at"],
@@ -160,10 +162,10 @@ def _vat(conn: psycopg.Connection[Row]) -> tuple[VatRow, ...]:
     with conn.cursor(row_factory=tuple_row) as cursor:
         cursor.execute(_VAT_LINES)
 
-        def parts() -> Iterator[tuple[Role, tuple[VatPart, ...]]]:
+        def parts() -> Iterator[tuple[LineRole, tuple[VatPart, ...]]]:
             while rows := cursor.fetchmany(LINES_FETCH_ROWS):
                 for role, sign, excl, incl, raw in rows:
-                    yield Role(role), vat_parts(raw, excl * sign, incl * sign, sign)
+                    yield LineRole(role), vat_parts(raw, excl * sign, incl * sign, sign)
 
         return vat_rows_of(parts())
 

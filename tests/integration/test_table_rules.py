@@ -148,7 +148,7 @@ async def _receipts(database_url: str, token_hash: str) -> None:
 
     def receipt(outcome: ocpi_cdrs.Outcome, **fields: object) -> ocpi_cdrs.Receipt:
         return ocpi_cdrs.Receipt(
-            receipt_id=uuid.uuid4(), partner="NL*TNM", token_hash=token_hash,
+            receipt_id=uuid.uuid4(), partner=PartyRef.parse("NL*TNM"), token_hash=token_hash,
             cdr_key="NL*TNM*R1", body=b"{}", body_bytes=2, request_id="r",
             correlation_id="c", outcome=outcome, **fields,  # type: ignore[arg-type]
         )  # fmt: skip

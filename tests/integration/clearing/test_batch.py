@@ -16,7 +16,7 @@ from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_hub_keyring, record_proof_keys
 from pipeline.kafka.client import new_producer, read_from_beginning
 from pipeline.topics import Topic, topic_name
-from schemas.events import LedgerTransaction, Rejected, parse_envelope
+from schemas.events import LedgerTransaction, RejectedEvent, parse_envelope
 from schemas.hub.party import PartyRef
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.store import books
@@ -106,9 +106,11 @@ def test_mixed_batch_books_exactly_and_replays_idempotently(fresh_settings: Sett
         )
     )
     dead = [parse_envelope(r.value or b"") for r in rejected]
-    assert all(isinstance(d, Rejected) for d in dead)
+    assert all(isinstance(d, RejectedEvent) for d in dead)
     malformed = [
-        d for d in dead if isinstance(d, Rejected) and d.rejection.reason_code == "malformed_json"
+        d
+        for d in dead
+        if isinstance(d, RejectedEvent) and d.rejection.reason_code == "malformed_json"
     ]
     assert malformed[0].rejection.original_payload == '{"event_id": "1", "cdr": {'
 

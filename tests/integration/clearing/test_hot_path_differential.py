@@ -68,6 +68,11 @@ def _masked(value: bytes) -> bytes:
     return EVENT_ID.sub(b'"event_id":"-"', value)
 
 
+def _text(value: object) -> str | None:
+    """A party or key as the outcome held it before it was typed: its canonical text."""
+    return None if value is None else str(value)
+
+
 def _outcome_lines(outcome: object) -> Iterator[str]:
     if isinstance(outcome, Rejected):
         yield repr(
@@ -77,16 +82,16 @@ def _outcome_lines(outcome: object) -> Iterator[str]:
                 outcome.stage.value,
                 outcome.message,
                 [(v.path, v.rule, v.code) for v in outcome.violations],
-                outcome.submitter,
+                _text(outcome.submitter),
                 outcome.cdr_key,
             )
         )
     elif isinstance(outcome, Duplicate):
-        yield repr(("DUPLICATE", outcome.cdr_key, outcome.transaction_id))
+        yield repr(("DUPLICATE", _text(outcome.cdr_key), outcome.transaction_id))
     else:
         assert isinstance(outcome, Booked)
         entry = outcome.entry
-        yield repr(("BOOKED", outcome.cpo, outcome.emsp, outcome.time_zone))
+        yield repr(("BOOKED", _text(outcome.cpo), _text(outcome.emsp), outcome.time_zone))
         yield entry.transaction.model_dump_json()
         yield repr((entry.amounts, entry.settlement_period.value))
         yield json.dumps(entry.trace.as_json(), sort_keys=True)

@@ -13,7 +13,7 @@ import pytest
 from schemas.hub.ledger import Side, TransactionKind
 from settlement.batches.model import ClosePolicy
 from settlement.statements.build import role_of, sign_of, statement_json, totals_json
-from settlement.statements.model import Role
+from settlement.statements.model import LineRole
 from settlement.statements.pdf import render_pdf
 from settlement.store.closing import close_once
 from settlement.store.db import connect
@@ -152,4 +152,4 @@ def test_the_csv_role_and_sign_are_the_python_ones_on_every_case(settle_db: str)
             assert row is not None
             expected = (role_of("A", cpo, emsp, kind, side).value, sign_of(kind))
             assert (row["role"], row["sign"]) == expected, (cpo, emsp, kind, side)
-    assert {role_of("A", *case) for case in cases} == set(Role)
+    assert {role_of("A", *case) for case in cases} == set(LineRole)

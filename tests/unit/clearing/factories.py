@@ -10,7 +10,7 @@ from typing import Any
 
 from schemas.base import loads_exact
 from schemas.hub.agreement import Agreement
-from schemas.hub.party import CdrKey, PartyRef
+from schemas.hub.party import CdrKey, PartnerRole, PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.ocpi.tariff import Tariff
 from settlement.clearing.decode import Decoded
@@ -59,19 +59,21 @@ class FakeReferences:
         self,
         tariffs: Sequence[Tariff] = (),
         agreements: Sequence[Agreement] = (),
-        roles: dict[str, str] | None = None,
+        roles: dict[str, PartnerRole] | None = None,
         zones: dict[str, str] | None = None,
         lifecycle: dict[str, Sequence[TariffLifecycleEvent]] | None = None,
     ) -> None:
         self._tariffs = list(tariffs)
         self._agreements = list(agreements)
         self._roles = (
-            roles if roles is not None else {"NL*TNM": "CPO", "DE*EMP": "EMSP", "BE*EVB": "EMSP"}
+            roles
+            if roles is not None
+            else {"NL*TNM": PartnerRole.CPO, "DE*EMP": PartnerRole.EMSP, "BE*EVB": PartnerRole.EMSP}
         )
         self._zones = zones if zones is not None else {"LOC-AMS-0001": "Europe/Amsterdam"}
         self._lifecycle = lifecycle or {}  # by upper-case tariff id
 
-    def partner_role(self, party: PartyRef) -> str | None:
+    def partner_role(self, party: PartyRef) -> PartnerRole | None:
         return self._roles.get(str(party))
 
     def tariff_versions(self, cpo: PartyRef, tariff_id: str) -> Sequence[Tariff]:

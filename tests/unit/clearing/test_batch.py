@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from pipeline.clearing.events import EVENT_BYTES_MAX, EventWriter
 from pipeline.hubkeys import HubSigner, record_proof_keys
@@ -18,14 +19,16 @@ from settlement.clearing.batch import Decision, decide_batch, ledger_keys, lost_
 from settlement.clearing.decide import clear
 from settlement.clearing.decode import Decoded
 from settlement.clearing.entry import Booking
-from settlement.clearing.outcome import Booked, Duplicate, Rejected
+from settlement.clearing.outcome import Booked, Duplicate, OutcomeKind, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.clearing.reasons import Reason, Stage
 from settlement.clearing.trace import ChargeTrace, ReversalTrace
 from settlement.keys import HubKey, HubKeyring
+from settlement.store.clearing_rows import outcome_row
 from settlement.store.clearing_store import SubmittedRecord
 from tests.unit.clearing.factories import (
     NOW,
+    TNM,
     FakeLedger,
     FakeReferences,
     agreement,
@@ -80,7 +83,7 @@ def test_a_fault_inside_the_decision_rejects_that_record_only() -> None:
     assert isinstance(outcome, Rejected) and proof == KEYRING.current.key_id
     assert (outcome.reason, outcome.stage) == (Reason.INTERNAL_ERROR, Stage.CLEAR)
     assert "KeyError" in outcome.message
-    assert outcome.submitter == "NL*TNM" and outcome.cdr_key == "NL*TNM*CDR-2026-0002"
+    assert outcome.submitter == TNM and outcome.cdr_key == "NL*TNM*CDR-2026-0002"
     assert isinstance(broken[1].outcome, Duplicate)  # the next record is decided as ever
 
 
@@ -91,7 +94,7 @@ def test_a_credit_meets_its_charge_and_a_resend_its_first_in_the_same_batch() ->
     assert isinstance(charge.outcome, Booked) and charge.proof == KEYRING.current.key_id
     booked = charge.outcome
     transaction = booked.transaction
-    assert again.outcome == Duplicate(str(transaction.cdr_key), transaction.transaction_id)
+    assert again.outcome == Duplicate(transaction.cdr_key, transaction.transaction_id)
     assert isinstance(credit.outcome, Booked)
     reversal = credit.outcome.entry
     assert reversal.transaction.kind is TransactionKind.REVERSAL
@@ -129,7 +132,7 @@ def test_a_lost_race_ends_as_what_the_other_worker_booked_says() -> None:
     # the same CDR booked by another worker: an exact duplicate
     (same,) = _decide([decoded(cdr(0))], _held(first.outcome), concurrent=True)
     assert same.outcome == Duplicate(
-        str(first.outcome.transaction.cdr_key), first.outcome.transaction.transaction_id
+        first.outcome.transaction.cdr_key, first.outcome.transaction.transaction_id
     )
     # the same id with other content
     changed = clear(decoded(cdr(0, remark="other")), NOW, LIMITS, REFS, FakeLedger())
@@ -175,3 +178,14 @@ def test_a_rated_event_with_thousands_of_periods_stays_below_the_record_limit() 
     assert len(rated_record.value) <= EVENT_BYTES_MAX
     assert b'"periods":[]' in rated_record.value
     assert f'"periods_omitted":{len(many.rated.periods)}'.encode() in rated_record.value
+
+
+def test_each_outcome_is_one_cdr_outcome_row_of_its_kind() -> None:
+    charge, again = _decide([decoded(cdr(0)), decoded(cdr(0))])
+    assert isinstance(charge.outcome, Booked) and isinstance(again.outcome, Duplicate)
+    transaction_id = UUID(charge.outcome.transaction.transaction_id)
+    assert outcome_row(7, charge.outcome, None, "k") == (7, "LEDGERED", transaction_id, None, "k")
+    assert outcome_row(8, again.outcome, None, "k") == (8, "DUPLICATE", transaction_id, None, "k")
+    rejected = Rejected(Reason.IMPLAUSIBLE, Stage.VALIDATE, "no")
+    assert outcome_row(9, rejected, 3, None) == (9, "REJECTED", None, 3, None)
+    assert [o.outcome_kind for o in (charge.outcome, again.outcome, rejected)] == list(OutcomeKind)

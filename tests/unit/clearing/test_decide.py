@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from schemas.hub.ledger import Side, TransactionKind
-from schemas.hub.party import CdrKey
+from schemas.hub.party import CdrKey, PartnerRole
 from schemas.ocpi.cdr import Cdr
 from settlement.clearing.decide import clear
 from settlement.clearing.entry import Booking
@@ -70,7 +70,7 @@ def test_the_same_cdr_again_is_an_exact_duplicate() -> None:
     t = first.transaction
     books = FakeLedger({str(t.cdr_key): Booking.of(first.entry)})
     again = clear(decoded(cdr(0)), NOW, LIMITS, refs(), books)
-    assert again == Duplicate(cdr_key=str(t.cdr_key), transaction_id=t.transaction_id)
+    assert again == Duplicate(cdr_key=t.cdr_key, transaction_id=t.transaction_id)
 
 
 def test_the_same_id_with_other_content_is_a_conflict() -> None:
@@ -153,7 +153,7 @@ def test_a_pair_agreement_wins_over_the_cpo_default() -> None:
     assert isinstance(outcome, Booked) and outcome.agreement is not None
     assert outcome.agreement.agreement_id == "TNM-EVB"
     assert outcome.allocation is not None and outcome.allocation.fee == Decimal("0.2500")
-    assert outcome.emsp == str(EVB)
+    assert outcome.emsp == EVB
 
 
 def test_declared_totals_beyond_tolerance_are_a_price_discrepancy() -> None:
@@ -185,8 +185,22 @@ def test_every_plausibility_violation_is_reported_at_once() -> None:
 
 
 def test_unregistered_emsp_is_rejected() -> None:
-    outcome = clear(decoded(cdr(0)), NOW, LIMITS, refs(roles={"NL*TNM": "CPO"}), FakeLedger())
+    outcome = clear(
+        decoded(cdr(0)), NOW, LIMITS, refs(roles={"NL*TNM": PartnerRole.CPO}), FakeLedger()
+    )
     assert isinstance(outcome, Rejected) and outcome.reason is Reason.UNKNOWN_EMSP
+
+
+def test_a_partner_acts_only_in_the_role_it_is_registered_as() -> None:
+    def outcome(cpo: PartnerRole, emsp: PartnerRole) -> object:
+        roles = {"NL*TNM": cpo, "DE*EMP": emsp, "BE*EVB": emsp}
+        return clear(decoded(cdr(0)), NOW, LIMITS, refs(roles=roles), FakeLedger())
+
+    assert isinstance(outcome(PartnerRole.BOTH, PartnerRole.BOTH), Booked)
+    as_emsp = outcome(PartnerRole.EMSP, PartnerRole.EMSP)
+    assert isinstance(as_emsp, Rejected) and as_emsp.reason is Reason.UNKNOWN_SUBMITTER
+    as_cpo = outcome(PartnerRole.CPO, PartnerRole.CPO)
+    assert isinstance(as_cpo, Rejected) and as_cpo.reason is Reason.UNKNOWN_EMSP
 
 
 def test_a_missing_time_zone_is_a_rating_rejection_not_a_guess() -> None:

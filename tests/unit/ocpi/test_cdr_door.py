@@ -36,7 +36,7 @@ def _body(**changes: Any) -> bytes:
 def test_a_cdr_of_the_caller_is_admitted_under_its_canonical_key() -> None:
     admitted = admit(_body(id="cdr-7"), TNM)
     assert isinstance(admitted, Admitted)
-    assert admitted.key == "NL*TNM*CDR-7" and admitted.cdr.id == "cdr-7"
+    assert str(admitted.key) == "NL*TNM*CDR-7" and admitted.cdr.id == "cdr-7"
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from schemas.events import (
     CdrSubmitted,
     EventType,
     LedgerTransaction,
-    Rejected,
+    RejectedEvent,
     envelope_bytes,
     new_envelope,
     parse_envelope,
@@ -71,7 +71,7 @@ def test_split_envelope_leaves_a_bad_payload_to_the_caller() -> None:
 
 def test_rejection_keeps_the_original_payload_as_text() -> None:
     rejected = new_envelope(
-        Rejected,
+        RejectedEvent,
         submitter=SUBMITTER,
         payload={
             "reason_code": "schema_invalid",
@@ -86,7 +86,7 @@ def test_rejection_keeps_the_original_payload_as_text() -> None:
     )
     again = parse_envelope(to_ocpi_json(rejected))
     assert again == rejected
-    assert isinstance(again, Rejected)
+    assert isinstance(again, RejectedEvent)
     assert again.rejection.original_payload == '{"id": '
 
 

@@ -11,20 +11,33 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.hub.ledger import Side
+from schemas.hub.agreement import SettlementPeriod
+from schemas.hub.batch import BatchState
+from schemas.hub.ledger import Side, TransactionId, TransactionKind
 from settlement.statements.build import build_statement, role_of, statement_json, vat_parts
 from settlement.statements.csv_export import write_csv
-from settlement.statements.model import Direction, Role, StatementHeader, StatementLine
+from settlement.statements.model import Direction, LineRole, StatementHeader, StatementLine
 
 T = datetime(2025, 5, 1, tzinfo=UTC)
 HEADER = StatementHeader(
-    1, "NL*TNM", ("CPO", "EMSP"), "EUR", "MONTHLY", T, T, "UTC", "CLOSED", "0" * 64, T, T
+    1,
+    "NL*TNM",
+    ("CPO", "EMSP"),
+    "EUR",
+    SettlementPeriod.MONTHLY,
+    T,
+    T,
+    "UTC",
+    BatchState.CLOSED,
+    "0" * 64,
+    T,
+    T,
 )
 
 
 def line(
     n: int,
-    role: Role,
+    role: LineRole,
     side: Side,
     amount: str,
     gross: str,
@@ -35,8 +48,8 @@ def line(
     incl = Decimal(gross) * sign
     return StatementLine(
         n,
-        f"t{n}",
-        kind,
+        TransactionId(f"t{n}"),
+        TransactionKind(kind),
         f"NL*TNM*C{n}",
         role,
         "DE*EMS",
@@ -56,17 +69,17 @@ def line(
 
 def test_roles_fees_and_the_net_identity() -> None:
     lines = [
-        line(1, Role.CPO, Side.CREDIT, "9.8500", "10.0000"),  # CPO pays a 0.15 fee
-        line(2, Role.EMSP, Side.DEBIT, "3.2000", "3.0000"),  # eMSP pays a 0.20 fee
-        line(3, Role.CPO, Side.DEBIT, "9.8500", "10.0000", kind="REVERSAL", late=True),
-        line(4, Role.ROUNDING, Side.CREDIT, "0.0000", "0", kind="ROUNDING"),
+        line(1, LineRole.CPO, Side.CREDIT, "9.8500", "10.0000"),  # CPO pays a 0.15 fee
+        line(2, LineRole.EMSP, Side.DEBIT, "3.2000", "3.0000"),  # eMSP pays a 0.20 fee
+        line(3, LineRole.CPO, Side.DEBIT, "9.8500", "10.0000", kind="REVERSAL", late=True),
+        line(4, LineRole.ROUNDING, Side.CREDIT, "0.0000", "0", kind="ROUNDING"),
     ]
     lines[3] = StatementLine(
         4,
-        "r",
-        "ROUNDING",
+        TransactionId("r"),
+        TransactionKind.ROUNDING,
         "ROUNDING*x",
-        Role.ROUNDING,
+        LineRole.ROUNDING,
         None,
         T,
         T,
@@ -90,10 +103,10 @@ def test_roles_fees_and_the_net_identity() -> None:
 
 
 def test_role_of_self_billing_uses_the_side() -> None:
-    assert role_of("NL*TNM", "NL*TNM", "DE*EMS", "CHARGE", Side.DEBIT) is Role.CPO
-    assert role_of("NL*TNM", "NL*TNM", "NL*TNM", "CHARGE", Side.CREDIT) is Role.CPO
-    assert role_of("NL*TNM", "NL*TNM", "NL*TNM", "CHARGE", Side.DEBIT) is Role.EMSP
-    assert role_of("NL*TNM", "NL*TNM", "NL*TNM", "REVERSAL", Side.DEBIT) is Role.CPO
+    assert role_of("NL*TNM", "NL*TNM", "DE*EMS", "CHARGE", Side.DEBIT) is LineRole.CPO
+    assert role_of("NL*TNM", "NL*TNM", "NL*TNM", "CHARGE", Side.CREDIT) is LineRole.CPO
+    assert role_of("NL*TNM", "NL*TNM", "NL*TNM", "CHARGE", Side.DEBIT) is LineRole.EMSP
+    assert role_of("NL*TNM", "NL*TNM", "NL*TNM", "REVERSAL", Side.DEBIT) is LineRole.CPO
 
 
 def test_vat_breakdown_is_read_or_falls_back() -> None:
@@ -127,7 +140,7 @@ def test_a_malformed_breakdown_counts_whole_under_rate_unknown(raw: object) -> N
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from([Role.CPO, Role.EMSP]),
+            st.sampled_from([LineRole.CPO, LineRole.EMSP]),
             st.booleans(),
             st.integers(1, 10**8),
             st.integers(0, 10**5),
@@ -135,13 +148,15 @@ def test_a_malformed_breakdown_counts_whole_under_rate_unknown(raw: object) -> N
         max_size=30,
     )
 )
-def test_csv_and_json_totals_agree_for_any_lines(items: list[tuple[Role, bool, int, int]]) -> None:
+def test_csv_and_json_totals_agree_for_any_lines(
+    items: list[tuple[LineRole, bool, int, int]],
+) -> None:
     lines = []
     for n, (role, reversal, gross_units, fee_units) in enumerate(items):
         gross = Decimal(gross_units).scaleb(-4)
         fee = Decimal(fee_units).scaleb(-4)
-        booked = gross - fee if role is Role.CPO else gross + fee
-        side = Side.CREDIT if (role is Role.CPO) != reversal else Side.DEBIT
+        booked = gross - fee if role is LineRole.CPO else gross + fee
+        side = Side.CREDIT if (role is LineRole.CPO) != reversal else Side.DEBIT
         lines.append(
             line(n, role, side, str(booked), str(gross), kind="REVERSAL" if reversal else "CHARGE")
         )

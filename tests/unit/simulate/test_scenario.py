@@ -10,11 +10,11 @@ import pytest
 from pipeline.simulate import (
     Category,
     CategoryShares,
-    Role,
     ScenarioConfig,
     generate_scenario,
     iter_submissions,
 )
+from schemas.hub.party import PartnerRole
 from tests.unit.simulate.conftest import CONFIG, Book
 
 SMALL = ScenarioConfig(cdrs=300, seed=3)
@@ -65,7 +65,7 @@ def test_originals_come_first(book: Book) -> None:
 def test_partners_are_realistic(book: Book) -> None:
     partners = book.scenario.partners
     roles = Counter(p.role for p in partners)
-    assert roles == {Role.CPO: CONFIG.cpos, Role.EMSP: CONFIG.emsps}
+    assert roles == {PartnerRole.CPO: CONFIG.cpos, PartnerRole.EMSP: CONFIG.emsps}
     assert str(partners[0].party) == "NL*TLP" and partners[0].name
     assert len({p.party for p in partners}) == len(partners)
 
@@ -110,8 +110,8 @@ def test_agreements_vary_and_leave_a_gap(book: Book) -> None:
     assert len({a.settles for a in agreements}) == 2
     assert len({a.settlement_period for a in agreements}) == 3
     assert len({a.fee_payer for a in agreements}) == 2
-    cpos = [p.party for p in book.scenario.partners if p.role is Role.CPO]
-    emsps = [p.party for p in book.scenario.partners if p.role is Role.EMSP]
+    cpos = [p.party for p in book.scenario.partners if p.role is PartnerRole.CPO]
+    emsps = [p.party for p in book.scenario.partners if p.role is PartnerRole.EMSP]
     gaps = [
         (c, e)
         for c in cpos
