@@ -16,18 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 import httpx
 import psycopg
 
+from pipeline.delivery import intake
 from pipeline.ocpi.partner_api import authorization
-from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
-from schemas.wire import encode_json_bytes
 from settlement.delivery.answer import Verdict, failed, judge
-from settlement.delivery.document import credit_document
 from settlement.delivery.retry import RetryPolicy
 from settlement.keys import HubKeyring
 from settlement.partner_tokens import PartnerTokenError
@@ -77,6 +75,7 @@ class Dispatcher:
         conn = await connect_async(self.database_url, autocommit=True)
         try:
             while True:
+                await intake.promote(conn)  # reversals whose original came while idle
                 for emsp in await deliveries.receiving_emsps(conn):
                     loop = self.loops.get(emsp)
                     if loop is None or loop.done():
@@ -146,11 +145,8 @@ class Dispatcher:
             started = []
             for item in claimed:
                 request_id = str(uuid.uuid4())
-                built = _credit_document(item) if item.document is None else None
-                await deliveries.start(conn, item, request_id, receiver.url, built)
-                started.append(
-                    (item if built is None else replace(item, document=built), request_id)
-                )
+                await deliveries.start(conn, item, request_id, receiver.url)
+                started.append((item, request_id))
         return started
 
     async def _post(
@@ -199,7 +195,6 @@ async def post(
     timeout_s: float,
 ) -> tuple[Verdict, str | None]:
     """One attempt: the verdict on the eMSP's answer and its Location header."""
-    assert item.document is not None
     try:
         async with asyncio.timeout(timeout_s):
             async with client.stream("POST", url, content=item.document, headers=headers) as r:
@@ -215,9 +210,3 @@ async def post(
     except httpx.HTTPError as exc:
         reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
         return failed(f"cannot reach {url}: {reason}"), None
-
-
-def _credit_document(item: Claimed) -> bytes:
-    assert item.original_document is not None and item.credit_submitted is not None
-    credit = loads_exact(item.credit_submitted)["cdr"]
-    return encode_json_bytes(credit_document(credit, loads_exact(item.original_document)))

@@ -25,6 +25,7 @@ LIST_LIMIT_DEFAULT: Final = 100
 
 
 class DeliveryState(StrEnum):
+    PULL = "PULL"  # the eMSP pulls it (no cdrs RECEIVER endpoint when booked): final
     PENDING = "PENDING"  # not tried yet (a credit: waiting for its original's delivery)
     RETRYING = "RETRYING"  # failed; tried again at next_attempt_at
     DELIVERED = "DELIVERED"  # the eMSP has it: final
@@ -106,25 +107,31 @@ class NewDelivery:
     cdr_key: str
     cpo: str
     emsp: str
-    document: bytes | None  # None: a credit's, built once its original is delivered
+    document: bytes
     correlation_id: str
+    last_updated: datetime
+    state: DeliveryState  # PENDING (pushed) or PULL
 
 
+# Every transaction inserting deliveries takes it first, so delivery ids grow in commit order
+# and a GET /cdrs page walk never has a row appear behind it (migration 0016).
+_CREATE_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtext('cdr_delivery insert'))"
 _CREATE: Final = """
 INSERT INTO cdr_delivery (transaction_id, kind, reverses, cdr_key, cpo, emsp, document,
-                          correlation_id)
+                          correlation_id, last_updated, state)
 SELECT * FROM unnest(%s::uuid[], %s::text[], %s::uuid[], %s::text[], %s::text[], %s::text[],
-                     %s::bytea[], %s::text[])
+                     %s::bytea[], %s::text[], %s::timestamptz[], %s::text[])
+ORDER BY 1
 ON CONFLICT ON CONSTRAINT one_delivery_per_cdr_and_emsp DO NOTHING
 """
 
 
 async def create(conn: psycopg.AsyncConnection[Row], deliveries: Sequence[NewDelivery]) -> int:
     """Insert the deliveries not there yet (a redelivered event creates nothing); how many
-    were new."""
+    were new. Call inside a transaction: the lock it takes is held until the commit."""
     if not deliveries:
         return 0
-    columns: list[list[Any]] = [[] for _ in range(8)]
+    columns: list[list[Any]] = [[] for _ in range(10)]
     for d in deliveries:
         values = (
             d.transaction_id,
@@ -135,11 +142,55 @@ async def create(conn: psycopg.AsyncConnection[Row], deliveries: Sequence[NewDel
             d.emsp,
             d.document,
             d.correlation_id,
+            d.last_updated,
+            d.state.value,
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
+    await conn.execute(_CREATE_LOCK)
     cursor = await conn.execute(_CREATE, columns)
     return cursor.rowcount
+
+
+async def wait_for_originals(
+    conn: psycopg.AsyncConnection[Row], reversals: Sequence[BookingSource]
+) -> None:
+    """Queue reversals until their original's delivery row exists (`ready_reversals`)."""
+    await conn.execute(
+        """INSERT INTO cdr_delivery_waiting (transaction_id, reverses)
+           SELECT * FROM unnest(%s::uuid[], %s::uuid[]) ON CONFLICT DO NOTHING""",
+        ([r.transaction_id for r in reversals], [r.reverses for r in reversals]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyReversal:
+    """A waiting reversal whose original's delivery is there: what its own is built from."""
+
+    transaction_id: str
+    original_document: bytes
+    original_state: DeliveryState
+
+
+async def ready_reversals(conn: psycopg.AsyncConnection[Row]) -> list[ReadyReversal]:
+    cursor = await conn.execute(
+        """SELECT w.transaction_id::text, o.document, o.state
+             FROM cdr_delivery_waiting w
+             JOIN cdr_delivery o ON o.transaction_id = w.reverses
+            ORDER BY w.transaction_id
+              FOR UPDATE OF w SKIP LOCKED"""
+    )
+    return [
+        ReadyReversal(row["transaction_id"], bytes(row["document"]), DeliveryState(row["state"]))
+        for row in await cursor.fetchall()
+    ]
+
+
+async def done_waiting(conn: psycopg.AsyncConnection[Row], transaction_ids: Sequence[str]) -> None:
+    await conn.execute(
+        "DELETE FROM cdr_delivery_waiting WHERE transaction_id = ANY(%s::uuid[])",
+        (list(transaction_ids),),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +206,7 @@ class Claimed:
     attempt: int
     failed_in_a_row: int  # failed attempts since created or re-queued, before this one
     correlation_id: str
-    document: bytes | None
-    original_document: bytes | None  # a credit without its document yet: its original's
-    credit_submitted: bytes | None  # ... and the credit CDR's archived record
+    document: bytes
 
 
 # A row is due when its time has come, nobody holds it, and (a credit) the CDR it credits
@@ -182,15 +231,7 @@ UPDATE cdr_delivery d
  WHERE d.delivery_id = due.delivery_id
 RETURNING d.delivery_id, d.transaction_id::text, d.kind, d.cdr_key, d.cpo, d.emsp,
           d.attempts, d.attempts - 1 - d.requeued_after AS failed_in_a_row, d.correlation_id,
-          d.document,
-          CASE WHEN d.document IS NULL THEN
-              (SELECT o.document FROM cdr_delivery o
-                WHERE o.transaction_id = d.reverses AND o.emsp = d.emsp) END
-              AS original_document,
-          CASE WHEN d.document IS NULL THEN
-              (SELECT e.value FROM ledger_transaction t
-                 JOIN raw_event e ON e.archive_id = t.archive_id
-                WHERE t.transaction_id = d.transaction_id) END AS credit_submitted
+          d.document
 """
 
 
@@ -213,31 +254,16 @@ async def claim(
                 attempt=row["attempts"],
                 failed_in_a_row=row["failed_in_a_row"],
                 correlation_id=row["correlation_id"],
-                document=_bytes(row["document"]),
-                original_document=_bytes(row["original_document"]),
-                credit_submitted=_bytes(row["credit_submitted"]),
+                document=bytes(row["document"]),
             )
         )
     return sorted(claimed, key=lambda c: c.delivery_id)
 
 
-def _bytes(value: bytes | memoryview | None) -> bytes | None:
-    return None if value is None else bytes(value)
-
-
 async def start(
-    conn: psycopg.AsyncConnection[Row],
-    claimed: Claimed,
-    request_id: str,
-    url: str,
-    built_document: bytes | None,
+    conn: psycopg.AsyncConnection[Row], claimed: Claimed, request_id: str, url: str
 ) -> None:
-    """Record the attempt before the POST (and a credit's document, built for its first)."""
-    if built_document is not None:
-        await conn.execute(
-            "UPDATE cdr_delivery SET document = %s WHERE delivery_id = %s AND document IS NULL",
-            (built_document, claimed.delivery_id),
-        )
+    """Record the attempt before the POST."""
     await conn.execute(
         """INSERT INTO cdr_delivery_attempt (delivery_id, attempt, request_id, url)
            VALUES (%s, %s, %s, %s)""",
@@ -425,7 +451,7 @@ def counts(conn: psycopg.Connection[Row], partner: str | None = None) -> dict[st
 class DeliveryDetail:
     delivery: DeliveryRow
     attempts: tuple[AttemptRow, ...]
-    document: bytes | None
+    document: bytes
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -455,7 +481,7 @@ def show(conn: psycopg.Connection[Row], which: str) -> list[DeliveryDetail]:
             DeliveryDetail(
                 _row(row),
                 tuple(AttemptRow(**a) for a in attempts),
-                None if document is None else bytes(document),
+                bytes(document),
             )
         )
     return details
@@ -470,12 +496,12 @@ def requeue(
     """Queue deliveries again now, with a fresh run of attempts: the given ids, or every
     delivery in `state` (dead by default) of `partner` (or of every partner). Delivered ones
     are never touched. The ids re-queued."""
-    if state is DeliveryState.DELIVERED:
-        raise ValueError("a delivered CDR is never sent again")
+    if state in (DeliveryState.DELIVERED, DeliveryState.PULL):
+        raise ValueError(f"a {state.value} CDR is never sent again")
     rows = conn.execute(
         """UPDATE cdr_delivery
               SET state = 'RETRYING', requeued_after = attempts, next_attempt_at = now()
-            WHERE state <> 'DELIVERED'
+            WHERE state NOT IN ('DELIVERED', 'PULL')
               AND (cardinality(%(ids)s::bigint[]) > 0 AND delivery_id = ANY(%(ids)s::bigint[])
                    OR cardinality(%(ids)s::bigint[]) = 0 AND state = %(state)s
                       AND (%(partner)s::text IS NULL OR emsp = %(partner)s))

@@ -144,9 +144,10 @@ GRANT USAGE ON SEQUENCE rejection_rejection_id_seq TO roamclear_api;
 -- partners' connections and the CPOs' correlation ids, and keeps the delivery ledger; the
 -- operator re-queues dead deliveries (`deliveries retry`: those columns only).
 GRANT SELECT ON ledger_transaction, raw_event, ocpi_connection, ocpi_connection_current,
-                ocpi_cdr_receipt, cdr_delivery, cdr_delivery_attempt
+                ocpi_cdr_receipt, cdr_delivery, cdr_delivery_attempt, cdr_delivery_waiting
     TO roamclear_deliverer;
 GRANT INSERT, UPDATE ON cdr_delivery, cdr_delivery_attempt TO roamclear_deliverer;
+GRANT INSERT, UPDATE, DELETE ON cdr_delivery_waiting TO roamclear_deliverer;  -- a queue (FOR UPDATE)
 GRANT USAGE ON SEQUENCE cdr_delivery_delivery_id_seq TO roamclear_deliverer;
 GRANT UPDATE (state, requeued_after, next_attempt_at) ON cdr_delivery
     TO roamclear_operator;

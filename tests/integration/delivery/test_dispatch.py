@@ -21,6 +21,7 @@ from pipeline.delivery.dispatcher import Dispatcher, DispatchPolicy
 from pipeline.hubkeys import load_hub_keyring
 from pipeline.kafka.client import read_from_beginning, records_in_topic
 from pipeline.topics import Topic, topic_name
+from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
 from schemas.ocpi.credentials import Endpoint
 from settlement.delivery.retry import RetryPolicy
@@ -170,10 +171,10 @@ def test_every_booking_reaches_its_emsp_once_a_credit_after_its_cdr(
     emsp = FakeEmsp(token="emp-token")
     with emsp.serving() as url:
         _connect(fresh_settings, EMP, url, emsp.token)
-        assert _intake(fresh_settings) == 3
+        assert _intake(fresh_settings) == 4  # BE*EVB's kept for it to pull
         assert _intake(fresh_settings) == 0  # events read again create nothing
         final = _dispatch_until(fresh_settings, lambda c: c["DELIVERED"] == 3)
-    assert final == {"PENDING": 0, "RETRYING": 0, "DELIVERED": 3, "DEAD": 0}
+    assert final == {"PULL": 1, "PENDING": 0, "RETRYING": 0, "DELIVERED": 3, "DEAD": 0}
     sent = emsp.received
     ids = [r.cdr["id"] for r in sent]
     assert sorted(ids) == sorted(str(c["id"]) for c in cdrs)  # each once, only its own
@@ -258,7 +259,7 @@ def test_a_dead_emsp_delays_nobody_and_is_delivered_once_requeued(
         _intake(fresh_settings)
         started = time.monotonic()
         final = _dispatch_until(fresh_settings, lambda c: c["DEAD"] == 1 and c["DELIVERED"] == 2)
-    assert final == {"PENDING": 0, "RETRYING": 0, "DELIVERED": 2, "DEAD": 1}
+    assert final == {"PULL": 0, "PENDING": 0, "RETRYING": 0, "DELIVERED": 2, "DEAD": 1}
     assert time.monotonic() - started < WAIT_S_MAX
     assert sorted(r.cdr["id"] for r in alive.received) == ["CDR-EVB-1", "CDR-EVB-2"]
     assert fresh_settings.database_url is not None
@@ -277,11 +278,58 @@ def test_a_dead_emsp_delays_nobody_and_is_delivered_once_requeued(
 
 
 def test_an_emsp_that_pulls_gets_no_pushes(fresh_settings: Settings) -> None:
-    """Without a cdrs RECEIVER endpoint (not registered over OCPI) no delivery is made: the
-    eMSP pulls (GET /ocpi/2.2.1/cdrs)."""
-    _book(fresh_settings, [cdr_dict(0)])
-    assert _intake(fresh_settings) == 0
-    assert _counts(fresh_settings)["PENDING"] == 0
+    """Without a cdrs RECEIVER endpoint (not registered over OCPI) nothing is pushed: the CDR
+    and its credit are kept, as the eMSP would have received them, for it to pull."""
+    _book(fresh_settings, [cdr_dict(0), credit_of(0)])
+    assert _intake(fresh_settings) == 2
+    assert _counts(fresh_settings) == {
+        "PULL": 2,
+        "PENDING": 0,
+        "RETRYING": 0,
+        "DELIVERED": 0,
+        "DEAD": 0,
+    }
+    assert fresh_settings.database_url is not None
+    with connect(fresh_settings.database_url) as conn:
+        (charge,) = deliveries.show(conn, f"NL*TNM*{cdr_dict(0)['id']}")
+        (credit,) = deliveries.show(conn, f"NL*TNM*{credit_of(0)['id']}")
+        with connect(role_url(fresh_settings, DbRole.OPERATOR)) as operator:
+            with pytest.raises(ValueError, match="never sent again"):
+                deliveries.requeue(operator, state=DeliveryState.PULL)
+            assert deliveries.requeue(operator, [charge.delivery.delivery_id]) == []
+    assert credit.delivery.kind == "REVERSAL" and credit.attempts == ()
+    original, mirrored = loads_exact(charge.document), loads_exact(credit.document)
+    assert mirrored["total_cost"] == {k: -v for k, v in original["total_cost"].items()}
+
+
+def test_a_reversal_announced_before_its_original_waits_for_it(
+    fresh_settings: Settings,
+) -> None:
+    """The two events come on two topics in no order: a credit whose original's delivery is
+    not there yet waits, and follows it."""
+    _book(fresh_settings, [cdr_dict(0), credit_of(0)])
+    assert fresh_settings.kafka_bootstrap_servers is not None
+    rated, booked = [], []
+    for topic, into in ((Topic.CDR_RATED, rated), (Topic.LEDGER_TRANSACTIONS, booked)):
+        name = topic_name(fresh_settings.topic_prefix, topic)
+        count = asyncio.run(records_in_topic(fresh_settings.kafka_bootstrap_servers, name))
+        for record in asyncio.run(
+            read_from_beginning(fresh_settings.kafka_bootstrap_servers, name, count)
+        ):
+            if (found := intake.announced(record.value)) is not None:
+                into.append(found)
+    assert len(rated) == 1 and len(booked) == 1
+
+    async def take(events: list[intake.Announced]) -> int:
+        conn = await connect_async(role_url(fresh_settings, DbRole.DELIVERER))
+        try:
+            return await intake.take(conn, events)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(take(booked)) == 0  # the credit first: it waits
+    assert asyncio.run(take(rated)) == 2  # its original, and then the credit
+    assert sum(_counts(fresh_settings).values()) == 2
 
 
 def test_what_was_delivered_cannot_change(fresh_settings: Settings) -> None:
