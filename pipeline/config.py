@@ -64,7 +64,7 @@ class Settings:
     delivery_attempts_max: int = 12
     delivery_backoff_base_s: float = 2.0
     delivery_backoff_cap_s: float = 600.0
-    delivery_concurrency: int = 4
+    delivery_concurrency: int = 8
     delivery_timeout_s: float = 10.0
     delivery_lease_s: float = 60.0
 
@@ -103,7 +103,7 @@ class Settings:
             delivery_attempts_max=int(env.get("ROAMCLEAR_DELIVERY_ATTEMPTS_MAX", "12")),
             delivery_backoff_base_s=float(env.get("ROAMCLEAR_DELIVERY_BACKOFF_BASE_S", "2")),
             delivery_backoff_cap_s=float(env.get("ROAMCLEAR_DELIVERY_BACKOFF_CAP_S", "600")),
-            delivery_concurrency=int(env.get("ROAMCLEAR_DELIVERY_CONCURRENCY", "4")),
+            delivery_concurrency=int(env.get("ROAMCLEAR_DELIVERY_CONCURRENCY", "8")),
             delivery_timeout_s=float(env.get("ROAMCLEAR_DELIVERY_TIMEOUT_S", "10")),
             delivery_lease_s=float(env.get("ROAMCLEAR_DELIVERY_LEASE_S", "60")),
             role_database_urls=tuple(

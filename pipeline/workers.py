@@ -39,6 +39,7 @@ def worker_env(settings: Settings, home: Path, app_id: str, **extra: str) -> dic
 
 
 WORKER_COMMAND = (sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info")
+DELIVER_COMMAND = (sys.executable, "-m", "pipeline.cli", "deliver", "--loglevel", "info")
 
 
 class WorkerGroup:

@@ -1,9 +1,9 @@
 """POSTing deliveries to eMSPs: one loop per eMSP, so a dead eMSP slows nobody else.
 
-Each loop claims up to `concurrency` due deliveries of its eMSP (settlement.store.deliveries
-.claim: a lease in PostgreSQL, so several `roamclear deliver` processes share the work and a
-killed one's claims run out and are taken again), records each attempt, POSTs the documents
-at once, and records the answers. With nothing due it sleeps until the next delivery falls
+Each loop claims due deliveries of its eMSP (settlement.store.deliveries.claim: a lease in
+PostgreSQL, so several `roamclear deliver` processes share the work and a killed one's claims
+run out and are taken again), records each attempt, POSTs the documents `concurrency` at a
+time, and records the answers. With nothing due it sleeps until the next delivery falls
 due, at most `IDLE_POLL_S` (new deliveries appear without notice).
 
 A request carries what OCPI asks of a hub forwarding a CPO's CDR (2.2.1 "Message Routing",
@@ -38,6 +38,7 @@ log = logging.getLogger("roamclear.deliveries")
 IDLE_POLL_S: Final = 0.5
 EMSPS_REFRESH_S: Final = 5.0  # how often the set of eMSPs (and their endpoints) is read again
 RESPONSE_BYTES_MAX: Final = 1_000_000
+CLAIM_ROUNDS_MAX: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,14 @@ class DispatchPolicy:
     concurrency: int  # POSTs at once per eMSP
     timeout_s: float  # one POST, connect to last byte
     lease_s: float  # a claim's life: longer than a POST
+
+    @property
+    def claim_size(self) -> int:
+        """Deliveries claimed at once: as many rounds of `concurrency` POSTs as fit in half
+        the lease even if every POST runs into its timeout, so a claim never runs out while
+        its dispatcher still works on it (which would let another send the same CDRs)."""
+        rounds = max(1, int(self.lease_s / (2 * self.timeout_s)))
+        return self.concurrency * min(rounds, CLAIM_ROUNDS_MAX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +112,16 @@ class Dispatcher:
                         wait_s = await deliveries.next_due_in_s(conn, emsp)
                     await asyncio.sleep(min(IDLE_POLL_S, IDLE_POLL_S if wait_s is None else wait_s))
                     continue
+                lanes = asyncio.Semaphore(self.policy.concurrency)
+
+                async def post_in_lane(
+                    item: Claimed, request_id: str
+                ) -> tuple[Verdict, str | None]:
+                    async with lanes:
+                        return await self._post(receiver, item, request_id)
+
                 verdicts = await asyncio.gather(
-                    *(self._post(receiver, item, request_id) for item, request_id in claimed)
+                    *(post_in_lane(item, request_id) for item, request_id in claimed)
                 )
                 async with conn.transaction():
                     for (item, request_id), (verdict, location) in zip(
@@ -140,7 +157,7 @@ class Dispatcher:
         """Claim due deliveries and record their attempts, committed before any POST."""
         async with conn.transaction():
             claimed = await deliveries.claim(
-                conn, emsp, self.policy.concurrency, self.policy.lease_s
+                conn, emsp, self.policy.claim_size, self.policy.lease_s
             )
             started = []
             for item in claimed:
@@ -150,7 +167,7 @@ class Dispatcher:
         return started
 
     async def _post(
-        self, receiver: Receiver, item: Claimed, request_id: str
+        self, receiver: Receiver, item: Claimed, request_id: str, lanes: asyncio.Semaphore
     ) -> tuple[Verdict, str | None]:
         cpo, emsp = PartyRef.parse(item.cpo), PartyRef.parse(item.emsp)
         headers = {
@@ -163,7 +180,8 @@ class Dispatcher:
             "OCPI-to-country-code": emsp.country_code,
             "OCPI-to-party-id": emsp.party_id,
         }
-        return await post(self.client, receiver.url, item, headers, self.policy.timeout_s)
+        async with lanes:
+            return await post(self.client, receiver.url, item, headers, self.policy.timeout_s)
 
     async def _record(
         self,

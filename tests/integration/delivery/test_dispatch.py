@@ -23,13 +23,10 @@ from pipeline.kafka.client import read_from_beginning, records_in_topic
 from pipeline.topics import Topic, topic_name
 from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
-from schemas.ocpi.credentials import Endpoint
 from settlement.delivery.retry import RetryPolicy
-from settlement.partner_tokens import seal
-from settlement.store import deliveries, ocpi_connections, ocpi_tokens
+from settlement.store import deliveries
 from settlement.store.db import connect, connect_async
 from settlement.store.deliveries import DeliveryState
-from settlement.store.ocpi_connections import ConnectionEvent, Initiator, Registration, RequestIds
 from tests.integration.clearing.helpers import (
     cdr_dict,
     credit_of,
@@ -38,7 +35,7 @@ from tests.integration.clearing.helpers import (
     submit,
 )
 from tests.integration.clearing.test_batch import _clear
-from tests.integration.delivery.emsp import FakeEmsp
+from tests.integration.delivery.emsp import FakeEmsp, connect_emsp
 from tests.integration.settlement.http import free_port
 
 pytestmark = pytest.mark.integration
@@ -73,34 +70,6 @@ def _book(settings: Settings, cdrs: list[dict[str, object]]) -> None:
     register_reference_data(settings)
     records = [(_key(cdr), envelope(cdr)) for cdr in cdrs]
     asyncio.run(_clear(settings, submit(settings, records)))
-
-
-def _connect(settings: Settings, emsp: PartyRef, receiver_url: str, token: str) -> None:
-    """Register the eMSP over OCPI as a handshake would, with a cdrs RECEIVER endpoint."""
-    assert settings.database_url is not None
-    with connect(settings.database_url) as conn:
-        hub_token = ocpi_tokens.issue(conn, emsp, ocpi_tokens.TokenKind.C)
-        ocpi_connections.record(
-            conn,
-            emsp,
-            ConnectionEvent.REGISTERED,
-            Initiator.HUB,
-            RequestIds("req", "corr"),
-            Registration(
-                version="2.2.1",
-                versions_url=f"{receiver_url}/versions",
-                version_url=f"{receiver_url}/2.2.1",
-                endpoints=(
-                    Endpoint.model_validate(
-                        {"identifier": "cdrs", "role": "RECEIVER", "url": f"{receiver_url}/cdrs"}
-                    ),
-                ),
-                roles=(),
-                partner_token=seal(load_hub_keyring(settings), str(emsp), token),
-                token_unencoded=False,
-                hub_token_hash=ocpi_tokens.token_hash(hub_token),
-            ),
-        )
 
 
 def _intake(settings: Settings) -> int:
@@ -170,7 +139,7 @@ def test_every_booking_reaches_its_emsp_once_a_credit_after_its_cdr(
     _book(fresh_settings, [*cdrs, cdr_dict(1)])  # cdr_dict(1) is BE*EVB's, which pulls
     emsp = FakeEmsp(token="emp-token")
     with emsp.serving() as url:
-        _connect(fresh_settings, EMP, url, emsp.token)
+        connect_emsp(fresh_settings, EMP, url, emsp.token)
         assert _intake(fresh_settings) == 4  # BE*EVB's kept for it to pull
         assert _intake(fresh_settings) == 0  # events read again create nothing
         final = _dispatch_until(fresh_settings, lambda c: c["DELIVERED"] == 3)
@@ -225,7 +194,7 @@ def test_failures_are_retried_until_delivered_and_every_attempt_is_kept(
     _book(fresh_settings, [cdr_dict(0)])
     emsp = FakeEmsp(script=[500, "slow", "html", "ocpi2001", 201])
     with emsp.serving() as url:
-        _connect(fresh_settings, EMP, url, emsp.token)
+        connect_emsp(fresh_settings, EMP, url, emsp.token)
         _intake(fresh_settings)
         policy = replace(FAST, retry=replace(FAST.retry, attempts_max=6))
         final = _dispatch_until(fresh_settings, lambda c: c["DELIVERED"] == 1, policy)
@@ -254,8 +223,8 @@ def test_a_dead_emsp_delays_nobody_and_is_delivered_once_requeued(
     dead_port = free_port()
     alive = FakeEmsp(token="evb-token")
     with alive.serving() as url:
-        _connect(fresh_settings, EMP, f"http://127.0.0.1:{dead_port}", "emp-token")
-        _connect(fresh_settings, EVB, url, alive.token)
+        connect_emsp(fresh_settings, EMP, f"http://127.0.0.1:{dead_port}", "emp-token")
+        connect_emsp(fresh_settings, EVB, url, alive.token)
         _intake(fresh_settings)
         started = time.monotonic()
         final = _dispatch_until(fresh_settings, lambda c: c["DEAD"] == 1 and c["DELIVERED"] == 2)
@@ -336,7 +305,7 @@ def test_what_was_delivered_cannot_change(fresh_settings: Settings) -> None:
     _book(fresh_settings, [cdr_dict(0)])
     emsp = FakeEmsp()
     with emsp.serving() as url:
-        _connect(fresh_settings, EMP, url, emsp.token)
+        connect_emsp(fresh_settings, EMP, url, emsp.token)
         _intake(fresh_settings)
         _dispatch_until(fresh_settings, lambda c: c["DELIVERED"] == 1)
     with connect(role_url(fresh_settings, DbRole.DELIVERER)) as conn:
