@@ -113,15 +113,8 @@ class Dispatcher:
                     await asyncio.sleep(min(IDLE_POLL_S, IDLE_POLL_S if wait_s is None else wait_s))
                     continue
                 lanes = asyncio.Semaphore(self.policy.concurrency)
-
-                async def post_in_lane(
-                    item: Claimed, request_id: str
-                ) -> tuple[Verdict, str | None]:
-                    async with lanes:
-                        return await self._post(receiver, item, request_id)
-
                 verdicts = await asyncio.gather(
-                    *(post_in_lane(item, request_id) for item, request_id in claimed)
+                    *(self._post(receiver, item, rid, lanes) for item, rid in claimed)
                 )
                 async with conn.transaction():
                     for (item, request_id), (verdict, location) in zip(
