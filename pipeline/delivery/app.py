@@ -82,7 +82,11 @@ def create_delivery_app(settings: Settings) -> faust.App:
     async def dispatch() -> None:
         keyring = load_hub_keyring(settings)
         timeout = httpx.Timeout(policy.timeout_s, connect=min(5.0, policy.timeout_s))
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        # idle connections closed before a typical server keep-alive (5 s) closes them under
+        # a request: that attempt would fail (and be retried) for nothing
+        limits = httpx.Limits(
+            max_connections=None, max_keepalive_connections=64, keepalive_expiry=2.0
+        )
         async with httpx.AsyncClient(
             timeout=timeout, limits=limits, follow_redirects=False
         ) as client:

@@ -423,14 +423,20 @@ def list_deliveries(
     partner: str | None = None,
     state: DeliveryState | None = None,
     limit: int = LIST_LIMIT_DEFAULT,
+    offset: int = 0,
 ) -> list[DeliveryRow]:
     """Deliveries, newest first; `partner` matches the eMSP or the CPO."""
     rows = conn.execute(
         f"""SELECT {_COLUMNS} FROM cdr_delivery
              WHERE (%(partner)s::text IS NULL OR emsp = %(partner)s OR cpo = %(partner)s)
                AND (%(state)s::text IS NULL OR state = %(state)s)
-             ORDER BY delivery_id DESC LIMIT %(limit)s""",
-        {"partner": partner, "state": None if state is None else state.value, "limit": limit},
+             ORDER BY delivery_id DESC LIMIT %(limit)s OFFSET %(offset)s""",
+        {
+            "partner": partner,
+            "state": None if state is None else state.value,
+            "limit": limit,
+            "offset": offset,
+        },
     ).fetchall()
     return [_row(row) for row in rows]
 
@@ -445,6 +451,29 @@ def counts(conn: psycopg.Connection[Row], partner: str | None = None) -> dict[st
     ).fetchall()
     found = {row["state"]: row["n"] for row in rows}
     return {state.value: found.get(state.value, 0) for state in DeliveryState}
+
+
+def deliverable_bookings(conn: psycopg.Connection[Row]) -> int:
+    """Bookings that have (or will have) a delivery: every CHARGE and REVERSAL."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM ledger_transaction WHERE kind IN ('CHARGE', 'REVERSAL')"
+    ).fetchone()
+    return 0 if row is None else int(row["n"])
+
+
+def delivered_keys(conn: psycopg.Connection[Row]) -> list[tuple[str, str]]:
+    """(eMSP, CDR key) of every delivered CDR."""
+    rows = conn.execute(
+        "SELECT emsp, cdr_key FROM cdr_delivery WHERE state = 'DELIVERED' ORDER BY delivery_id"
+    ).fetchall()
+    return [(row["emsp"], row["cdr_key"]) for row in rows]
+
+
+def retried_then_delivered(conn: psycopg.Connection[Row]) -> int:
+    row = conn.execute(
+        "SELECT count(*) AS n FROM cdr_delivery WHERE state = 'DELIVERED' AND attempts > 1"
+    ).fetchone()
+    return 0 if row is None else int(row["n"])
 
 
 @dataclass(frozen=True, slots=True)

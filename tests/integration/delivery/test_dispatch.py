@@ -9,11 +9,13 @@ import base64
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from pipeline.api.tokens import create_token
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.delivery import intake
@@ -36,7 +38,7 @@ from tests.integration.clearing.helpers import (
 )
 from tests.integration.clearing.test_batch import _clear
 from tests.integration.delivery.emsp import FakeEmsp, connect_emsp
-from tests.integration.settlement.http import free_port
+from tests.integration.settlement.http import free_port, serve
 
 pytestmark = pytest.mark.integration
 
@@ -322,3 +324,49 @@ def test_what_was_delivered_cannot_change(fresh_settings: Settings) -> None:
         assert deliveries.requeue(conn, state=DeliveryState.DEAD) == []
         with pytest.raises(ValueError, match="never sent again"):
             deliveries.requeue(conn, state=DeliveryState.DELIVERED)
+
+
+def test_finance_sees_every_delivery_and_a_partner_those_of_its_own_cdrs(
+    fresh_settings: Settings,
+) -> None:
+    _book(fresh_settings, [cdr_dict(0), cdr_dict(1)])  # DE*EMP's, BE*EVB's
+    emsp = FakeEmsp()
+    assert fresh_settings.database_url is not None
+    with emsp.serving() as url:
+        connect_emsp(fresh_settings, EMP, url, emsp.token)
+        _intake(fresh_settings)
+        _dispatch_until(fresh_settings, lambda c: c["DELIVERED"] == 1)
+    with connect(fresh_settings.database_url) as conn:
+        tokens = {
+            "finance": create_token(conn, None, "test"),
+            "emp": create_token(conn, "DE*EMP"),
+            "evb": create_token(conn, "BE*EVB"),
+            "tnm": create_token(conn, "NL*TNM"),
+        }
+        conn.commit()
+    with serve(fresh_settings) as api, httpx.Client(base_url=api, timeout=30) as client:
+
+        def get(token: str, path: str = "/finance/v1/deliveries", **params: object) -> Any:
+            return client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
+
+        everything = get(tokens["finance"])
+        assert everything.status_code == 200
+        assert everything.json()["counts"]["DELIVERED"] == 1
+        assert {d["emsp"] for d in everything.json()["deliveries"]} == {"DE*EMP", "BE*EVB"}
+        assert everything.headers["X-Total-Count"] == "2"
+        page = get(tokens["finance"], limit=1)
+        assert len(page.json()["deliveries"]) == 1 and "offset=1" in page.headers["Link"]
+        own = get(tokens["emp"]).json()["deliveries"]
+        assert [(d["emsp"], d["state"]) for d in own] == [("DE*EMP", "DELIVERED")]
+        assert [d["state"] for d in get(tokens["evb"]).json()["deliveries"]] == ["PULL"]
+        assert len(get(tokens["tnm"]).json()["deliveries"]) == 2  # the CPO: both its CDRs
+        assert get(tokens["emp"], partner="BE*EVB").status_code == 403
+        assert get(tokens["emp"], state="nonsense").status_code == 422
+        evb_id = get(tokens["evb"]).json()["deliveries"][0]["delivery_id"]
+        emp_id = own[0]["delivery_id"]
+        detail = get(tokens["emp"], f"/finance/v1/deliveries/{emp_id}")
+        assert detail.status_code == 200
+        assert [a["delivered"] for a in detail.json()["attempt_log"]] == [True]
+        assert get(tokens["emp"], f"/finance/v1/deliveries/{evb_id}").status_code == 404
+        assert get(tokens["emp"], "/finance/v1/deliveries/999999").status_code == 404
+        assert client.get("/finance/v1/deliveries").status_code == 401
