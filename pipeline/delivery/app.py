@@ -80,6 +80,7 @@ def create_delivery_app(settings: Settings) -> faust.App:
             await conn.close()
 
     async def dispatch() -> None:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per POST otherwise
         keyring = load_hub_keyring(settings)
         timeout = httpx.Timeout(policy.timeout_s, connect=min(5.0, policy.timeout_s))
         # idle connections closed before a typical server keep-alive (5 s) closes them under
