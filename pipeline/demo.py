@@ -263,14 +263,24 @@ def check_deliveries(
     table = Table("delivered", "retrying", "dead", "kept for pull", title="CDR deliveries to eMSPs")
     table.add_row(*(f"{per_state[k]:,}" for k in ("DELIVERED", "RETRYING", "DEAD", "PULL")))
     console.print(table)
+    # CDR keys are canonical (upper case); the CDRs the platforms got keep the CPO's ids
     expected = Counter((emsp.replace("*", ""), key.split("*", 2)[2]) for emsp, key in delivered)
-    once = expected == platforms.cdr_ids
+    received = Counter(
+        {(emsp, cdr_id.upper()): n for (emsp, cdr_id), n in platforms.cdr_ids.items()}
+    )
+    once = expected == received
     console.print(
         f"{len(delivered):,} CDRs (and credits) POSTed to the eMSPs' OCPI platforms, "
         f"{retried:,} of them after a 503 the first time (retried with backoff); each eMSP "
         f"received each of its CDRs exactly once: {'[green]yes[/]' if once else '[red]no[/]'}",
         highlight=False,
     )
+    if not once:
+        console.print(
+            f"not received: {sorted(expected - received)[:5]}; "
+            f"received more than once or not delivered: {sorted(received - expected)[:5]}",
+            highlight=False,
+        )
     if not once or per_state["DEAD"] or per_state["RETRYING"] or per_state["PENDING"]:
         raise RuntimeError("the deliveries do not add up")
 
