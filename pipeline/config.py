@@ -67,6 +67,8 @@ class Settings:
     delivery_concurrency: int = 8
     delivery_timeout_s: float = 10.0
     delivery_lease_s: float = 60.0
+    # OCPI HubClientInfo: how often every connected party's versions endpoint is checked
+    still_alive_s: float = 300.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,6 +108,7 @@ class Settings:
             delivery_concurrency=int(env.get("ROAMCLEAR_DELIVERY_CONCURRENCY", "8")),
             delivery_timeout_s=float(env.get("ROAMCLEAR_DELIVERY_TIMEOUT_S", "10")),
             delivery_lease_s=float(env.get("ROAMCLEAR_DELIVERY_LEASE_S", "60")),
+            still_alive_s=float(env.get("ROAMCLEAR_STILL_ALIVE_S", "300")),
             role_database_urls=tuple(
                 (role, env[f"ROAMCLEAR_DATABASE_URL_{role}"])
                 for role in ROLE_NAMES

@@ -22,6 +22,7 @@ from pipeline.app import faust_app
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.delivery import intake
+from pipeline.delivery.client_info import ClientInfoService
 from pipeline.delivery.dispatcher import Dispatcher, DispatchPolicy
 from pipeline.hubkeys import load_hub_keyring
 from pipeline.topics import CDR_PARTITIONS, Topic, topic_name
@@ -92,7 +93,8 @@ def create_delivery_app(settings: Settings) -> faust.App:
             timeout=timeout, limits=limits, follow_redirects=False
         ) as client:
             try:
-                await Dispatcher(database_url, keyring, policy, client).run()
+                info = ClientInfoService(keyring, client, settings.still_alive_s, policy.timeout_s)
+                await Dispatcher(database_url, keyring, policy, client, info).run()
             except Exception as exc:
                 log.exception("deliveries: the dispatcher failed")
                 await app.crash(exc)

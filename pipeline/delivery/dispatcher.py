@@ -23,15 +23,17 @@ import httpx
 import psycopg
 
 from pipeline.delivery import intake
+from pipeline.delivery.client_info import ClientInfoService
 from pipeline.ocpi.partner_api import authorization
 from schemas.hub.party import PartyRef
 from settlement.delivery.answer import Verdict, failed, judge
 from settlement.delivery.retry import RetryPolicy
 from settlement.keys import HubKeyring
 from settlement.partner_tokens import PartnerTokenError
-from settlement.store import deliveries, ocpi_connections
+from settlement.store import deliveries, hub_client_info, ocpi_connections
 from settlement.store.db import Row, connect_async
 from settlement.store.deliveries import Claimed
+from settlement.store.hub_client_info import ConnectionStatus
 
 log = logging.getLogger("roamclear.deliveries")
 
@@ -72,11 +74,13 @@ class Dispatcher:
         keyring: HubKeyring,
         policy: DispatchPolicy,
         client: httpx.AsyncClient,
+        client_info: ClientInfoService | None = None,
     ) -> None:
         self.database_url = database_url
         self.keyring = keyring
         self.policy = policy
         self.client = client
+        self.client_info = client_info
         self.loops: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
@@ -85,6 +89,8 @@ class Dispatcher:
         try:
             while True:
                 await intake.promote(conn)  # reversals whose original came while idle
+                if self.client_info is not None:
+                    await self.client_info.tick(conn)
                 for emsp in await deliveries.receiving_emsps(conn):
                     loop = self.loops.get(emsp)
                     if loop is None or loop.done():
@@ -103,7 +109,7 @@ class Dispatcher:
         try:
             while True:
                 receiver = await self._receiver(conn, emsp)
-                if receiver is None:  # unregistered meanwhile: its deliveries wait
+                if receiver is None:  # unregistered or OFFLINE: its deliveries wait
                     await asyncio.sleep(EMSPS_REFRESH_S)
                     continue
                 claimed = await self._claim(conn, emsp, receiver)
@@ -130,7 +136,8 @@ class Dispatcher:
                 "SELECT * FROM ocpi_connection_current WHERE partner = %s", (emsp,)
             )
             row = await cursor.fetchone()
-        if row is None:
+            status = await hub_client_info.status_of(conn, emsp)
+        if row is None or status is ConnectionStatus.OFFLINE:
             return None
         connection = ocpi_connections.connection_of(row)
         registration = connection.registration

@@ -51,8 +51,8 @@ CREATE INDEX cdr_delivery_due ON cdr_delivery (emsp, next_attempt_at)
 -- GET /cdrs pages by delivery_id, which grows in commit order: the intake inserts under a
 -- transaction-scoped advisory lock (settlement.store.deliveries.create), so a row committed
 -- later never takes a place before rows a client has already paged past.
-CREATE INDEX cdr_delivery_emsp ON cdr_delivery (emsp, delivery_id);
-CREATE INDEX cdr_delivery_cpo ON cdr_delivery (cpo, delivery_id);
+CREATE INDEX cdr_delivery_emsp ON cdr_delivery (emsp, delivery_id) INCLUDE (last_updated);
+CREATE INDEX cdr_delivery_cpo ON cdr_delivery (cpo, delivery_id) INCLUDE (last_updated);
 CREATE INDEX cdr_delivery_cdr ON cdr_delivery (cdr_key);
 
 -- What may change: the state machine and its bookkeeping; never which CDR, which eMSP, the

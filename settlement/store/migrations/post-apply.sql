@@ -151,3 +151,9 @@ GRANT INSERT, UPDATE, DELETE ON cdr_delivery_waiting TO roamclear_deliverer;  --
 GRANT USAGE ON SEQUENCE cdr_delivery_delivery_id_seq TO roamclear_deliverer;
 GRANT UPDATE (state, requeued_after, next_attempt_at) ON cdr_delivery
     TO roamclear_operator;
+
+-- HubClientInfo (0017): the deliverer runs the still-alive checks and pushes ClientInfo.
+GRANT SELECT ON partner, partner_version, hub_client_info, partner_liveness, client_info_push
+    TO roamclear_deliverer;
+GRANT INSERT ON partner_liveness, client_info_push TO roamclear_deliverer;
+GRANT USAGE ON SEQUENCE partner_liveness_seq_seq TO roamclear_deliverer;

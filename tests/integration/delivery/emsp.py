@@ -56,6 +56,8 @@ class FakeEmsp:
     script: list[int | str] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    up: bool = True  # its versions endpoint answers (the hub's still-alive check)
+    client_infos: list[dict[str, Any]] = field(default_factory=list)  # PUT to it, in order
 
     def ok(self) -> list[Received]:
         """The POSTs it answered with success."""
@@ -92,6 +94,19 @@ class FakeEmsp:
                 return JSONResponse(OK, status_code=step, headers=location)
             return JSONResponse({**OK, "status_code": 3000}, status_code=step)
 
+        @app.get("/versions")
+        async def versions() -> Response:
+            if not self.up:
+                return PlainTextResponse("down for maintenance", status_code=503)
+            return JSONResponse({**OK, "data": [{"version": "2.2.1", "url": "x"}]})
+
+        @app.put("/hubclientinfo/{country_code}/{party_id}")
+        async def client_info(country_code: str, party_id: str, request: Request) -> Response:
+            info = loads_exact(await request.body())
+            assert (info["country_code"], info["party_id"]) == (country_code, party_id)
+            self.client_infos.append(info)
+            return JSONResponse(OK)
+
         return app
 
     @contextmanager
@@ -100,8 +115,11 @@ class FakeEmsp:
             yield url
 
 
-def connect_emsp(settings: Settings, emsp: PartyRef, receiver_url: str, token: str) -> None:
-    """Register the eMSP over OCPI as a handshake would, with a cdrs RECEIVER endpoint."""
+def connect_emsp(
+    settings: Settings, emsp: PartyRef, receiver_url: str, token: str, *modules: str
+) -> None:
+    """Register the eMSP over OCPI as a handshake would, with a cdrs RECEIVER endpoint (and
+    one for each of `modules`, e.g. hubclientinfo)."""
     assert settings.database_url is not None
     with connect(settings.database_url) as conn:
         hub_token = ocpi_tokens.issue(conn, emsp, ocpi_tokens.TokenKind.C)
@@ -115,10 +133,11 @@ def connect_emsp(settings: Settings, emsp: PartyRef, receiver_url: str, token: s
                 version="2.2.1",
                 versions_url=f"{receiver_url}/versions",
                 version_url=f"{receiver_url}/2.2.1",
-                endpoints=(
+                endpoints=tuple(
                     Endpoint.model_validate(
-                        {"identifier": "cdrs", "role": "RECEIVER", "url": f"{receiver_url}/cdrs"}
-                    ),
+                        {"identifier": m, "role": "RECEIVER", "url": f"{receiver_url}/{m}"}
+                    )
+                    for m in ("cdrs", *modules)
                 ),
                 roles=(),
                 partner_token=seal(load_hub_keyring(settings), str(emsp), token),
