@@ -9,8 +9,9 @@ of the parameters and the one writing of the answer, for every SENDER interface.
               &offset=2&limit=2>; rel="next"      only while more pages follow
 
 Parameters: `date_from` (inclusive) and `date_to` (exclusive) on `last_updated`, RFC 3339
-(without an offset the time is UTC, as OCPI says of every timestamp); `offset` from 0 (the
-default); `limit` from 1, capped at the module's maximum (the default). Anything else about
+with an offset (`Z`; a bare local time is refused, as everywhere in the hub: docs/ocpi.md,
+"Where the hub departs from the spec"); `offset` from 0 (the default); `limit` from 1,
+capped at the module's maximum (the default). Anything else about
 them is HTTP 400 with 2001 and every problem, each naming its parameter. The objects are
 spliced into the answer as the stored JSON bytes: numbers keep their digits (`2.4000`).
 """
@@ -35,7 +36,6 @@ from settlement.store.ocpi_sender import Page, Window
 OFFSET_DIGITS_MAX: Final = 15  # far beyond any list, well inside PostgreSQL's bigint
 PARAMETER_CHARS_MAX: Final = 64  # a date-time is at most 35 characters; quoted back at most this
 _INTEGER: Final = re.compile(rf"[0-9]{{1,{OFFSET_DIGITS_MAX}}}")
-_ZONE: Final = re.compile(r"([Zz]|[+-][0-9]{2}:[0-9]{2})$")
 _DATE_TIME: Final = TypeAdapter(DateTime)
 
 
@@ -55,15 +55,14 @@ def _date(request: Request, name: str, problems: list[str]) -> datetime | None:
     value = _single(request, name, problems)
     if value is None:
         return None
-    # OCPI: "the absence of the timezone designator implies a UTC timestamp"
-    text = value if _ZONE.search(value) else value + "Z"
     try:
-        return _DATE_TIME.validate_python(text)
+        return _DATE_TIME.validate_python(value)
     except ValidationError:
-        hint = " (a '+' offset must be sent as %2B)" if " " in value else ""
+        # a `+` not sent as %2B arrives as a space
+        hint = " (send a '+' offset as %2B)" if " " in value else ""
         problems.append(
-            f"{name}: must be an RFC 3339 date-time, e.g. 2026-12-03T10:00:00Z, "
-            f"not {_quoted(value)}{hint}"
+            f"{name}: must be an RFC 3339 date-time with its offset, e.g. "
+            f"2026-12-03T10:00:00Z, not {_quoted(value)}{hint}"
         )
         return None
 

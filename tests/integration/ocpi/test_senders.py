@@ -266,8 +266,8 @@ def test_date_filters_are_on_last_updated_and_links_carry_them(hub: Hub) -> None
     for page in pages[:-1]:
         query = parse_qs(urlsplit(_path(page.headers["link"])).query)
         assert query["date_from"] == [date_from] and query["date_to"] == [date_to]
-    # an offset is read as UTC without a zone (OCPI), and +01:00 is the same instant
-    for spelled in ("2026-11-02T00:00:00", "2026-11-02T01:00:00%2B01:00"):
+    # an offset is that instant (+01:00 one hour ahead of Z)
+    for spelled in ("2026-11-02T00:00:00Z", "2026-11-02T01:00:00%2B01:00"):
         answer = hub.get(f"{BASE}/cdrs?date_from={spelled}", "EMP")
         assert _ids(answer) == ["ABC-0", "ABC-1"], spelled
     only_to = hub.get(f"{BASE}/cdrs?date_to=2026-11-01T01:00:00Z", "EMP")
@@ -290,6 +290,7 @@ def test_bad_parameters_are_400_2001_naming_each(hub: Hub) -> None:
     for query, named in (
         ("date_from=yesterday", "date_from"),
         ("date_to=2026-13-01T00:00:00Z", "date_to"),
+        ("date_to=2026-11-01T00:00:00", "date_to"),  # a bare local time, as everywhere
         ("date_from=2026-11-01T00:00:00 01:00", "date_from"),
         ("offset=-1", "offset"),
         ("offset=1.5", "offset"),
