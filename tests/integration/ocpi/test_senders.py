@@ -39,6 +39,7 @@ PARTNERS = {
     "BTH": ("FR*BTH", "BOTH"),
 }
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -338,12 +339,21 @@ def test_routing_request_ids_auth_and_the_single_cdr_get(hub: Hub) -> None:
 # -- tariffs and locations ---------------------------------------------------------------
 
 
-def _tariff(cpo: str, tariff_id: str, last_updated: datetime) -> dict[str, Any]:
-    tariff: dict[str, Any] = copy.deepcopy(sample("tariff_nl_tnm_ac.json"))
+def _owned(sample_name: str, cpo: str, object_id: str, last_updated: datetime) -> dict[str, Any]:
+    """A sample tariff or Location as `cpo`'s object `object_id`."""
+    document: dict[str, Any] = copy.deepcopy(sample(sample_name))
     country, party = cpo.split("*")
     stamp = last_updated.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {**tariff, "country_code": country, "party_id": party, "id": tariff_id,
-            "last_updated": stamp}  # fmt: skip
+    document.update(country_code=country, party_id=party, id=object_id, last_updated=stamp)
+    return document
+
+
+def _tariff(cpo: str, tariff_id: str, last_updated: datetime) -> dict[str, Any]:
+    return _owned("tariff_nl_tnm_ac.json", cpo, tariff_id, last_updated)
+
+
+def _location(cpo: str, location_id: str, last_updated: datetime) -> dict[str, Any]:
+    return _owned("location_nl_tnm_ams.json", cpo, location_id, last_updated)
 
 
 def _store_tariff(hub: Hub, tariff: dict[str, Any]) -> None:
@@ -352,26 +362,29 @@ def _store_tariff(hub: Hub, tariff: dict[str, Any]) -> None:
         conn.commit()
 
 
-def _location(cpo: str, location_id: str, last_updated: datetime) -> dict[str, Any]:
-    location: dict[str, Any] = copy.deepcopy(sample("location_nl_tnm_ams.json"))
-    country, party = cpo.split("*")
-    stamp = last_updated.strftime("%Y-%m-%dT%H:%M:%SZ")
-    location.update(country_code=country, party_id=party, id=location_id, last_updated=stamp)
-    return location
-
-
 def _store_location(hub: Hub, location: dict[str, Any]) -> None:
     with connect(hub.settings.database_url or "") as conn:
         reference_store.store_location(conn, parse_location(location))
         conn.commit()
 
 
+def _every_walk_lists(
+    hub: Hub, module: str, name: str, expected_ids: list[str], limit_max: int
+) -> None:
+    """Walks of pages of 1, 2 and 7 list exactly `expected_ids`, in order, with the headers
+    the spec asks for on every page."""
+    for limit in (1, 2, 7):
+        pages, objects = _walk(hub, f"{BASE}/{module}?limit={limit}", name)
+        assert [o["id"] for o in objects] == expected_ids, limit
+        assert {p.headers["x-total-count"] for p in pages} == {str(len(expected_ids))}
+        assert {p.headers["x-limit"] for p in pages} == {str(limit_max)}
+        assert "link" not in pages[-1].headers and all("link" in p.headers for p in pages[:-1])
+
+
 def test_tariffs_current_versions_in_creation_order_deleted_ones_left_out(hub: Hub) -> None:
-    order = []
-    for n in range(9):
-        cpo = "NL*TNM" if n % 3 else "NL*ABC"
-        _store_tariff(hub, _tariff(cpo, f"T-{n}", T0 + timedelta(hours=n)))
-        order.append(f"T-{n}")
+    order = [f"T-{n}" for n in range(9)]  # every third NL*ABC's, the others NL*TNM's
+    for n, tariff_id in enumerate(order):
+        _store_tariff(hub, _tariff("NL*TNM" if n % 3 else "NL*ABC", tariff_id, T0 + n * HOUR))
     # a newer version keeps its place (and is the one listed); an older one changes nothing
     _store_tariff(hub, {**_tariff("NL*TNM", "T-1", T0 + timedelta(days=5)), "currency": "USD"})
     _store_tariff(hub, _tariff("NL*TNM", "T-2", T0 - timedelta(days=5)))
@@ -383,12 +396,7 @@ def test_tariffs_current_versions_in_creation_order_deleted_ones_left_out(hub: H
     assert deleted is reference_store.TariffDeletion.DELETED
     order.remove("T-4")
 
-    for limit in (1, 2, 7):
-        pages, tariffs = _walk(hub, f"{BASE}/tariffs?limit={limit}", "EMP")
-        assert [t["id"] for t in tariffs] == order
-        assert {p.headers["x-total-count"] for p in pages} == {str(len(order))}
-        assert {p.headers["x-limit"] for p in pages} == {str(TARIFFS_PAGE_MAX)}
-        assert "link" not in pages[-1].headers and all("link" in p.headers for p in pages[:-1])
+    _every_walk_lists(hub, "tariffs", "EMP", order, TARIFFS_PAGE_MAX)
     listed = {t["id"]: t for t in _walk(hub, f"{BASE}/tariffs", "EMP")[1]}
     assert listed["T-1"]["currency"] == "USD" and listed["T-2"]["last_updated"] == (
         "2026-11-01T02:00:00Z"
@@ -414,20 +422,15 @@ def test_tariffs_current_versions_in_creation_order_deleted_ones_left_out(hub: H
 
 
 def test_locations_current_documents_paged_and_filtered(hub: Hub) -> None:
-    order = []
-    for n in range(8):
+    order = [f"LOC-{n}" for n in range(8)]  # odd ones NL*TNM's, even ones NL*ABC's
+    for n, location_id in enumerate(order):
         cpo = "NL*TNM" if n % 2 else "NL*ABC"
-        _store_location(hub, _location(cpo, f"LOC-{n}", T0 + timedelta(hours=n)))
-        order.append(f"LOC-{n}")
+        _store_location(hub, _location(cpo, location_id, T0 + n * HOUR))
     changed = _location("NL*TNM", "LOC-1", T0 + timedelta(days=3))
     changed["evses"][0]["status"] = "CHARGING"
     _store_location(hub, changed)
 
-    for limit in (1, 2, 7):
-        pages, locations = _walk(hub, f"{BASE}/locations?limit={limit}", "EVB")
-        assert [loc["id"] for loc in locations] == order
-        assert {p.headers["x-total-count"] for p in pages} == {str(len(order))}
-        assert {p.headers["x-limit"] for p in pages} == {str(LOCATIONS_PAGE_MAX)}
+    _every_walk_lists(hub, "locations", "EVB", order, LOCATIONS_PAGE_MAX)
     first = _walk(hub, f"{BASE}/locations", "EVB")[1][1]
     assert first["id"] == "LOC-1" and first["evses"][0]["status"] == "CHARGING"
     recent = hub.get(f"{BASE}/locations?date_from=2026-11-02T00:00:00Z", "EVB")
