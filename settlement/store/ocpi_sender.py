@@ -51,27 +51,38 @@ class Page:
         assert len(self.documents) <= self.total
 
 
-# The filters as parameters: %(party)s, %(cpo)s (NULL: every CPO), %(date_from)s, %(date_to)s.
-_DATES: Final = """
-(%(date_from)s::timestamptz IS NULL OR {alias}last_updated >= %(date_from)s)
-AND (%(date_to)s::timestamptz IS NULL OR {alias}last_updated < %(date_to)s)
-"""
+def _dates(window: Window, alias: str = "") -> str:
+    """The date conditions the window has (`AND …`, or nothing): written out only when
+    given, so that each plan is made for the filters it has."""
+    conditions = ""
+    if window.date_from is not None:
+        conditions += f" AND {alias}last_updated >= %(date_from)s"
+    if window.date_to is not None:
+        conditions += f" AND {alias}last_updated < %(date_to)s"
+    return conditions
+
 
 # A CDR is visible to both parties it names: its eMSP (every state: pushed or pulled, it is
-# the eMSP's CDR either way) and its CPO.
-_CDRS: Final = f"""
+# the eMSP's CDR either way) and its CPO; a CDR of a partner with itself, once. The ids
+# come from the (emsp, delivery_id) and (cpo, delivery_id) indexes (without dates, an
+# eMSP's from its index alone), the documents only for the page's ids: counting never
+# reads a document.
+_CDRS: Final = """
 WITH visible AS (
-    SELECT delivery_id, document FROM cdr_delivery
-     WHERE (emsp = %(party)s OR cpo = %(party)s) AND {_DATES.format(alias="")}
+    SELECT delivery_id FROM cdr_delivery WHERE emsp = %(party)s {dates}
+    UNION ALL
+    SELECT delivery_id FROM cdr_delivery WHERE cpo = %(party)s AND emsp <> %(party)s {dates}
 )
 SELECT (SELECT count(*) FROM visible) AS total,
-       ARRAY(SELECT document FROM visible ORDER BY delivery_id
-              OFFSET %(offset)s LIMIT %(limit)s) AS documents
+       ARRAY(SELECT d.document FROM cdr_delivery d
+              WHERE d.delivery_id IN (SELECT delivery_id FROM visible ORDER BY delivery_id
+                                       OFFSET %(offset)s LIMIT %(limit)s)
+              ORDER BY d.delivery_id) AS documents
 """
 
 # The newest version of each tariff (as the receiver's GET picks it), unless its latest
 # lifecycle event deleted it.
-_TARIFFS: Final = f"""
+_TARIFFS: Final = """
 WITH current AS (
     SELECT DISTINCT ON (tariff_key) tariff_key, last_updated, body
       FROM tariff_version
@@ -83,10 +94,9 @@ WITH current AS (
       JOIN (SELECT tariff_key, min(published_at) AS first_at FROM tariff_version
              WHERE %(cpo)s::text IS NULL OR cpo = %(cpo)s
              GROUP BY tariff_key) f USING (tariff_key)
-     WHERE {_DATES.format(alias="c.")}
-       AND NOT coalesce((SELECT l.event = 'DELETED' FROM tariff_lifecycle l
+     WHERE NOT coalesce((SELECT l.event = 'DELETED' FROM tariff_lifecycle l
                           WHERE l.tariff_key = c.tariff_key
-                          ORDER BY l.at DESC LIMIT 1), false)
+                          ORDER BY l.at DESC LIMIT 1), false) {dates}
 )
 SELECT (SELECT count(*) FROM listed) AS total,
        ARRAY(SELECT convert_to(body::text, 'UTF8') FROM listed ORDER BY first_at, tariff_key
@@ -94,7 +104,7 @@ SELECT (SELECT count(*) FROM listed) AS total,
 """
 
 # The highest revision of each location is its current document (migration 0014).
-_LOCATIONS: Final = f"""
+_LOCATIONS: Final = """
 WITH revisions AS (
     SELECT location_key, min(revision) AS first_revision, max(revision) AS current_revision
       FROM location_version
@@ -105,7 +115,7 @@ WITH revisions AS (
       FROM revisions r
       JOIN location_version v
         ON v.location_key = r.location_key AND v.revision = r.current_revision
-     WHERE {_DATES.format(alias="v.")}
+     WHERE true {dates}
 )
 SELECT (SELECT count(*) FROM listed) AS total,
        ARRAY(SELECT convert_to(body::text, 'UTF8') FROM listed ORDER BY first_revision
@@ -113,33 +123,32 @@ SELECT (SELECT count(*) FROM listed) AS total,
 """
 
 
-def _page(conn: psycopg.Connection[Row], query: str, parameters: dict[str, Any]) -> Page:
-    row = conn.execute(query, parameters).fetchone()
-    assert row is not None  # an aggregate always answers one row
-    return Page(row["total"], tuple(bytes(document) for document in row["documents"]))
-
-
-def _parameters(window: Window, **filters: str | None) -> dict[str, Any]:
-    return {
+def _page(
+    conn: psycopg.Connection[Row], query: str, window: Window, alias: str, **filters: str | None
+) -> Page:
+    parameters: dict[str, Any] = {
         "date_from": window.date_from,
         "date_to": window.date_to,
         "offset": window.offset,
         "limit": window.limit,
         **filters,
     }
+    row = conn.execute(query.format(dates=_dates(window, alias)), parameters).fetchone()
+    assert row is not None  # an aggregate always answers one row
+    return Page(row["total"], tuple(bytes(document) for document in row["documents"]))
 
 
 def cdrs_page(conn: psycopg.Connection[Row], party: str, window: Window) -> Page:
     """The CDRs `party` is the eMSP or the CPO of, as delivered (the stored documents),
     oldest delivery first."""
-    return _page(conn, _CDRS, _parameters(window, party=party))
+    return _page(conn, _CDRS, window, "", party=party)
 
 
 def tariffs_page(conn: psycopg.Connection[Row], cpo: str | None, window: Window) -> Page:
     """The current tariffs of `cpo` (None: of every CPO), not deleted, as stored."""
-    return _page(conn, _TARIFFS, _parameters(window, cpo=cpo))
+    return _page(conn, _TARIFFS, window, "c.", cpo=cpo)
 
 
 def locations_page(conn: psycopg.Connection[Row], cpo: str | None, window: Window) -> Page:
     """The current Locations of `cpo` (None: of every CPO), as stored."""
-    return _page(conn, _LOCATIONS, _parameters(window, cpo=cpo))
+    return _page(conn, _LOCATIONS, window, "v.", cpo=cpo)
