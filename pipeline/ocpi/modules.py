@@ -15,7 +15,15 @@ from enum import StrEnum
 from fastapi import APIRouter
 
 # receivers: they import paths from pipeline.ocpi.paths, never this module
-from pipeline.ocpi import cdrs, credentials, locations, senders, sessions, tariffs
+from pipeline.ocpi import (
+    cdrs,
+    credentials,
+    hubclientinfo,
+    locations,
+    senders,
+    sessions,
+    tariffs,
+)
 from pipeline.ocpi.paths import BASE_PATH, VERSION, VERSION_PATH
 
 __all__ = ["BASE_PATH", "MODULES", "VERSION", "VERSION_PATH", "InterfaceRole", "Module", "ModuleId"]
@@ -29,6 +37,7 @@ class ModuleId(StrEnum):
     SESSIONS = "sessions"
     TARIFFS = "tariffs"
     LOCATIONS = "locations"
+    HUBCLIENTINFO = "hubclientinfo"
 
 
 class InterfaceRole(StrEnum):
@@ -60,4 +69,7 @@ MODULES: tuple[Module, ...] = (
     Module(ModuleId.TARIFFS, InterfaceRole.SENDER, tariffs.MODULE, senders.tariffs_router),
     Module(ModuleId.LOCATIONS, InterfaceRole.RECEIVER, locations.MODULE, locations.router),
     Module(ModuleId.LOCATIONS, InterfaceRole.SENDER, locations.MODULE, senders.locations_router),
+    Module(
+        ModuleId.HUBCLIENTINFO, InterfaceRole.SENDER, hubclientinfo.MODULE, hubclientinfo.router
+    ),
 )

@@ -46,16 +46,26 @@ class ClientInfo:
         }
 
 
-async def client_infos(conn: psycopg.AsyncConnection[Row]) -> list[ClientInfo]:
-    cursor = await conn.execute(
-        "SELECT partner, role, status, last_updated FROM hub_client_info ORDER BY partner"
+_CLIENT_INFOS: Final = (
+    "SELECT partner, role, status, last_updated FROM hub_client_info ORDER BY partner"
+)
+
+
+def _info(row: Row) -> ClientInfo:
+    return ClientInfo(
+        row["partner"], row["role"], ConnectionStatus(row["status"]), row["last_updated"]
     )
-    return [
-        ClientInfo(
-            row["partner"], row["role"], ConnectionStatus(row["status"]), row["last_updated"]
-        )
-        for row in await cursor.fetchall()
-    ]
+
+
+async def client_infos(conn: psycopg.AsyncConnection[Row]) -> list[ClientInfo]:
+    """Every partner's ClientInfo, by party."""
+    cursor = await conn.execute(_CLIENT_INFOS)
+    return [_info(row) for row in await cursor.fetchall()]
+
+
+def client_infos_of(conn: psycopg.Connection[Row]) -> list[ClientInfo]:
+    """`client_infos`, for the API's synchronous connections."""
+    return [_info(row) for row in conn.execute(_CLIENT_INFOS).fetchall()]
 
 
 async def status_of(conn: psycopg.AsyncConnection[Row], partner: str) -> ConnectionStatus | None:

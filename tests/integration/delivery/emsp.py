@@ -117,9 +117,9 @@ class FakeEmsp:
 
 def connect_emsp(
     settings: Settings, emsp: PartyRef, receiver_url: str, token: str, *modules: str
-) -> None:
+) -> str:
     """Register the eMSP over OCPI as a handshake would, with a cdrs RECEIVER endpoint (and
-    one for each of `modules`, e.g. hubclientinfo)."""
+    one for each of `modules`, e.g. hubclientinfo); the token it calls the hub with."""
     assert settings.database_url is not None
     with connect(settings.database_url) as conn:
         hub_token = ocpi_tokens.issue(conn, emsp, ocpi_tokens.TokenKind.C)
@@ -145,3 +145,4 @@ def connect_emsp(
                 hub_token_hash=ocpi_tokens.token_hash(hub_token),
             ),
         )
+    return hub_token

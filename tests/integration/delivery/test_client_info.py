@@ -5,6 +5,7 @@ partner's ClientInfo once per change, and deliveries to an OFFLINE eMSP wait for
 from __future__ import annotations
 
 import asyncio
+import base64
 from dataclasses import replace
 
 import httpx
@@ -20,7 +21,7 @@ from settlement.store.db import connect, connect_async
 from tests.integration.clearing.helpers import cdr_dict
 from tests.integration.delivery.emsp import FakeEmsp, connect_emsp
 from tests.integration.delivery.test_dispatch import FAST, _book, _counts, _for, _intake
-from tests.integration.settlement.http import free_port
+from tests.integration.settlement.http import free_port, serve
 
 pytestmark = pytest.mark.integration
 EMP, EVB = PartyRef.parse("DE*EMP"), PartyRef.parse("BE*EVB")
@@ -107,3 +108,30 @@ def test_deliveries_to_an_offline_emsp_wait_and_resume(fresh_settings: Settings)
         asyncio.run(run(8.0))
     assert _counts(fresh_settings)["DELIVERED"] == 1
     assert [r.cdr["id"] for r in evb.received] == ["CDR-EVB-1"]
+
+
+def test_a_party_gets_every_other_party_s_client_info(fresh_settings: Settings) -> None:
+    _book(fresh_settings, [cdr_dict(0)])
+    emp = FakeEmsp()
+    with emp.serving() as url:
+        token = connect_emsp(fresh_settings, EMP, url, emp.token)
+    header = {"Authorization": "Token " + base64.b64encode(token.encode()).decode()}
+    with serve(fresh_settings) as api, httpx.Client(base_url=api, timeout=30) as client:
+        details = client.get("/ocpi/2.2.1", headers=header).json()["data"]["endpoints"]
+        assert {"identifier": "hubclientinfo", "role": "SENDER"}.items() <= next(
+            e for e in details if e["identifier"] == "hubclientinfo"
+        ).items()
+        first = client.get("/ocpi/2.2.1/hubclientinfo", params={"limit": 2}, headers=header)
+        assert first.status_code == 200 and first.headers["X-Total-Count"] == "3"
+        following = httpx.URL(first.headers["Link"].split(";")[0].strip("<>"))  # public URL
+        rest = client.get(following.raw_path.decode(), headers=header)
+        listed = first.json()["data"] + rest.json()["data"]
+        assert "Link" not in rest.headers
+        assert [(i["country_code"], i["party_id"], i["role"], i["status"]) for i in listed] == [
+            ("BE", "EVB", "EMSP", "PLANNED"),
+            ("NL", "ABC", "CPO", "PLANNED"),
+            ("NL", "TNM", "CPO", "PLANNED"),
+        ]  # not the caller itself
+        bad = client.get("/ocpi/2.2.1/hubclientinfo", params={"offset": "-1"}, headers=header)
+        assert bad.status_code == 400 and bad.json()["status_code"] == 2001
+        assert client.get("/ocpi/2.2.1/hubclientinfo").status_code == 401
