@@ -109,14 +109,20 @@ def _serving(app: Sink) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def record_receiver(settings: Settings, emsp: PartyRef, base_url: str, token: str) -> str:
+def record_receiver(
+    settings: Settings, emsp: PartyRef, base_url: str, token: str, *modules: str
+) -> str:
     """Record the eMSP's OCPI connection as a credentials handshake would, with its `cdrs`
-    RECEIVER at `base_url`/cdrs; the token it calls the hub with."""
+    RECEIVER at `base_url`/cdrs (and one per module of `modules` likewise), calling it with
+    `token`; the token it calls the hub with."""
     assert settings.database_url is not None
     with connect(settings.database_url) as conn:
         hub_token = ocpi_tokens.issue(conn, emsp, ocpi_tokens.TokenKind.C)
-        endpoint = Endpoint.model_validate(
-            {"identifier": "cdrs", "role": "RECEIVER", "url": f"{base_url}/cdrs"}
+        endpoints = tuple(
+            Endpoint.model_validate(
+                {"identifier": module, "role": "RECEIVER", "url": f"{base_url}/{module}"}
+            )
+            for module in ("cdrs", *modules)
         )
         ocpi_connections.record(
             conn,
@@ -128,7 +134,7 @@ def record_receiver(settings: Settings, emsp: PartyRef, base_url: str, token: st
                 version="2.2.1",
                 versions_url=f"{base_url}/versions",
                 version_url=f"{base_url}/2.2.1",
-                endpoints=(endpoint,),
+                endpoints=endpoints,
                 roles=(),
                 partner_token=seal(load_hub_keyring(settings), str(emsp), token),
                 token_unencoded=False,

@@ -19,15 +19,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from pipeline.bench.deliver import record_receiver
 from pipeline.config import Settings
-from pipeline.hubkeys import load_hub_keyring
 from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
-from schemas.ocpi.credentials import Endpoint
-from settlement.partner_tokens import seal
-from settlement.store import ocpi_connections, ocpi_tokens
-from settlement.store.db import connect
-from settlement.store.ocpi_connections import ConnectionEvent, Initiator, Registration, RequestIds
 from tests.integration.settlement.http import serve_app
 
 OK = {"status_code": 1000, "timestamp": "2026-12-03T10:00:00Z"}
@@ -120,29 +115,4 @@ def connect_emsp(
 ) -> str:
     """Register the eMSP over OCPI as a handshake would, with a cdrs RECEIVER endpoint (and
     one for each of `modules`, e.g. hubclientinfo); the token it calls the hub with."""
-    assert settings.database_url is not None
-    with connect(settings.database_url) as conn:
-        hub_token = ocpi_tokens.issue(conn, emsp, ocpi_tokens.TokenKind.C)
-        ocpi_connections.record(
-            conn,
-            emsp,
-            ConnectionEvent.REGISTERED,
-            Initiator.HUB,
-            RequestIds("req", "corr"),
-            Registration(
-                version="2.2.1",
-                versions_url=f"{receiver_url}/versions",
-                version_url=f"{receiver_url}/2.2.1",
-                endpoints=tuple(
-                    Endpoint.model_validate(
-                        {"identifier": m, "role": "RECEIVER", "url": f"{receiver_url}/{m}"}
-                    )
-                    for m in ("cdrs", *modules)
-                ),
-                roles=(),
-                partner_token=seal(load_hub_keyring(settings), str(emsp), token),
-                token_unencoded=False,
-                hub_token_hash=ocpi_tokens.token_hash(hub_token),
-            ),
-        )
-    return hub_token
+    return record_receiver(settings, emsp, receiver_url, token, *modules)
