@@ -33,13 +33,11 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")]
 
 
-def create_app(settings: Settings, *, with_passthrough: str | None = None) -> faust.App:
-    """The clearing app (the clearing agent on cdr.submitted, the session agent on
-    session.events); `with_passthrough=TOPIC` instead forwards cdr.submitted to TOPIC
-    unchanged (the baseline of `roamclear bench pipeline`)."""
+def faust_app(settings: Settings, app_id: str) -> faust.App:
+    """A roamclear faust app (no agents yet) in consumer group `app_id`."""
     assert settings.kafka_bootstrap_servers is not None
-    app = HardenedApp(
-        settings.app_id if with_passthrough is None else f"{settings.app_id}-passthrough",
+    return HardenedApp(
+        app_id,
         broker=broker_urls(settings.kafka_bootstrap_servers),
         value_serializer="raw",
         key_serializer="raw",
@@ -55,6 +53,16 @@ def create_app(settings: Settings, *, with_passthrough: str | None = None) -> fa
         producer_acks=-1,
         producer_linger_ms=5,
         agent_supervisor=CrashingSupervisor,
+    )
+
+
+def create_app(settings: Settings, *, with_passthrough: str | None = None) -> faust.App:
+    """The clearing app (the clearing agent on cdr.submitted, the session agent on
+    session.events); `with_passthrough=TOPIC` instead forwards cdr.submitted to TOPIC
+    unchanged (the baseline of `roamclear bench pipeline`)."""
+    app = faust_app(
+        settings,
+        settings.app_id if with_passthrough is None else f"{settings.app_id}-passthrough",
     )
     submitted = app.topic(
         topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED),

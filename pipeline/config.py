@@ -19,7 +19,8 @@ from pathlib import Path
 from settlement.sessions.missing import SESSION_STALE_H_DEFAULT
 
 TOPIC_PREFIX_DEFAULT = "roamclear"
-ROLE_NAMES = ("WORKER", "CLOSER", "API", "READER", "OPERATOR")  # ROAMCLEAR_DATABASE_URL_<name>
+# ROAMCLEAR_DATABASE_URL_<name>
+ROLE_NAMES = ("WORKER", "CLOSER", "API", "READER", "OPERATOR", "DELIVERER")
 HOME_DEFAULT = ".roamclear"
 
 
@@ -56,6 +57,18 @@ class Settings:
     ocpi_requests_per_s: float = 100.0
     ocpi_burst: float = 200.0
     ocpi_rate_limits: str = ""
+    # CDR delivery to eMSPs (pipeline.delivery): the consumer group, the retry policy, how
+    # many POSTs one eMSP gets at once, the time one POST may take, and how long a claimed
+    # delivery stays claimed (longer than a POST: then another dispatcher may try it)
+    delivery_app_id: str = "roamclear-deliveries"
+    delivery_attempts_max: int = 12
+    delivery_backoff_base_s: float = 2.0
+    delivery_backoff_cap_s: float = 600.0
+    delivery_concurrency: int = 8
+    delivery_timeout_s: float = 10.0
+    delivery_lease_s: float = 60.0
+    # OCPI HubClientInfo: how often every connected party's versions endpoint is checked
+    still_alive_s: float = 300.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +101,14 @@ class Settings:
             ocpi_requests_per_s=float(env.get("ROAMCLEAR_OCPI_REQUESTS_PER_S", "100")),
             ocpi_burst=float(env.get("ROAMCLEAR_OCPI_BURST", "200")),
             ocpi_rate_limits=env.get("ROAMCLEAR_OCPI_RATE_LIMITS", ""),
+            delivery_app_id=env.get("ROAMCLEAR_DELIVERY_APP_ID", "roamclear-deliveries"),
+            delivery_attempts_max=int(env.get("ROAMCLEAR_DELIVERY_ATTEMPTS_MAX", "12")),
+            delivery_backoff_base_s=float(env.get("ROAMCLEAR_DELIVERY_BACKOFF_BASE_S", "2")),
+            delivery_backoff_cap_s=float(env.get("ROAMCLEAR_DELIVERY_BACKOFF_CAP_S", "600")),
+            delivery_concurrency=int(env.get("ROAMCLEAR_DELIVERY_CONCURRENCY", "8")),
+            delivery_timeout_s=float(env.get("ROAMCLEAR_DELIVERY_TIMEOUT_S", "10")),
+            delivery_lease_s=float(env.get("ROAMCLEAR_DELIVERY_LEASE_S", "60")),
+            still_alive_s=float(env.get("ROAMCLEAR_STILL_ALIVE_S", "300")),
             role_database_urls=tuple(
                 (role, env[f"ROAMCLEAR_DATABASE_URL_{role}"])
                 for role in ROLE_NAMES

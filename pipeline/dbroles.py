@@ -8,9 +8,9 @@ post-apply.sql grants it and no others:
     >>> role_url(settings, DbRole.WORKER)
     'postgresql://roamclear_worker@db:5432/hub'
 
-`ROAMCLEAR_DATABASE_URL_WORKER` (… `_CLOSER`, `_API`, `_READER`, `_OPERATOR`) names another URL for
-a role: a managed PostgreSQL with passwords, a login user of another name that is a member
-of the role.
+`ROAMCLEAR_DATABASE_URL_WORKER` (… `_CLOSER`, `_API`, `_READER`, `_OPERATOR`, `_DELIVERER`)
+names another URL for a role: a managed PostgreSQL with passwords, a login user of another
+name that is a member of the role.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class DbRole(StrEnum):
     API = "roamclear_api"  # `roamclear api`: reads, appends what partners deliver over HTTP
     READER = "roamclear_reader"  # read-only commands: SELECT only
     OPERATOR = "roamclear_operator"  # reference data, keys, tokens, retries: appends only
+    DELIVERER = "roamclear_deliverer"  # `roamclear deliver`: the CDR delivery ledger
 
 
 def role_url(settings: Settings, role: DbRole) -> str:

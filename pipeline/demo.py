@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -27,18 +28,20 @@ from pipeline.cli.settle import policy_from_env
 from pipeline.cli.simulate import answers_table
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
+from pipeline.delivery.watch import wait_for_deliveries
 from pipeline.embedded import devstack
 from pipeline.hubkeys import hub_signer, load_seal_keys
 from pipeline.kafka.admin import create_topics
 from pipeline.kafka.client import read_from_beginning, records_in_topic
 from pipeline.publish import cdr_record, publish_records
 from pipeline.simulate import Category, ScenarioConfig, build_reference, category_counts
-from pipeline.simulate.over_http import HttpExpected
+from pipeline.simulate.over_http import HttpExpected, simulated_partners
+from pipeline.simulate.platform import PartnerPlatforms
 from pipeline.simulate.scenario import iter_submissions
 from pipeline.simulate.send import send_stream
 from pipeline.simulate.via_http import HttpRun, hub_api, send_over_http
 from pipeline.topics import Topic, topic_name, topic_specs
-from pipeline.workers import WorkerGroup, worker_processes
+from pipeline.workers import DELIVER_COMMAND, WorkerGroup, worker_processes
 from schemas.base import loads_exact
 from schemas.events import CdrSubmitted, parse_envelope
 from schemas.hub.party import PartnerRole, PartyRef
@@ -47,7 +50,7 @@ from schemas.validation import parse_agreement, parse_location, parse_tariff
 from settlement.rating import rate_cdr
 from settlement.sessions.missing import FindingKind
 from settlement.statements.pdf import render_pdf
-from settlement.store import books
+from settlement.store import books, deliveries
 from settlement.store.closing import close_once
 from settlement.store.db import connect
 from settlement.store.migrate import apply_migrations
@@ -209,35 +212,77 @@ def step_clear(settings: Settings, cdrs: int, console: Console) -> None:
     register_samples(settings)
     config = ScenarioConfig(cdrs=cdrs, seed=2026)
     data = build_reference(config)
-    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console) as bar:
-        task = bar.add_task("partners over OCPI", total=cdrs)
-        with hub_api(settings, None, settings.home) as hub_url:
-            run = send_over_http(
-                settings,
-                hub_url,
-                data,
-                iter_submissions(config, data),
-                lambda n: bar.advance(task, n),
-            )
-    console.print(
-        f"{run.partners} simulated partners connected through the credentials handshake "
-        f"(each called back on its own OCPI platform); CPOs PUT {run.reference_pushed} tariffs "
-        f"and locations, {run.tally.sessions_put:,} sessions (PUT, then PATCH when done) and "
-        f"{run.tally.posted:,} CDRs (POST); {run.tally.throttled[0]:,} requests beyond a "
-        "partner's rate were answered 429 and sent again after their Retry-After"
+    with PartnerPlatforms(simulated_partners(data)) as platforms:
+        with Progress(
+            *Progress.get_default_columns(), MofNCompleteColumn(), console=console
+        ) as bar:
+            task = bar.add_task("partners over OCPI", total=cdrs)
+            with hub_api(settings, None, settings.home) as hub_url:
+                run = send_over_http(
+                    settings,
+                    hub_url,
+                    data,
+                    iter_submissions(config, data),
+                    lambda n: bar.advance(task, n),
+                    platforms,
+                )
+        console.print(
+            f"{run.partners} simulated partners connected through the credentials handshake "
+            f"(each called back on its own OCPI platform); CPOs PUT {run.reference_pushed} "
+            f"tariffs and locations, {run.tally.sessions_put:,} sessions (PUT, then PATCH when "
+            f"done) and {run.tally.posted:,} CDRs (POST); {run.tally.throttled[0]:,} requests "
+            "beyond a partner's rate were answered 429 and sent again after their Retry-After"
+        )
+        console.print(answers_table(run.tally))
+        # a bare Kafka client writing in a CPO's name: no proof, so clearing refuses it
+        forged = [s for s in iter_submissions(config, data) if s.category is Category.FORGED]
+        asyncio.run(send_stream(settings, forged))
+        topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
+        with (
+            console.status("a clearing worker and a deliverer are starting…"),
+            worker_processes(settings, 1, settings.home) as group,
+            worker_processes(
+                settings, 1, settings.home, command=DELIVER_COMMAND, name="deliver"
+            ) as deliverers,
+        ):
+            wait_for_books(settings, topic, console, group)
+            wait_for_sessions(settings, 2 * run.tally.sessions_put, group)
+            per_state = wait_for_deliveries(settings, console, deliverers)
+        check_books(settings, topic, config, run, len(forged), console)
+        check_deliveries(settings, platforms, per_state, console)
+
+
+def check_deliveries(
+    settings: Settings, platforms: PartnerPlatforms, per_state: dict[str, int], console: Console
+) -> None:
+    """Every booked CDR reached its eMSP's platform exactly once (or is kept for an eMSP
+    that pulls); none is dead."""
+    with connect(role_url(settings, DbRole.READER)) as conn:
+        delivered = deliveries.delivered_keys(conn)
+        retried = deliveries.retried_then_delivered(conn)
+    table = Table("delivered", "retrying", "dead", "kept for pull", title="CDR deliveries to eMSPs")
+    table.add_row(*(f"{per_state[k]:,}" for k in ("DELIVERED", "RETRYING", "DEAD", "PULL")))
+    console.print(table)
+    # CDR keys are canonical (upper case); the CDRs the platforms got keep the CPO's ids
+    expected = Counter((emsp.replace("*", ""), key.split("*", 2)[2]) for emsp, key in delivered)
+    received = Counter(
+        {(emsp, cdr_id.upper()): n for (emsp, cdr_id), n in platforms.cdr_ids.items()}
     )
-    console.print(answers_table(run.tally))
-    # a bare Kafka client writing in a CPO's name: no proof, so clearing refuses it
-    forged = [s for s in iter_submissions(config, data) if s.category is Category.FORGED]
-    asyncio.run(send_stream(settings, forged))
-    topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
-    with (
-        console.status("a clearing worker is starting…"),
-        worker_processes(settings, 1, settings.home) as group,
-    ):
-        wait_for_books(settings, topic, console, group)
-        wait_for_sessions(settings, 2 * run.tally.sessions_put, group)
-    check_books(settings, topic, config, run, len(forged), console)
+    once = expected == received
+    console.print(
+        f"{len(delivered):,} CDRs (and credits) POSTed to the eMSPs' OCPI platforms, "
+        f"{retried:,} of them after a 503 the first time (retried with backoff); each eMSP "
+        f"received each of its CDRs exactly once: {'[green]yes[/]' if once else '[red]no[/]'}",
+        highlight=False,
+    )
+    if not once:
+        console.print(
+            f"not received: {sorted(expected - received)[:5]}; "
+            f"received more than once or not delivered: {sorted(received - expected)[:5]}",
+            highlight=False,
+        )
+    if not once or per_state["DEAD"] or per_state["RETRYING"] or per_state["PENDING"]:
+        raise RuntimeError("the deliveries do not add up")
 
 
 def check_books(

@@ -39,6 +39,7 @@ def worker_env(settings: Settings, home: Path, app_id: str, **extra: str) -> dic
 
 
 WORKER_COMMAND = (sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info")
+DELIVER_COMMAND = (sys.executable, "-m", "pipeline.cli", "deliver", "--loglevel", "info")
 
 
 class WorkerGroup:
@@ -54,20 +55,26 @@ class WorkerGroup:
         for process, log in zip(self.processes, self.logs, strict=True):
             if process.poll() is not None:
                 tail = log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"a worker exited with {process.returncode}: {tail}")
+                raise RuntimeError(f"{log.stem} exited with {process.returncode}: {tail}")
 
 
 @contextmanager
 def worker_processes(
-    settings: Settings, count: int, log_dir: Path, passthrough_to: str | None = None
+    settings: Settings,
+    count: int,
+    log_dir: Path,
+    passthrough_to: str | None = None,
+    command: tuple[str, ...] = WORKER_COMMAND,
+    name: str = "worker",
 ) -> Iterator[WorkerGroup]:
-    env = worker_env(settings, log_dir, f"run-{uuid.uuid4().hex[:8]}")
-    command = list(WORKER_COMMAND)
-    if passthrough_to:
-        command += ["--passthrough-to", passthrough_to]
-    logs = [log_dir / f"worker-{i}.log" for i in range(count)]
+    """`count` processes of `command` (`roamclear worker`, or `roamclear deliver`) in one new
+    consumer group, ready when this yields; stopped at exit."""
+    run_id = f"run-{uuid.uuid4().hex[:8]}"
+    env = worker_env(settings, log_dir, run_id, ROAMCLEAR_DELIVERY_APP_ID=f"{run_id}-deliveries")
+    command = (*command, "--passthrough-to", passthrough_to) if passthrough_to else command
+    logs = [log_dir / f"{name}-{i}.log" for i in range(count)]
     processes = [
-        subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        subprocess.Popen(list(command), env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
         for log in logs
     ]
     group = WorkerGroup(processes, logs)

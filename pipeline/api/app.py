@@ -1,16 +1,16 @@
 """The HTTP application: ``create_app(settings)`` (FastAPI; OpenAPI at /docs).
 
-It mounts the finance API (pipeline.api.finance, and the missing-CDR report of
-pipeline.api.sessions) and the OCPI interface (pipeline.ocpi:
-versions and the modules in `pipeline.ocpi.modules.MODULES`, whose accepted objects go to
-the broker through one `Publisher`, started on first use; the CDRs receiver has a producer,
-a batch loop and a connection of its own: pipeline.ocpi.cdr_ingest), and holds one PostgreSQL
-connection pool (as `roamclear_api`), opened when the app starts and closed when it stops
-(nothing connects at import), and the hub's keyring (statement seals; the partners' OCPI
-tokens, settlement.partner_tokens), loaded when the app is created (pipeline.hubkeys). With
-PostgreSQL down a request answers 503 with ``Retry-After`` within ``POOL_WAIT_S_MAX``
-(pipeline.api.errors; under /ocpi in the OCPI envelope); once it is back, the pool replaces
-its broken connections.
+It mounts the finance API (pipeline.api.finance, the missing-CDR report of
+pipeline.api.sessions, the CDR deliveries of pipeline.api.deliveries) and the OCPI interface
+(pipeline.ocpi: versions and the modules in `pipeline.ocpi.modules.MODULES`, whose accepted
+objects go to the broker through one `Publisher`, started on first use; the CDRs receiver
+has a producer, a batch loop and a connection of its own: pipeline.ocpi.cdr_ingest), and
+holds one PostgreSQL connection pool (as `roamclear_api`), opened when the app starts and
+closed when it stops (nothing connects at import), and the hub's keyring (statement seals;
+the partners' OCPI tokens, settlement.partner_tokens), loaded when the app is created
+(pipeline.hubkeys). With PostgreSQL down a request answers 503 with ``Retry-After`` within
+``POOL_WAIT_S_MAX`` (pipeline.api.errors; under /ocpi in the OCPI envelope); once it is
+back, the pool replaces its broken connections.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
-from pipeline.api import errors, finance
+from pipeline.api import deliveries, errors, finance
 from pipeline.api import sessions as finance_sessions
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
@@ -111,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(finance.router)
     app.include_router(finance_sessions.router)
+    app.include_router(deliveries.router)
     app.include_router(versions.router)
     for module in MODULES:
         app.include_router(module.router)

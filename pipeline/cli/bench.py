@@ -202,6 +202,42 @@ def pipeline_bench(
     console.print(table)
 
 
+@app.command("deliver")
+def deliver(
+    cdrs: int = typer.Option(5_000, "--cdrs", min=100, help="simulated CDRs to book"),
+    emsps: int = typer.Option(10, "--emsps", min=2, max=50, help="eMSPs to deliver to"),
+    json_output: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Booked CDRs delivered to K local eMSP receivers, then again with one eMSP dead
+    (scratch databases)."""
+    from pipeline.bench import deliver as bench
+    from pipeline.cli.common import live_settings
+
+    with console.status(f"booking {cdrs:,} CDRs and delivering them to {emsps} eMSPs, twice…"):
+        result = bench.run(live_settings(), cdrs, emsps)
+    figures = {
+        "cdrs": result.cdrs,
+        "emsps": result.emsps,
+        "deliveries": result.deliveries,
+        "per_s": round(result.per_s, 1),
+        "p99_ms": round(result.p99_ms, 1),
+        "per_s_with_dead_emsp": round(result.per_s_with_dead_emsp, 1),
+    }
+    if json_output:
+        typer.echo(json.dumps(figures))
+        return
+    table = Table(title=f"deliveries of {cdrs:,} simulated CDRs to {emsps} eMSPs, one deliverer")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("deliveries (bookings)", f"{result.deliveries:,}")
+    table.add_row("deliveries/s", f"{result.per_s:,.0f}")
+    table.add_row("p99, delivery created to the eMSP's 2xx (ms)", f"{result.p99_ms:,.0f}")
+    table.add_row(
+        "deliveries/s to the others, one eMSP dead", f"{result.per_s_with_dead_emsp:,.0f}"
+    )
+    console.print(table)
+
+
 @app.command("ingest")
 def ingest(
     clients: int = typer.Option(50, "--clients", min=1, max=500, help="concurrent partners"),

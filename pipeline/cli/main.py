@@ -8,6 +8,7 @@ from pipeline.api import cli as api_cli
 from pipeline.cli import (
     bench,
     books,
+    deliveries,
     demo,
     dev,
     ingest,
@@ -54,6 +55,7 @@ app.add_typer(statements.app, name="statements")
 app.add_typer(bench.app, name="bench")
 app.command("counts")(books.counts)
 worker.register(app)
+deliveries.register(app)
 simulate.register_command(app)
 api_cli.register(app)
 rate.register(app)

@@ -37,7 +37,7 @@ def worker(
     create_topics(settings.kafka_bootstrap_servers, topic_specs(settings.topic_prefix))
     app = create_app(settings, with_passthrough=passthrough_to)
     tune_gc()
-    _use_uvloop()
+    use_uvloop()
     liveness.quiet_aiokafka_repeats()
     BoundedStopWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
@@ -51,7 +51,7 @@ class BoundedStopWorker(faust.Worker):
         await super().on_stop()
 
 
-def _use_uvloop() -> None:
+def use_uvloop() -> None:
     """libuv's event loop: faust creates futures and callbacks for every consumed message,
     and uvloop runs them in C. `ROAMCLEAR_EVENT_LOOP=asyncio` keeps the standard loop (for
     comparison, or where uvloop misbehaves)."""

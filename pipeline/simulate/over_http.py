@@ -51,8 +51,17 @@ ROLES: Final = {  # the OCPI roles a partner registered as each presents
 }
 
 
+KEEPALIVE_S: Final = 2.0
+
+
 def _client(connections: int = CALLS_IN_FLIGHT_MAX) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    # idle connections closed well before the server's keep-alive timeout (uvicorn's 5 s, as
+    # httpx's own default): a request sent on one the server is closing fails with ReadError
+    limits = httpx.Limits(
+        max_connections=connections,
+        max_keepalive_connections=connections,
+        keepalive_expiry=KEEPALIVE_S,
+    )
     return httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits)
 
 

@@ -7,7 +7,10 @@ that part for every simulated partner, each under a prefix of its own:
     GET  /p/NLTNM/ocpi/versions      [{"version": "2.2.1", "url": ".../p/NLTNM/ocpi/2.2.1"}]
     GET  /p/NLTNM/ocpi/2.2.1         credentials, cdrs, sessions, tariffs, locations
                                      (SENDER; an eMSP also `cdrs` RECEIVER)
-    POST /p/DEEMP/ocpi/2.2.1/cdrs    an eMSP's CDR receiver: counted (delivery comes later)
+    POST /p/DEEMP/ocpi/2.2.1/cdrs    an eMSP's CDR receiver (the hub delivers its CDRs):
+                                     201 with a Location, every id counted; the first POST
+                                     of one CDR in FLAKY_ONE_IN answers 503, as a real
+                                     receiver sometimes does, so the hub retries it
 
 Every call must carry that partner's token (`Authorization: Token <base64>`), as the hub's
 must. FastAPI under uvicorn on 127.0.0.1 and a free port, in a thread; `stop()` ends it.
@@ -19,10 +22,12 @@ import base64
 import secrets
 import threading
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import quote
 
 import uvicorn
 from fastapi import FastAPI, Header
@@ -33,6 +38,7 @@ from schemas.hub.party import PartnerRole, PartyRef
 from schemas.ocpi.types import format_datetime
 
 START_WAIT_S_MAX: Final = 20.0
+FLAKY_ONE_IN: Final = 25  # by a hash of the CDR id: the same CDRs on every run
 STOP_WAIT_S_MAX: Final = 10.0
 VERSION: Final = "2.2.1"
 
@@ -62,7 +68,9 @@ class PartnerPlatforms:
 
     def __init__(self, partners: list[SimulatedPartner]) -> None:
         self.partners = {code(p.party): p for p in partners}
-        self.cdrs_received: Counter[str] = Counter()  # per eMSP (none yet: no delivery)
+        self.cdrs_received: Counter[str] = Counter()  # per eMSP
+        self.cdr_ids: Counter[tuple[str, str]] = Counter()  # (eMSP, CDR id): POSTs accepted
+        self.refused_once: set[tuple[str, str]] = set()  # flaky first answers given
         self.calls = 0
         self.base_url = ""
         self._server: uvicorn.Server | None = None
@@ -107,12 +115,21 @@ class PartnerPlatforms:
             return _envelope({"version": VERSION, "endpoints": endpoints})
 
         @app.post("/p/{party_code}/ocpi/2.2.1/cdrs")
-        def cdr(party_code: str, authorization: str | None = Header(None)) -> Any:
+        def cdr(
+            party_code: str, body: dict[str, Any], authorization: str | None = Header(None)
+        ) -> Any:
             partner = self._partner(party_code, authorization)
             if partner is None or not partner.role.as_emsp:
                 return refused
+            cdr_id = str(body.get("id"))
+            key = (party_code, cdr_id)
+            if zlib.crc32(cdr_id.encode()) % FLAKY_ONE_IN == 0 and key not in self.refused_once:
+                self.refused_once.add(key)
+                return JSONResponse(_envelope(None, 3000, "busy, try again"), 503)
             self.cdrs_received[party_code] += 1
-            return JSONResponse(_envelope(None), 201)
+            self.cdr_ids[key] += 1
+            location = f"{self.base_url}/p/{party_code}/ocpi/2.2.1/cdrs/{quote(cdr_id, safe='')}"
+            return JSONResponse(_envelope(None), 201, headers={"Location": location})
 
         return app
 
@@ -128,6 +145,13 @@ class PartnerPlatforms:
                 raise RuntimeError("the simulated partners' OCPI platform did not start")
             time.sleep(0.05)
         self.base_url = f"http://127.0.0.1:{port}"
+
+    def __enter__(self) -> PartnerPlatforms:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:

@@ -72,17 +72,19 @@ def send_over_http(
     data: ReferenceData,
     submissions: Iterable[Submission],
     progress: Callable[[int], None] = lambda _: None,
+    platforms: PartnerPlatforms | None = None,
 ) -> HttpRun:
+    """Connect the simulated partners and send the stream. Their platforms are `platforms`,
+    started by the caller when they must outlive the run (to receive CDR deliveries), else
+    served for the run only."""
+    if platforms is None:
+        with PartnerPlatforms(simulated_partners(data)) as own:
+            return send_over_http(settings, hub_url, data, submissions, progress, own)
     check_not_connected(settings, data)
     # what the operator does: partners and agreements are contracts, not OCPI
     reference.add_partners(settings, [(p.party, p.role, p.name) for p in data.partners])
     reference.publish_agreements(settings, data.agreements)
-    platforms = PartnerPlatforms(simulated_partners(data))
-    platforms.start()
-    try:
-        connected = asyncio.run(connect(settings, hub_url, platforms, data.partners))
-        pushed = asyncio.run(push_reference(hub_url, connected, data))
-        tally = asyncio.run(drive(hub_url, connected, submissions, progress))
-    finally:
-        platforms.stop()
+    connected = asyncio.run(connect(settings, hub_url, platforms, data.partners))
+    pushed = asyncio.run(push_reference(hub_url, connected, data))
+    tally = asyncio.run(drive(hub_url, connected, submissions, progress))
     return HttpRun(len(connected), pushed, tally)

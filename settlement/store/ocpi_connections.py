@@ -164,7 +164,7 @@ def record(
     except psycopg.errors.UniqueViolation:
         raise ConnectionRefused(f"another handshake for {partner} finished first") from None
     assert row is not None
-    found = _connection(row)
+    found = connection_of(row)
     assert found.partner == partner and found.event is event
     return found
 
@@ -188,7 +188,8 @@ def disconnect(
     return ended
 
 
-def _connection(row: Row) -> Connection:
+def connection_of(row: Row) -> Connection:
+    """A connection from its row (of ocpi_connection or its views)."""
     registration = None
     if row["event"] != ConnectionEvent.UNREGISTERED.value:
         registration = Registration(
@@ -222,13 +223,13 @@ def current(conn: psycopg.Connection[Row], partner: PartyRef) -> Connection | No
     row = conn.execute(
         "SELECT * FROM ocpi_connection_current WHERE partner = %s", (str(partner),)
     ).fetchone()
-    return None if row is None else _connection(row)
+    return None if row is None else connection_of(row)
 
 
 def current_all(conn: psycopg.Connection[Row]) -> list[Connection]:
     """Every partner's connection in force, by partner."""
     rows = conn.execute("SELECT * FROM ocpi_connection_current ORDER BY partner").fetchall()
-    return [_connection(row) for row in rows]
+    return [connection_of(row) for row in rows]
 
 
 def history(conn: psycopg.Connection[Row], partner: PartyRef) -> list[Connection]:
@@ -236,7 +237,7 @@ def history(conn: psycopg.Connection[Row], partner: PartyRef) -> list[Connection
     rows = conn.execute(
         "SELECT * FROM ocpi_connection WHERE partner = %s ORDER BY seq", (str(partner),)
     ).fetchall()
-    return [_connection(row) for row in rows]
+    return [connection_of(row) for row in rows]
 
 
 def partner_token(keyring: HubKeyring, connection: Connection) -> str:

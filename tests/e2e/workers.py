@@ -20,24 +20,36 @@ WAIT_S_MAX = 120.0
 
 
 class Workers:
-    """Worker processes of one consumer group; stops (or kills) them all at exit."""
+    """Processes of one consumer group (`roamclear worker`, or `command`: `roamclear
+    deliver`), with extra environment; stops (or kills) them all at exit."""
 
-    def __init__(self, settings: Settings, log_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_dir: Path,
+        command: tuple[str, ...] = WORKER_COMMAND,
+        name: str = "worker",
+        **env: str,
+    ) -> None:
         self.settings = settings
         self.app_id = f"rc-test-{uuid.uuid4().hex[:8]}"
         self.log_dir = log_dir
+        self.command = command
+        self.name = name
+        self.env = {"ROAMCLEAR_CLEARING_BATCH_MAX": "200", **env}
         self.processes: list[subprocess.Popen[bytes]] = []
         self.expected_exits: set[int] = set()  # pids a test stopped on purpose
 
     def start(self) -> subprocess.Popen[bytes]:
-        log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
+        log = (self.log_dir / f"{self.name}-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
-            list(WORKER_COMMAND),
+            list(self.command),
             env=worker_env(
                 self.settings,
                 self.settings.home / self.app_id,
                 self.app_id,
-                ROAMCLEAR_CLEARING_BATCH_MAX="200",
+                ROAMCLEAR_DELIVERY_APP_ID=f"{self.app_id}-deliveries",
+                **self.env,
             ),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -50,8 +62,8 @@ class Workers:
         for index, process in enumerate(self.processes):
             code = process.poll()
             if code is not None and code != -9 and process.pid not in self.expected_exits:
-                log = (self.log_dir / f"worker-{index}.log").read_text(errors="replace")
-                raise AssertionError(f"worker {index} exited with {code}:\n{log[-3000:]}")
+                log = (self.log_dir / f"{self.name}-{index}.log").read_text(errors="replace")
+                raise AssertionError(f"{self.name} {index} exited with {code}:\n{log[-3000:]}")
 
     def stop_all(self) -> None:
         for process in self.processes:
@@ -66,8 +78,14 @@ class Workers:
 
 
 @contextmanager
-def workers(settings: Settings, log_dir: Path) -> Iterator[Workers]:
-    group = Workers(settings, log_dir)
+def workers(
+    settings: Settings,
+    log_dir: Path,
+    command: tuple[str, ...] = WORKER_COMMAND,
+    name: str = "worker",
+    **env: str,
+) -> Iterator[Workers]:
+    group = Workers(settings, log_dir, command, name, **env)
     try:
         yield group
     finally:

@@ -46,6 +46,8 @@ MAY: Final = {
     DbRole.READER: "SELECT count(*) FROM ledger_posting, finance_api_token",
     DbRole.OPERATOR: "INSERT INTO partner_version (party_ref, version, role, name) "
     "VALUES ('NL*ROL', 1, 'CPO', 'roles test')",
+    DbRole.DELIVERER: "SELECT count(*) FROM ledger_transaction, raw_event, cdr_delivery, "
+    "cdr_delivery_attempt, ocpi_connection_current",
 }
 MAY_NOT: Final = {
     DbRole.WORKER: (
@@ -99,6 +101,19 @@ MAY_NOT: Final = {
         "fee, rating) VALUES (gen_random_uuid(), 'K', 'CHARGE', 'h', 'EUR', 'A', 'B', now(), "
         "now(), 0, 0, 0, 0, '{}')",
         "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
+        # it re-queues dead deliveries; it cannot mark one delivered or rewrite what was sent
+        "UPDATE cdr_delivery SET request_id = 'r'",
+        "UPDATE cdr_delivery SET document = 'x'",
+    ),
+    DbRole.DELIVERER: (
+        "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
+        "INSERT INTO ledger_posting (transaction_id, account, side, amount, currency, "
+        "value_time, settlement_period) VALUES (gen_random_uuid(), 'hub:fees', 'DEBIT', 1, "
+        "'EUR', now(), 'MONTHLY')",
+        "SELECT * FROM finance_api_token",
+        "SELECT * FROM ocpi_token",
+        "INSERT INTO ocpi_connection (partner, event, initiated_by, request_id, correlation_id)"
+        " VALUES ('NL*ROL', 'UNREGISTERED', 'HUB', 'r', 'c')",
     ),
 }
 

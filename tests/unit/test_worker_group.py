@@ -34,5 +34,5 @@ def test_running_workers_pass_until_one_exits(tmp_path: Path) -> None:
     finally:
         alive.kill()
         alive.wait()
-    with pytest.raises(RuntimeError, match=r"a worker exited with -9"):
+    with pytest.raises(RuntimeError, match=r"worker-0 exited with -9"):
         group.check_alive()

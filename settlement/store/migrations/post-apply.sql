@@ -12,7 +12,10 @@
 --   roamclear_api       `roamclear api` (finance API and OCPI receiver): reads, and appends
 --                       what partners deliver over HTTP and the tokens it issues them
 --   roamclear_reader    every read-only command: SELECT only
---   roamclear_operator  reference data, partner keys, API tokens, retries: INSERT only
+--   roamclear_operator  reference data, partner keys, API tokens, retries: INSERT only (and
+--                       re-queueing dead CDR deliveries)
+--   roamclear_deliverer `roamclear deliver`: reads bookings and connections, keeps the CDR
+--                       delivery ledger (cdr_delivery, cdr_delivery_attempt)
 --
 -- Roles belong to the server, not the database: creating one that exists is skipped (two
 -- databases migrating at once may race; the loser finds the role there).
@@ -22,7 +25,8 @@ DECLARE
     name text;
 BEGIN
     FOREACH name IN ARRAY ARRAY['roamclear_owner', 'roamclear_worker', 'roamclear_closer',
-                                'roamclear_reader', 'roamclear_operator', 'roamclear_api'] LOOP
+                                'roamclear_reader', 'roamclear_operator', 'roamclear_api',
+                                'roamclear_deliverer'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I %s', name,
@@ -67,12 +71,12 @@ $$;
 
 -- Start from nothing, so a grant removed here is removed from the database too.
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM roamclear_worker, roamclear_closer,
-    roamclear_reader, roamclear_operator, roamclear_api;
+    roamclear_reader, roamclear_operator, roamclear_api, roamclear_deliverer;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM roamclear_worker, roamclear_closer,
-    roamclear_reader, roamclear_operator, roamclear_api;
+    roamclear_reader, roamclear_operator, roamclear_api, roamclear_deliverer;
 REVOKE ALL ON FUNCTION settlement_lock_postings() FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO roamclear_worker, roamclear_closer, roamclear_reader,
-    roamclear_operator, roamclear_api;
+    roamclear_operator, roamclear_api, roamclear_deliverer;
 
 -- The worker.
 GRANT SELECT ON partner, partner_version, tariff_version, location_version, agreement_version,
@@ -135,3 +139,21 @@ GRANT INSERT ON cdr_session TO roamclear_worker;
 -- went on the topic, and the rejections at the door (stage `ingest`, no archive row).
 GRANT INSERT ON ocpi_cdr_receipt, ocpi_cdr_published, rejection TO roamclear_api;
 GRANT USAGE ON SEQUENCE rejection_rejection_id_seq TO roamclear_api;
+
+-- CDR delivery to eMSPs (0016): the deliverer reads the bookings, their archived CDRs, the
+-- partners' connections and the CPOs' correlation ids, and keeps the delivery ledger; the
+-- operator re-queues dead deliveries (`deliveries retry`: those columns only).
+GRANT SELECT ON ledger_transaction, raw_event, ocpi_connection, ocpi_connection_current,
+                ocpi_cdr_receipt, cdr_delivery, cdr_delivery_attempt, cdr_delivery_waiting
+    TO roamclear_deliverer;
+GRANT INSERT, UPDATE ON cdr_delivery, cdr_delivery_attempt TO roamclear_deliverer;
+GRANT INSERT, UPDATE, DELETE ON cdr_delivery_waiting TO roamclear_deliverer;  -- a queue (FOR UPDATE)
+GRANT USAGE ON SEQUENCE cdr_delivery_delivery_id_seq TO roamclear_deliverer;
+GRANT UPDATE (state, requeued_after, next_attempt_at) ON cdr_delivery
+    TO roamclear_operator;
+
+-- HubClientInfo (0017): the deliverer runs the still-alive checks and pushes ClientInfo.
+GRANT SELECT ON partner, partner_version, hub_client_info, partner_liveness, client_info_push
+    TO roamclear_deliverer;
+GRANT INSERT ON partner_liveness, client_info_push TO roamclear_deliverer;
+GRANT USAGE ON SEQUENCE partner_liveness_seq_seq TO roamclear_deliverer;
