@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Final
 
 import orjson
+from pydantic import BaseModel
 
 from schemas.ocpi.cdr import Cdr
 from schemas.ocpi.types import format_datetime
@@ -68,16 +69,41 @@ _WHOLE_SECONDS_UTC = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT
 _OTHER_TIME = re.compile(rb"T\d\d:\d\d:\d\d(?!Z\")")
 
 
-def canonical_json(cdr: Cdr) -> bytes:
-    """The CDR as hashed: keys sorted, absent and null fields alike, numbers normalised,
-    times as `format_datetime` writes them."""
-    data = cdr.model_dump(mode="python", exclude_none=True)
+def _canonical(data: object) -> bytes:
     # orjson writes nearly every CDR's times itself (one Python call per time less); only
     # when a time is not plain whole-second UTC does the slower path format them all
     fast = orjson.dumps(data, default=_numbers_only, option=_WHOLE_SECONDS_UTC)
     if _OTHER_TIME.search(fast) is None:
         return fast
     return orjson.dumps(data, default=_canonical_default, option=_CANONICAL)
+
+
+# The canonical text of a location or a tariff, by object: the fast decoder hands every CDR
+# holding the same location (tariff) text the same object, so each is written once. The
+# entry holds its object, so its id is not reused while it is here.
+_FRAGMENTS: dict[int, tuple[BaseModel, orjson.Fragment]] = {}
+FRAGMENTS_MAX: Final = 8_192
+
+
+def _fragment(model: BaseModel) -> orjson.Fragment:
+    held = _FRAGMENTS.get(id(model))
+    if held is not None and held[0] is model:
+        return held[1]
+    fragment = orjson.Fragment(_canonical(model.model_dump(mode="python", exclude_none=True)))
+    if len(_FRAGMENTS) >= FRAGMENTS_MAX:
+        _FRAGMENTS.clear()
+    _FRAGMENTS[id(model)] = (model, fragment)
+    return fragment
+
+
+def canonical_json(cdr: Cdr) -> bytes:
+    """The CDR as hashed: keys sorted, absent and null fields alike, numbers normalised,
+    times as `format_datetime` writes them."""
+    data = cdr.model_dump(mode="python", exclude_none=True, exclude={"cdr_location", "tariffs"})
+    # a nested model's canonical text is its own (same keys, same values), written verbatim
+    data["cdr_location"] = _fragment(cdr.cdr_location)
+    data["tariffs"] = [_fragment(tariff) for tariff in cdr.tariffs]
+    return _canonical(data)
 
 
 def content_hash(cdr: Cdr) -> str:

@@ -86,3 +86,39 @@ def test_canonical_json_equals_the_definition_for_session_times(start: str) -> N
 def test_a_text_that_looks_like_a_time_only_takes_the_slower_path() -> None:
     value = cdr(cdr_location={**cdr_data()["cdr_location"], "name": "hall T10:00:00 east"})
     assert canonical_json(value) == _definition(value)
+
+
+def test_shared_locations_and_tariffs_hash_as_the_definition() -> None:
+    """The fast decoder hands CDRs holding the same location (tariff) text one object, and
+    the canonical JSON writes it once: each CDR still hashes as its definition, the second
+    and later times too, with extension fields and sub-second times inside the shared parts."""
+    data = cdr_data()
+    tariff = {
+        "country_code": data["country_code"],
+        "party_id": data["party_id"],
+        "id": "T1",
+        "currency": data["currency"],
+        "elements": [
+            {"price_components": [{"type": "ENERGY", "price": Decimal("0.250"), "step_size": 1}]}
+        ],
+        "last_updated": "2026-01-01T00:00:00.500Z",
+    }
+    variants = [
+        {},
+        {"tariffs": [tariff]},
+        {
+            "tariffs": [
+                tariff,
+                {**tariff, "id": "T2", "x_extension": {"a": None, "b": [Decimal("1.50")]}},
+            ]
+        },
+        {"cdr_location": {**data["cdr_location"], "x_note": "T10:00:00 hall"}},
+    ]
+    for variant in variants * 2:
+        value = Cdr.model_validate({**data, **variant})
+        assert canonical_json(value) == _definition(value)
+        twin = Cdr.model_validate({**data, **variant})
+        shared = twin.model_copy(
+            update={"cdr_location": value.cdr_location, "tariffs": value.tariffs}
+        )
+        assert canonical_json(shared) == _definition(shared) == canonical_json(value)
