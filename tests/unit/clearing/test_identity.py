@@ -4,6 +4,7 @@ times is held equal to the definition for any time a CDR can carry."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -14,7 +15,13 @@ from hypothesis import strategies as st
 
 from schemas.ocpi.cdr import Cdr
 from schemas.ocpi.types import format_datetime
-from settlement.clearing.identity import canonical_json, content_hash
+from settlement.clearing.identity import (
+    TRANSACTION_NAMESPACE,
+    canonical_json,
+    content_hash,
+    transaction_id,
+    transaction_id_text,
+)
 from tests.unit.clearing.factories import cdr, cdr_data
 
 
@@ -122,3 +129,10 @@ def test_shared_locations_and_tariffs_hash_as_the_definition() -> None:
             update={"cdr_location": value.cdr_location, "tariffs": value.tariffs}
         )
         assert canonical_json(shared) == _definition(shared) == canonical_json(value)
+
+
+@given(st.text(min_size=1, max_size=80), st.from_regex(r"\A[0-9a-f]{64}\Z"))
+def test_transaction_ids_are_the_uuid5_of_key_and_hash(cdr_key: str, cdr_hash: str) -> None:
+    expected = uuid.uuid5(TRANSACTION_NAMESPACE, f"{cdr_key}|{cdr_hash}")
+    assert transaction_id(cdr_key, cdr_hash) == expected
+    assert transaction_id_text(cdr_key, cdr_hash) == str(expected)
