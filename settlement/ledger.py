@@ -30,7 +30,7 @@ from schemas.hub.ledger import (
 )
 from schemas.hub.party import CdrKey, PartyRef
 from settlement.allocation import Allocation
-from settlement.clearing.identity import transaction_id
+from settlement.clearing.identity import transaction_id_text
 from settlement.money import round_posting
 
 _OPPOSITE = {Side.DEBIT: Side.CREDIT, Side.CREDIT: Side.DEBIT}
@@ -69,7 +69,7 @@ def _transaction(
     transaction = trusted(
         Transaction,
         {
-            "transaction_id": TransactionId(str(transaction_id(str(key), cdr_hash))),
+            "transaction_id": TransactionId(transaction_id_text(str(key), cdr_hash)),
             "cdr_key": key,
             "kind": kind,
             "reverses": reverses,

@@ -259,7 +259,7 @@ class _Cdr(_Struct):
     end_date_time: TimeText
     cdr_token: _Token
     auth_method: AuthMethod
-    cdr_location: _Location
+    cdr_location: msgspec.Raw  # read by `_shared_location`
     currency: CurrencyCode
     charging_periods: Annotated[
         tuple[_Period, ...], Meta(min_length=1, max_length=CHARGING_PERIODS_MAX)
@@ -271,7 +271,7 @@ class _Cdr(_Struct):
     session_id: Ci36 | UnsetType | None = UNSET
     authorization_reference: Ci36 | UnsetType | None = UNSET
     meter_id: Text255 | UnsetType | None = UNSET
-    tariffs: tuple[_Tariff, ...] | UnsetType = UNSET
+    tariffs: msgspec.Raw = msgspec.Raw()  # read by `_shared_tariffs`; empty when absent
     signed_data: _SignedData | UnsetType | None = UNSET
     total_fixed_cost: _Price | UnsetType | None = UNSET
     total_energy_cost: _Price | UnsetType | None = UNSET
@@ -301,6 +301,8 @@ class _Envelope(_Struct):
 
 
 _DECODER: Final = msgspec.json.Decoder(_Envelope, float_hook=_fast_number)
+_LOCATION_DECODER: Final = msgspec.json.Decoder(_Location, float_hook=_fast_number)
+_TARIFFS_DECODER: Final = msgspec.json.Decoder(tuple[_Tariff, ...], float_hook=_fast_number)
 
 
 def _number(value: object) -> Decimal:
@@ -559,8 +561,39 @@ def _signed(item: _SignedData) -> SignedData:
     return _model(SignedData, values, _present(item, _SIGNED_REQUIRED, _SIGNED_OPTIONAL))
 
 
+# A stream repeats a few hundred charging stations and tariffs (a CPO embeds the same
+# tariff in every CDR it prices with it): each is read and built once per text and then
+# shared by every CDR that holds the very same text (frozen values, so sharing is safe, and
+# `identity.canonical_json` writes each shared one once).
+_LOCATIONS: dict[bytes, CdrLocation] = {}
+_TARIFFS: dict[bytes, tuple[Tariff, ...]] = {}
+SHARED_TEXTS_MAX: Final = 4_096
+
+
+def _shared_location(raw: msgspec.Raw) -> CdrLocation:
+    text = bytes(raw)
+    location = _LOCATIONS.get(text)
+    if location is None:
+        location = _location(_LOCATION_DECODER.decode(text))
+        if len(_LOCATIONS) >= SHARED_TEXTS_MAX:
+            _LOCATIONS.clear()
+        _LOCATIONS[text] = location
+    return location
+
+
+def _shared_tariffs(raw: msgspec.Raw) -> tuple[Tariff, ...]:
+    text = bytes(raw)
+    tariffs = _TARIFFS.get(text)
+    if tariffs is None:
+        tariffs = tuple([_tariff(tariff) for tariff in _TARIFFS_DECODER.decode(text)])
+        if len(_TARIFFS) >= SHARED_TEXTS_MAX:
+            _TARIFFS.clear()
+        _TARIFFS[text] = tariffs
+    return tariffs
+
+
 _CDR_REQUIRED: Final = _required(Cdr)
-_CDR_OPTIONAL: Final = _optional(Cdr)
+_CDR_OPTIONAL: Final = tuple(name for name in _optional(Cdr) if name != "tariffs")
 
 
 def _cdr(item: _Cdr) -> Cdr:
@@ -584,10 +617,10 @@ def _cdr(item: _Cdr) -> Cdr:
         "authorization_reference": None
         if item.authorization_reference is UNSET
         else item.authorization_reference,
-        "cdr_location": _location(item.cdr_location),
+        "cdr_location": _shared_location(item.cdr_location),
         "meter_id": None if item.meter_id is UNSET else item.meter_id,
         "currency": item.currency,
-        "tariffs": () if tariffs is UNSET else tuple([_tariff(t) for t in tariffs]),
+        "tariffs": _shared_tariffs(tariffs) if tariffs else (),
         "charging_periods": tuple([_period(period) for period in item.charging_periods]),
         "signed_data": None if signed is UNSET or signed is None else _signed(signed),
         "total_cost": _price(item.total_cost),
@@ -610,7 +643,10 @@ def _cdr(item: _Cdr) -> Cdr:
         else item.home_charging_compensation,
         "last_updated": _time(item.last_updated),
     }
-    return _model(Cdr, values, _present(item, _CDR_REQUIRED, _CDR_OPTIONAL))
+    fields_set = _present(item, _CDR_REQUIRED, _CDR_OPTIONAL)
+    if tariffs:
+        fields_set.add("tariffs")
+    return _model(Cdr, values, fields_set)
 
 
 def _ci_texts_ascii(cdr: Cdr) -> bool:

@@ -19,12 +19,11 @@ references and VAT breakdown with every amount negated) are written as JSON by `
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from schemas.hub.agreement import (
     Agreement,
@@ -85,7 +84,7 @@ class VatLine:
 
     def as_json(self) -> dict[str, Any]:
         line: dict[str, Any] = {
-            "vat": _text(self.vat),
+            "vat": None if self.vat is None else str(self.vat),
             "excl_vat": str(self.excl_vat),
             "incl_vat": str(self.incl_vat),
         }
@@ -103,25 +102,42 @@ class VatLine:
         )
 
 
+_ZERO: Final = Decimal(0)
+# a VAT rate's key in the breakdown (equal rates, 20 and 20.0, share one), by rate: a stream
+# repeats a handful of rates
+_RATE_KEYS: dict[Decimal, str] = {}
+RATE_KEYS_MAX: Final = 1_024
+
+
+def _rate_key(vat: Decimal) -> str:
+    key = _RATE_KEYS.get(vat)
+    if key is None:
+        if len(_RATE_KEYS) >= RATE_KEYS_MAX:
+            _RATE_KEYS.clear()
+        key = _RATE_KEYS[vat] = str(vat.normalize())
+    return key
+
+
 def vat_breakdown(
     rated: RatedCdr, settled_excl: Decimal, settled_incl: Decimal
 ) -> tuple[VatLine, ...]:
     """Excl./incl. VAT per VAT rate of the priced components; where the settled amount
     differs from their sum (min/max price, CPO-declared basis, rounding), the difference is a
     line with rate null, so the breakdown always adds up to the settled amount."""
-    excl: defaultdict[str, Decimal] = defaultdict(Decimal)
-    incl: defaultdict[str, Decimal] = defaultdict(Decimal)
+    excl: dict[str, Decimal] = {}
+    incl: dict[str, Decimal] = {}
     rates: dict[str, Decimal | None] = {}
     sign = -1 if rated.credit else 1
+    add = RATING_CONTEXT.add
     for period in rated.periods:
         for charge in period.charges:
-            rate = "none" if charge.vat is None else str(charge.vat.normalize())
-            rates.setdefault(rate, None if charge.vat is None else Decimal(rate))
-            excl[rate] = RATING_CONTEXT.add(excl[rate], charge.cost.excl_vat)
-            incl_cost = (
-                charge.cost.incl_vat if charge.cost.incl_vat is not None else charge.cost.excl_vat
-            )
-            incl[rate] = RATING_CONTEXT.add(incl[rate], incl_cost)
+            vat, cost = charge.vat, charge.cost
+            rate = "none" if vat is None else _rate_key(vat)
+            if rate not in rates:
+                rates[rate] = None if vat is None else Decimal(rate)
+                excl[rate] = incl[rate] = _ZERO
+            excl[rate] = add(excl[rate], cost.excl_vat)
+            incl[rate] = add(incl[rate], cost.excl_vat if cost.incl_vat is None else cost.incl_vat)
     lines = [
         VatLine(rates[rate], round_posting(sign * excl[rate]), round_posting(sign * incl[rate]))
         for rate in sorted(excl)
@@ -195,18 +211,45 @@ class ChargeTrace:
         )
 
     def as_json(self) -> dict[str, Any]:
-        allocation = self.allocation
+        # written out (no helper calls, `_value_` rather than the `value` property): one per
+        # booked CDR, on the clearing agent's hot path
+        allocation, tariff, hub, declared = (
+            self.allocation,
+            self.tariff,
+            self.hub_total,
+            self.declared_total,
+        )
         return {
             "kind": "CHARGE",
-            "tariff": _tariff_json(self.tariff),
-            "agreement": self.agreement.as_json(),
-            "settles": self.settles.value,
-            "fee_payer": self.fee_payer.value,
-            "rounding": {"mode": self.rounding.mode.value, "decimals": self.rounding.decimals},
-            "settlement_period": self.settlement_period.value,
+            "tariff": {
+                "id": tariff.id,
+                "country_code": tariff.country_code,
+                "party_id": tariff.party_id,
+                "last_updated": None
+                if tariff.last_updated is None
+                else tariff.last_updated.isoformat(),
+                "content_hash": tariff.content_hash,
+            },
+            "agreement": {
+                "agreement_id": self.agreement.agreement_id,
+                "version": self.agreement.version,
+            },
+            "settles": self.settles._value_,
+            "fee_payer": self.fee_payer._value_,
+            "rounding": {
+                "mode": self.rounding.mode._value_,
+                "decimals": self.rounding.decimals,
+            },
+            "settlement_period": self.settlement_period._value_,
             "time_zone": self.time_zone,
-            "hub_total": self.hub_total.as_json(),
-            "declared_total": self.declared_total.as_json(),
+            "hub_total": {
+                "excl_vat": None if hub.excl_vat is None else str(hub.excl_vat),
+                "incl_vat": None if hub.incl_vat is None else str(hub.incl_vat),
+            },
+            "declared_total": {
+                "excl_vat": None if declared.excl_vat is None else str(declared.excl_vat),
+                "incl_vat": None if declared.incl_vat is None else str(declared.incl_vat),
+            },
             "price_limit": self.price_limit,
             "allocation": {
                 "amount_excl_vat": str(allocation.amount_excl_vat),

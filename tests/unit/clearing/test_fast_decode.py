@@ -265,3 +265,34 @@ def test_every_envelope_field_at_every_edge_decodes_alike() -> None:
         _agree(encode_json_bytes({k: v for k, v in envelope.items() if k != name}))
         for new in ENVELOPE_EDGES:
             _agree(encode_json_bytes({**envelope, name: new}))
+
+
+def test_records_with_one_location_and_tariff_text_share_their_values() -> None:
+    """Built once per text, shared by every CDR holding the very same text (and equal to
+    what the pydantic path builds for each)."""
+    data = cdr_data()
+    data["tariffs"] = [
+        {
+            "country_code": data["country_code"],
+            "party_id": data["party_id"],
+            "id": "T1",
+            "currency": data["currency"],
+            "elements": [
+                {"price_components": [{"type": "ENERGY", "price": 0.2500, "step_size": 1}]}
+            ],
+            "last_updated": "2026-01-01T00:00:00Z",
+        }
+    ]
+    first, second = (
+        decode_fast(_enveloped(encode_json_bytes({**data, "id": cdr_id})))
+        for cdr_id in ("CDR-A", "CDR-B")
+    )
+    assert first is not None and second is not None
+    assert first[2].cdr_location is second[2].cdr_location
+    assert first[2].tariffs is second[2].tariffs
+    for fast in (first, second):
+        validated = decode_validated(_enveloped(encode_json_bytes({**data, "id": fast[2].id})))
+        assert isinstance(validated, Decoded)
+        _same(validated.cdr, fast[2])
+    without = decode_fast(_enveloped(encode_json_bytes({**data, "tariffs": None})))
+    assert without is None  # null is not a list of tariffs: the pydantic path's verdict

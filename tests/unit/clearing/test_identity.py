@@ -4,6 +4,7 @@ times is held equal to the definition for any time a CDR can carry."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -14,7 +15,13 @@ from hypothesis import strategies as st
 
 from schemas.ocpi.cdr import Cdr
 from schemas.ocpi.types import format_datetime
-from settlement.clearing.identity import canonical_json, content_hash
+from settlement.clearing.identity import (
+    TRANSACTION_NAMESPACE,
+    canonical_json,
+    content_hash,
+    transaction_id,
+    transaction_id_text,
+)
 from tests.unit.clearing.factories import cdr, cdr_data
 
 
@@ -86,3 +93,46 @@ def test_canonical_json_equals_the_definition_for_session_times(start: str) -> N
 def test_a_text_that_looks_like_a_time_only_takes_the_slower_path() -> None:
     value = cdr(cdr_location={**cdr_data()["cdr_location"], "name": "hall T10:00:00 east"})
     assert canonical_json(value) == _definition(value)
+
+
+def test_shared_locations_and_tariffs_hash_as_the_definition() -> None:
+    """The fast decoder hands CDRs holding the same location (tariff) text one object, and
+    the canonical JSON writes it once: each CDR still hashes as its definition, the second
+    and later times too, with extension fields and sub-second times inside the shared parts."""
+    data = cdr_data()
+    tariff = {
+        "country_code": data["country_code"],
+        "party_id": data["party_id"],
+        "id": "T1",
+        "currency": data["currency"],
+        "elements": [
+            {"price_components": [{"type": "ENERGY", "price": Decimal("0.250"), "step_size": 1}]}
+        ],
+        "last_updated": "2026-01-01T00:00:00.500Z",
+    }
+    variants = [
+        {},
+        {"tariffs": [tariff]},
+        {
+            "tariffs": [
+                tariff,
+                {**tariff, "id": "T2", "x_extension": {"a": None, "b": [Decimal("1.50")]}},
+            ]
+        },
+        {"cdr_location": {**data["cdr_location"], "x_note": "T10:00:00 hall"}},
+    ]
+    for variant in variants * 2:
+        value = Cdr.model_validate({**data, **variant})
+        assert canonical_json(value) == _definition(value)
+        twin = Cdr.model_validate({**data, **variant})
+        shared = twin.model_copy(
+            update={"cdr_location": value.cdr_location, "tariffs": value.tariffs}
+        )
+        assert canonical_json(shared) == _definition(shared) == canonical_json(value)
+
+
+@given(st.text(min_size=1, max_size=80), st.from_regex(r"\A[0-9a-f]{64}\Z"))
+def test_transaction_ids_are_the_uuid5_of_key_and_hash(cdr_key: str, cdr_hash: str) -> None:
+    expected = uuid.uuid5(TRANSACTION_NAMESPACE, f"{cdr_key}|{cdr_hash}")
+    assert transaction_id(cdr_key, cdr_hash) == expected
+    assert transaction_id_text(cdr_key, cdr_hash) == str(expected)
