@@ -83,21 +83,15 @@ class ChargedPeriods(msgspec.Struct, frozen=True, gc=False):
     charged: bool  # some period has a charge
 
 
-class _StepGroup:
-    """The matches of one step_size group seen so far: their volume sum and the last one."""
-
-    __slots__ = ("last", "total")
-
-    def __init__(self) -> None:
-        self.last = -1  # index into the matches; -1: none yet
-        self.total = ZERO  # in match order, from ZERO (fixes the exact digits of the sum)
+# The step_size groups, as indexes into the per-group sums and last matches of ``_match``.
+_GROUP_OF: Final = {_ENERGY: 0, _TIME: 1, _PARKING_TIME: 2, _RESERVATION_TIME: 3}
 
 
-def _step_extra(group: _StepGroup, component: CompiledComponent, energy: bool) -> Decimal | None:
-    """The volume step_size adds to the group's last match, or None."""
+def _step_extra(total: Decimal, component: CompiledComponent, energy: bool) -> Decimal | None:
+    """The volume step_size adds to the last match of a group whose volumes sum to
+    ``total``, or None."""
     if component.step_size <= 0:
         return None
-    total = group.total
     if energy:
         exponent = component.step_size_kwh_exponent
         if exponent is not None:
@@ -129,12 +123,11 @@ def _match(
     matches: list[_Match] = []
     unpriced: list[tuple[Dimension, ...]] = []
     flat_elements_charged: set[int] = set()
-    groups = {
-        _ENERGY: _StepGroup(),
-        _TIME: _StepGroup(),
-        _PARKING_TIME: _StepGroup(),
-        _RESERVATION_TIME: _StepGroup(),
-    }
+    group_of = _GROUP_OF
+    # per step_size group: the index of its last match (-1: none yet) and its volume sum, in
+    # match order from ZERO (which fixes the exact digits of the sum)
+    lasts = [-1, -1, -1, -1]
+    totals = [ZERO, ZERO, ZERO, ZERO]
     for rank, period in enumerate(ordered.periods):
         missing: tuple[Dimension, ...] = ()
         for dimension, volume in period.volumes:
@@ -142,9 +135,9 @@ def _match(
             for element, component in (reserved if reservation else plain)[dimension]:
                 holds = element.holds
                 if holds is None or holds(period):
-                    group = groups[dimension]
-                    group.last = len(matches)
-                    group.total += volume
+                    group = group_of[dimension]
+                    lasts[group] = len(matches)
+                    totals[group] += volume
                     matches.append((rank, dimension, element.index, component, volume, reservation))
                     break
             else:
@@ -159,16 +152,13 @@ def _match(
                 break
         unpriced.append(missing)
     extras: dict[int, Decimal] = {}
-    time_group = groups[_PARKING_TIME] if groups[_PARKING_TIME].last >= 0 else groups[_TIME]
-    for group, energy in (
-        (groups[_ENERGY], True),
-        (time_group, False),
-        (groups[_RESERVATION_TIME], False),
-    ):
-        if group.last >= 0:
-            extra = _step_extra(group, matches[group.last][3], energy)
+    time_group = 2 if lasts[2] >= 0 else 1  # parking when any is priced, else charging time
+    for group in (0, time_group, 3):
+        last = lasts[group]
+        if last >= 0:
+            extra = _step_extra(totals[group], matches[last][3], group == 0)
             if extra is not None:
-                extras[group.last] = extra
+                extras[last] = extra
     return matches, unpriced, extras
 
 

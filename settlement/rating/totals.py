@@ -136,7 +136,7 @@ def signed_totals(totals: CostTotals, credit: bool) -> tuple[CostTotals, CostTot
 def _declared(price: Any) -> DeclaredPrice | None:
     if price is None:
         return None
-    return DeclaredPrice(excl_vat=price.excl_vat, incl_vat=price.incl_vat)
+    return DeclaredPrice(price.excl_vat, price.incl_vat)
 
 
 def declared_totals(cdr: Cdr) -> DeclaredTotals:
@@ -169,12 +169,27 @@ def compare(
     Credit CDRs), so its subtotals are compared by magnitude."""
     fields: list[FieldDelta] = []
     within_all = True
-    for field in TOTAL_FIELDS:
-        stated: DeclaredPrice | None = getattr(declared, field)
+    computed_all = (
+        totals.total_cost,
+        totals.total_energy_cost,
+        totals.total_time_cost,
+        totals.total_parking_cost,
+        totals.total_fixed_cost,
+        totals.total_reservation_cost,
+    )
+    stated_all = (
+        declared.total_cost,
+        declared.total_energy_cost,
+        declared.total_time_cost,
+        declared.total_parking_cost,
+        declared.total_fixed_cost,
+        declared.total_reservation_cost,
+    )
+    for field, computed_or_none, stated in zip(TOTAL_FIELDS, computed_all, stated_all, strict=True):
         if stated is None:
             fields.append(_NOT_DECLARED[field])
             continue
-        computed: Cost = getattr(totals, field) or _FREE
+        computed = computed_or_none or _FREE
         by_magnitude = credit and field != "total_cost"
         delta_excl = _delta(computed.excl_vat, stated.excl_vat, by_magnitude)
         delta_incl = (
@@ -185,4 +200,4 @@ def compare(
         within = delta_excl <= tolerance and (delta_incl is None or delta_incl <= tolerance)
         within_all = within_all and within
         fields.append(FieldDelta(field, delta_excl, delta_incl, within))
-    return Comparison(tolerance=tolerance, fields=tuple(fields), within_tolerance=within_all)
+    return Comparison(tolerance, tuple(fields), within_all)
