@@ -8,21 +8,30 @@ Two fixed workloads, each priced in a loop; the figure is the median of several 
   sizes on energy, time and parking, min_price and max_price.
 
 "pricing only" rates already parsed models (the tariff compiled and cached as in the worker);
-"parse and price" also decodes and validates the CDR JSON each time (tariff cached).
+"parse and price" also decodes the CDR each time, as the clearing worker does: a cdr.submitted
+record read by ``settlement.clearing.decode.decode`` (its msgspec fast path for a plain valid
+record, the pydantic models for any other), tariff cached. The records are written as OCPI
+writes them: numbers as JSON numbers, at most 4 decimals (OCPI 2.2.1 types, "number"), as
+the simulated partners send them; ``_workload`` checks that the worker's decoder takes the
+fast path and builds the very Cdr ``parse_cdr`` builds.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Final
+
+import msgspec
 
 from schemas.ocpi.cdr import Cdr
 from schemas.ocpi.tariff import Tariff
 from schemas.validation import parse_cdr, parse_tariff
+from settlement.clearing.decode import Decoded, decode
+from settlement.clearing.fast_decode import decode_fast
 from settlement.rating import rate_cdr
 
 RUNS: Final = 5
@@ -89,6 +98,7 @@ COMPLEX_TARIFF: Final = _tariff(
 def _cdr(
     cdr_id: str, start: str, end: str, periods: list[tuple[str, dict[str, str]]]
 ) -> dict[str, Any]:
+    """A CDR document; its numbers are Decimals, written as JSON numbers by ``_record``."""
     return {
         "country_code": "NL",
         "party_id": "TNM",
@@ -108,7 +118,7 @@ def _cdr(
             "address": "Stationsplein 1",
             "city": "Utrecht",
             "country": "NLD",
-            "coordinates": {"latitude": "52.089444", "longitude": "5.110278"},
+            "coordinates": {"latitude": "52.089444", "longitude": "5.110278"},  # OCPI: text
             "evse_uid": "E1",
             "evse_id": "NL*TNM*E1",
             "connector_id": "1",
@@ -120,13 +130,13 @@ def _cdr(
         "charging_periods": [
             {
                 "start_date_time": s,
-                "dimensions": [{"type": k, "volume": v} for k, v in dims.items()],
+                "dimensions": [{"type": k, "volume": Decimal(v)} for k, v in dims.items()],
             }
             for s, dims in periods
         ],
-        "total_cost": {"excl_vat": "0"},
-        "total_energy": "0",
-        "total_time": "0",
+        "total_cost": {"excl_vat": Decimal(0)},
+        "total_energy": Decimal(0),
+        "total_time": Decimal(0),
         "last_updated": end,
     }
 
@@ -136,9 +146,9 @@ TYPICAL_CDR: Final = _cdr(
     "2024-03-12T18:10:00Z",
     "2024-03-12T21:05:00Z",
     [
-        ("2024-03-12T18:10:00Z", {"ENERGY": "9.870", "TIME": "0.833333", "MAX_POWER": "11"}),
+        ("2024-03-12T18:10:00Z", {"ENERGY": "9.870", "TIME": "0.8333", "MAX_POWER": "11"}),
         ("2024-03-12T19:00:00Z", {"ENERGY": "12.130", "TIME": "1.25", "MAX_POWER": "11"}),
-        ("2024-03-12T20:15:00Z", {"PARKING_TIME": "0.833333"}),
+        ("2024-03-12T20:15:00Z", {"PARKING_TIME": "0.8333"}),
     ],
 )
 
@@ -164,7 +174,7 @@ COMPLEX_CDR: Final = _cdr(
             {"ENERGY": "4.3", "TIME": "0.75", "MIN_POWER": "5", "MAX_POWER": "7"},
         ),
         ("2024-03-12T17:45:00Z", {"PARKING_TIME": "1.25"}),
-        ("2024-03-12T19:00:00Z", {"PARKING_TIME": "1.666667"}),
+        ("2024-03-12T19:00:00Z", {"PARKING_TIME": "1.6667"}),
     ],
 )
 
@@ -189,19 +199,43 @@ def _per_second(work: Callable[[], object], iterations: int, runs: int) -> float
     return statistics.median(rates)
 
 
+_JSON: Final = msgspec.json.Encoder(decimal_format="number")
+
+
+def _record(cdr_data: dict[str, Any]) -> bytes:
+    """The cdr.submitted record a CPO's submission becomes on the topic."""
+    return _JSON.encode(
+        {
+            "event_id": "00000000-0000-4000-8000-000000000001",
+            "type": "cdr.submitted",
+            "occurred_at": cdr_data["last_updated"],
+            "submitter": {"country_code": cdr_data["country_code"], "party_id": "TNM"},
+            "cdr": cdr_data,
+        }
+    )
+
+
+def _decoded(record: bytes) -> Cdr:
+    decoded = decode(record)
+    assert isinstance(decoded, Decoded), decoded
+    return decoded.cdr
+
+
 def _workload(
     cdr_data: dict[str, Any], tariff_data: dict[str, Any]
 ) -> tuple[Callable[[], object], Callable[[], object]]:
     tariff: Tariff = parse_tariff(tariff_data)
-    cdr: Cdr = parse_cdr(cdr_data)
-    raw = json.dumps(cdr_data).encode()
+    cdr: Cdr = parse_cdr(_JSON.encode(cdr_data))
+    record = _record(cdr_data)
+    fast = decode_fast(record)
+    assert fast is not None and fast[2] == cdr, "the worker's fast decoder must build this Cdr"
     rate_cdr(cdr, tariff, time_zone=ZONE)  # compile and cache the tariff, fail fast
 
     def price() -> object:
         return rate_cdr(cdr, tariff, time_zone=ZONE)
 
     def parse_and_price() -> object:
-        return rate_cdr(parse_cdr(raw), tariff, time_zone=ZONE)
+        return rate_cdr(_decoded(record), tariff, time_zone=ZONE)
 
     return price, parse_and_price
 

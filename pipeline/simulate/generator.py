@@ -53,7 +53,7 @@ from pipeline.simulate.sessions import (
 )
 from pipeline.simulate.tariffs import UNPUBLISHED_TARIFF_ID
 from schemas.hub.agreement import Agreement
-from settlement.rating import Totals
+from settlement.rating import CostTotals
 
 DRIVERS_PER_EMSP: Final = 5_000
 TEMPLATES_PER_SITE: Final = 128  # distinct sessions per EVSE: prices repeat, so rating is cached
@@ -133,7 +133,7 @@ class RecordFactory:
         self.sequence = 0
         self.templates: dict[tuple[int, int], SessionTemplate] = {}  # (site, slot)
         self.days: dict[str, tuple[date, int]] = {}  # zone -> first day, number of days
-        self.prices: dict[tuple[object, ...], Totals] = {}  # by pricing signature
+        self.prices: dict[tuple[object, ...], CostTotals] = {}  # by pricing signature
         self.originals: list[_Original] = []  # any valid CDR
         self.creditable: list[_Original] = []  # valid CDRs not yet credited
         coverage = reference.coverage
@@ -235,7 +235,7 @@ class RecordFactory:
         day = days[0] + timedelta(days=self.rng.randrange(days[1]))
         return place_session(template, site, day)
 
-    def _price(self, site: Site, shape: SessionShape, periods: list[dict[str, Any]]) -> Totals:
+    def _price(self, site: Site, shape: SessionShape, periods: list[dict[str, Any]]) -> CostTotals:
         """`rate_cdr`'s totals, computed once per pricing signature (templates repeat)."""
         signature = pricing_signature(site, shape)
         totals = self.prices.get(signature)

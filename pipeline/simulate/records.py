@@ -29,8 +29,8 @@ from pipeline.simulate.locations import Site
 from pipeline.simulate.sessions import PeriodShape, SessionShape
 from schemas.ocpi.cdr import Cdr, CdrDimension, CdrToken, ChargingPeriod
 from schemas.ocpi.enums import AuthMethod, CdrDimensionType, TokenType
-from schemas.ocpi.types import Price as OcpiPrice
-from settlement.rating import Price, Totals, rate_cdr
+from schemas.ocpi.types import Price
+from settlement.rating import Cost, CostTotals, rate_cdr
 from settlement.rating.results import TOTAL_FIELDS
 
 ZERO: Final = Decimal(0)
@@ -110,7 +110,7 @@ def wire_periods(shape: SessionShape, tariff_id: str) -> list[dict[str, Any]]:
 _DIMENSION_TYPES: Final = {kind.value: kind for kind in CdrDimensionType}
 
 
-def rate_periods(site: Site, shape: SessionShape, periods: list[dict[str, Any]]) -> Totals:
+def rate_periods(site: Site, shape: SessionShape, periods: list[dict[str, Any]]) -> CostTotals:
     """The hub's totals for the session (rounded to 4 decimals, as a CDR declares them).
 
     The CDR is assembled with `model_construct` (no validation: its parts are valid by
@@ -148,19 +148,19 @@ def rate_periods(site: Site, shape: SessionShape, periods: list[dict[str, Any]])
     return rate_cdr(cdr, site.tariff, time_zone=site.zone).totals
 
 
-_ZERO_PRICE: Final = OcpiPrice(excl_vat=Decimal(0), incl_vat=Decimal(0))
+_ZERO_PRICE: Final = Price(excl_vat=Decimal(0), incl_vat=Decimal(0))
 _ANY_TOKEN: Final = CdrToken(
     country_code="ZZ", party_id="ZZZ", uid="SIMULATED", type=TokenType.RFID, contract_id="SIM"
 )
 
 
-def _price(price: Price, negate: bool) -> dict[str, Decimal]:
+def _price(price: Cost, negate: bool) -> dict[str, Decimal]:
     if negate:  # ZERO - x, never -0
         return {"excl_vat": ZERO - price.excl_vat, "incl_vat": ZERO - price.incl_vat}
     return {"excl_vat": price.excl_vat, "incl_vat": price.incl_vat}
 
 
-def declared_costs(totals: Totals, negate: bool = False) -> dict[str, dict[str, Decimal]]:
+def declared_costs(totals: CostTotals, negate: bool = False) -> dict[str, dict[str, Decimal]]:
     """The CDR's cost fields from the hub's totals (None totals are left out)."""
     costs = {}
     for field in TOTAL_FIELDS:

@@ -28,13 +28,13 @@ from settlement.rating.model import CompiledTariff, Dimension, TariffRef
 from settlement.rating.results import (
     Comparison,
     ComponentCharge,
+    Cost,
+    CostTotals,
     DeclaredPrice,
     DeclaredTotals,
     FieldDelta,
     PeriodCharge,
-    Price,
     RatedCdr,
-    Totals,
 )
 from settlement.rating.timezones import ZoneLookup, zone_for_country
 
@@ -44,6 +44,8 @@ __all__ = [
     "Comparison",
     "CompiledTariff",
     "ComponentCharge",
+    "Cost",
+    "CostTotals",
     "CurrencyMismatch",
     "DeclaredPrice",
     "DeclaredTotals",
@@ -56,12 +58,10 @@ __all__ = [
     "NoTariff",
     "PeriodCharge",
     "PeriodsLimitExceeded",
-    "Price",
     "RatedCdr",
     "RatingError",
     "TariffNotValid",
     "TariffRef",
-    "Totals",
     "ZoneLookup",
     "clear_compiled_tariff_cache",
     "compile_tariff",

@@ -262,8 +262,21 @@ class _CompiledTariffCache:
         self._size_max = size_max
         self._entries: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        # The model object compiled last and its compiled form, read and replaced as one
+        # value (no lock): a worker prices run after run of CDRs with the same tariff object.
+        # Models are frozen, so the same object is the same version; its entry is already
+        # the most recently used one, so the LRU order needs no update.
+        self._last: tuple[Tariff | None, CompiledTariff | None] = (None, None)
 
     def get(self, tariff: Tariff) -> CompiledTariff:
+        last_source, last_compiled = self._last
+        if last_source is tariff and last_compiled is not None:
+            return last_compiled
+        compiled = self._get(tariff)
+        self._last = (tariff, compiled)
+        return compiled
+
+    def _get(self, tariff: Tariff) -> CompiledTariff:
         version = (
             getattr(tariff, "country_code", None),
             getattr(tariff, "party_id", None),
@@ -293,6 +306,7 @@ class _CompiledTariffCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._last = (None, None)
 
 
 _CACHE: Final = _CompiledTariffCache(COMPILED_TARIFF_CACHE_MAX)

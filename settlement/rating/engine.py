@@ -12,7 +12,7 @@ volumes, in case a CPO negated them too) and every amount is then negated, so a 
 reverses the original exactly.
 
     >>> # rated = rate_cdr(cdr, tariff, time_zone="Europe/Berlin")
-    >>> # rated.totals.total_cost -> Price(excl_vat=Decimal('9.0000'), incl_vat=...)
+    >>> # rated.totals.total_cost -> Cost(excl_vat=Decimal('9.0000'), incl_vat=...)
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from settlement.money import rating_context
 from settlement.rating.compile import compile_tariff
 from settlement.rating.errors import MissingTimeZone, NoMatchingElement
 from settlement.rating.model import CompiledTariff
-from settlement.rating.periods import build_session
+from settlement.rating.periods import order_periods
 from settlement.rating.pricing import charge_periods
-from settlement.rating.results import PeriodCharge, RatedCdr, new_rated_cdr
+from settlement.rating.results import RatedCdr
 from settlement.rating.selection import check_applicable, select_tariff
 from settlement.rating.timezones import ZoneLookup, load_zone, resolve_zone
 from settlement.rating.totals import compare, declared_totals, exact_totals, signed_totals
@@ -59,13 +59,6 @@ def _zone(
     return resolved.zone
 
 
-def _any_charge(periods: tuple[PeriodCharge, ...]) -> bool:
-    for period in periods:  # noqa: SIM110 - a loop: any() over a generator costs twice as much
-        if period.charges:
-            return True
-    return False
-
-
 def rate_cdr(
     cdr: Cdr,
     tariff: Tariff | None = None,
@@ -82,23 +75,23 @@ def rate_cdr(
         check_applicable(cdr, compiled)
         zone = _zone(cdr, compiled, time_zone, zone_lookup)
         credit = cdr.credit is True
-        session = build_session(cdr, zone if compiled.needs_local_time else None, credit)
-        periods = charge_periods(compiled, session)
-        if session.has_priced_volume and not _any_charge(periods):
+        ordered = order_periods(cdr, zone if compiled.needs_local_time else None, credit)
+        charged = charge_periods(compiled, ordered)
+        if ordered.has_priced_volume and not charged.charged:
             raise NoMatchingElement(
                 f"no element of tariff {compiled.ref.id!r} matches any period of CDR "
                 f"{cdr.id!r}; the tariff cannot be the one the session was charged with"
             )
-        exact, price_limit = exact_totals(compiled, periods)
+        exact, price_limit = exact_totals(compiled, charged)
         rounded, exact_signed = signed_totals(exact, credit)
         declared = declared_totals(cdr)
-        return new_rated_cdr(
+        return RatedCdr(
             cdr_id=cdr.id,
             currency=cdr.currency,
             credit=credit,
             time_zone=None if zone is None else zone.key,
             tariff=compiled.ref,
-            periods=periods,
+            periods=charged.periods,
             totals=rounded,
             exact_totals=exact_signed,
             price_limit=price_limit,

@@ -18,11 +18,12 @@ volume in any other CDR is ``NegativeVolume``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from schemas.ocpi.cdr import Cdr, CdrDimension
 from settlement.money import ZERO
@@ -57,9 +58,9 @@ _FACTS_FIRST_SLOT: Final = len(_PRICED)
 Volumes = tuple[tuple[Dimension, Decimal], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    """The periods of a CDR and what the whole session tells the tariff."""
+class OrderedPeriods(msgspec.Struct, frozen=True, gc=False):
+    """A CDR's periods in time order, with their facts, and what the whole session tells the
+    tariff. (Not ``schemas.ocpi.session.Session``, the OCPI Sessions module's object.)"""
 
     periods: tuple[SessionPeriod, ...]
     reservation_expired: bool  # reserved, and never charged or parked
@@ -102,7 +103,7 @@ def _readings(
     return (tuple(volumes) if canonical else _canonical(volumes)), facts
 
 
-def build_session(cdr: Cdr, zone: ZoneInfo | None, credit: bool) -> Session:
+def order_periods(cdr: Cdr, zone: ZoneInfo | None, credit: bool) -> OrderedPeriods:
     """The CDR's periods in time order with their facts (``zone`` None: no local time used)."""
     cdr_start, cdr_end = cdr.start_date_time, cdr.end_date_time
     if cdr_end < cdr_start:
@@ -158,7 +159,7 @@ def build_session(cdr: Cdr, zone: ZoneInfo | None, credit: bool) -> Session:
         )
         if volumes and volumes[0][0] is Dimension.ENERGY:
             energy_so_far += volumes[0][1]
-    return Session(
+    return OrderedPeriods(
         periods=tuple(periods),
         reservation_expired=reserved and not active,
         has_priced_volume=priced,

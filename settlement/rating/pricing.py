@@ -21,6 +21,11 @@ step_size (mod_cdrs "step_size"), applied once per session, to priced volumes on
 
     Tariff 14 (1.20/h to 17:00 step 1800, 2.40/h after step 900), 16:35-17:10 charging:
     25 min + 10 min = 35 min -> 45 min with the last step (900 s); 20 min billed at 2.40 -> 1.30
+
+One pass over the periods matches every priced dimension and sums the volumes of each
+step_size group as it goes; one pass over the matches then adds the step extras, builds the
+charges and sums the exact costs per CDR total (``ChargedPeriods.sums``), in charge order,
+so ``totals`` need not walk the charges again.
 """
 
 from __future__ import annotations
@@ -28,21 +33,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
+import msgspec
+
 from settlement.money import SECONDS_PER_HOUR, ZERO, hours_from_seconds, round_up_to_step
 from settlement.rating.model import (
     CompiledComponent,
-    CompiledElement,
     CompiledTariff,
     Dimension,
     ReservationMode,
 )
-from settlement.rating.periods import Session
+from settlement.rating.periods import OrderedPeriods
 from settlement.rating.results import (
     ComponentCharge,
+    Cost,
     PeriodCharge,
-    new_component_charge,
-    new_period_charge,
-    new_price,
 )
 
 _ONE: Final = Decimal(1)
@@ -52,65 +56,43 @@ _PARKING_TIME: Final = Dimension.PARKING_TIME
 _RESERVATION_TIME: Final = Dimension.RESERVATION_TIME
 _FLAT: Final = Dimension.FLAT
 
+# The CDR total a charge counts towards, as an index into ``ChargedPeriods.sums``
+# (``totals.SUBTOTAL_FIELDS`` order): by dimension, and reservation charges apart.
+ENERGY_COST, TIME_COST, PARKING_COST, FIXED_COST, RESERVATION_COST = range(5)
+_SUBTOTAL_OF: Final = {
+    _ENERGY: ENERGY_COST,
+    _TIME: TIME_COST,
+    _PARKING_TIME: PARKING_COST,
+    _FLAT: FIXED_COST,
+    _RESERVATION_TIME: RESERVATION_COST,
+}
 
-_Match = tuple[int, Dimension, CompiledElement, CompiledComponent, Decimal, bool]
-"""(period rank, dimension, element, component, volume, reservation): before step_size.
+_Match = tuple[int, Dimension, int, CompiledComponent, Decimal, bool]
+"""(period rank, dimension, element index, component, volume, reservation): before step_size.
 A plain tuple: built several times per CDR on the hot path."""
-_DIMENSION: Final = 1
-_COMPONENT: Final = 3
-_VOLUME: Final = 4
 
 
-def match_session(
-    tariff: CompiledTariff, session: Session
-) -> tuple[list[_Match], list[tuple[Dimension, ...]]]:
-    """Every (period, dimension) matched to its component; plus the unpriced dimensions.
+class ChargedPeriods(msgspec.Struct, frozen=True, gc=False):
+    """The priced periods and, per CDR subtotal, the exact (excl, incl) sums of their costs
+    (None where nothing was charged towards it)."""
 
-    The first candidate (in tariff order) whose element's compiled restrictions hold for the
-    period prices it (``CompiledElement.holds``; None: unrestricted)."""
-    plain = tariff.candidates[ReservationMode.NONE]
-    reserved = tariff.candidates[
-        ReservationMode.EXPIRED if session.reservation_expired else ReservationMode.RESERVED
-    ]
-    plain_flat, reserved_flat = plain[_FLAT], reserved[_FLAT]
-    matches: list[_Match] = []
-    unpriced: list[tuple[Dimension, ...]] = []
-    flat_elements_charged: set[int] = set()
-    for rank, period in enumerate(session.periods):
-        missing: tuple[Dimension, ...] = ()
-        for dimension, volume in period.volumes:
-            reservation = dimension is _RESERVATION_TIME
-            for element, component in (reserved if reservation else plain)[dimension]:
-                holds = element.holds
-                if holds is None or holds(period):
-                    matches.append((rank, dimension, element, component, volume, reservation))
-                    break
-            else:
-                missing += (dimension,)
-        is_reservation = period.is_reservation
-        for element, component in reserved_flat if is_reservation else plain_flat:
-            holds = element.holds
-            if holds is None or holds(period):
-                if element.index not in flat_elements_charged:
-                    flat_elements_charged.add(element.index)
-                    matches.append((rank, _FLAT, element, component, _ONE, is_reservation))
-                break
-        unpriced.append(missing)
-    return matches, unpriced
+    periods: tuple[PeriodCharge, ...]
+    sums: tuple[tuple[Decimal, Decimal] | None, ...]  # indexed by ENERGY_COST .. RESERVATION_COST
+    total_excl_vat: Decimal  # every charge, excl. VAT
+    total_incl_vat: Decimal
+    charged: bool  # some period has a charge
 
 
-def _step_extra(group: list[int], matches: list[_Match]) -> tuple[int, Decimal] | None:
-    """(index of the last match of the group, volume to add to it), or None."""
-    if not group:
-        return None
-    last = group[-1]
-    component = matches[last][_COMPONENT]
+# The step_size groups, as indexes into the per-group sums and last matches of ``_match``.
+_GROUP_OF: Final = {_ENERGY: 0, _TIME: 1, _PARKING_TIME: 2, _RESERVATION_TIME: 3}
+
+
+def _step_extra(total: Decimal, component: CompiledComponent, energy: bool) -> Decimal | None:
+    """The volume step_size adds to the last match of a group whose volumes sum to
+    ``total``, or None."""
     if component.step_size <= 0:
         return None
-    total = ZERO
-    for index in group:
-        total += matches[index][_VOLUME]
-    if matches[last][_DIMENSION] is _ENERGY:
+    if energy:
         exponent = component.step_size_kwh_exponent
         if exponent is not None:
             total_exponent = total.as_tuple().exponent
@@ -122,68 +104,122 @@ def _step_extra(group: list[int], matches: list[_Match]) -> tuple[int, Decimal] 
             round_up_to_step(total * SECONDS_PER_HOUR, component.step_size_s)
         )
     extra = billed - total
-    return (last, extra) if extra > ZERO else None
+    return extra if extra > ZERO else None
 
 
-def step_extras(matches: list[_Match]) -> dict[int, Decimal]:
-    """Volume added by step_size, keyed by index into ``matches`` (see module docstring)."""
-    energy: list[int] = []
-    time: list[int] = []
-    parking: list[int] = []
-    reservation: list[int] = []
-    for index, match in enumerate(matches):
-        dimension = match[_DIMENSION]
-        if dimension is _ENERGY:
-            energy.append(index)
-        elif dimension is _TIME:
-            time.append(index)
-        elif dimension is _PARKING_TIME:
-            parking.append(index)
-        elif dimension is _RESERVATION_TIME:
-            reservation.append(index)
+def _match(
+    tariff: CompiledTariff, ordered: OrderedPeriods
+) -> tuple[list[_Match], list[tuple[Dimension, ...]], dict[int, Decimal]]:
+    """Every (period, dimension) matched to its component, the unpriced dimensions per
+    period, and the step_size extras keyed by index into the matches.
+
+    The first candidate (in tariff order) whose element's compiled restrictions hold for the
+    period prices it (``CompiledElement.holds``; None: unrestricted)."""
+    plain = tariff.candidates[ReservationMode.NONE]
+    reserved = tariff.candidates[
+        ReservationMode.EXPIRED if ordered.reservation_expired else ReservationMode.RESERVED
+    ]
+    plain_flat, reserved_flat = plain[_FLAT], reserved[_FLAT]
+    matches: list[_Match] = []
+    unpriced: list[tuple[Dimension, ...]] = []
+    flat_elements_charged: set[int] = set()
+    group_of = _GROUP_OF
+    # per step_size group: the index of its last match (-1: none yet) and its volume sum, in
+    # match order from ZERO (which fixes the exact digits of the sum)
+    lasts = [-1, -1, -1, -1]
+    totals = [ZERO, ZERO, ZERO, ZERO]
+    for rank, period in enumerate(ordered.periods):
+        missing: tuple[Dimension, ...] = ()
+        for dimension, volume in period.volumes:
+            reservation = dimension is _RESERVATION_TIME
+            for element, component in (reserved if reservation else plain)[dimension]:
+                holds = element.holds
+                if holds is None or holds(period):
+                    group = group_of[dimension]
+                    lasts[group] = len(matches)
+                    totals[group] += volume
+                    matches.append((rank, dimension, element.index, component, volume, reservation))
+                    break
+            else:
+                missing += (dimension,)
+        is_reservation = period.is_reservation
+        for element, component in reserved_flat if is_reservation else plain_flat:
+            holds = element.holds
+            if holds is None or holds(period):
+                if element.index not in flat_elements_charged:
+                    flat_elements_charged.add(element.index)
+                    matches.append((rank, _FLAT, element.index, component, _ONE, is_reservation))
+                break
+        unpriced.append(missing)
     extras: dict[int, Decimal] = {}
-    for group in (energy, parking or time, reservation):
-        found = _step_extra(group, matches)
-        if found is not None:
-            extras[found[0]] = found[1]
-    return extras
+    time_group = 2 if lasts[2] >= 0 else 1  # parking when any is priced, else charging time
+    for group in (0, time_group, 3):
+        last = lasts[group]
+        if last >= 0:
+            extra = _step_extra(totals[group], matches[last][3], group == 0)
+            if extra is not None:
+                extras[last] = extra
+    return matches, unpriced, extras
 
 
-def charge_periods(tariff: CompiledTariff, session: Session) -> tuple[PeriodCharge, ...]:
-    """Price the session: matched components, step_size applied, exact costs per period."""
-    matches, unpriced = match_session(tariff, session)
-    extras = step_extras(matches)
-    periods = session.periods
+def charge_periods(tariff: CompiledTariff, ordered: OrderedPeriods) -> ChargedPeriods:
+    """Price the periods: matched components, step_size applied, exact costs per period and
+    their sums per CDR total (see the module docstring)."""
+    matches, unpriced, extras = _match(tariff, ordered)
+    periods = ordered.periods
     charges: list[list[ComponentCharge]] = [[] for _ in periods]
-    for index, (rank, dimension, element, component, volume, reservation) in enumerate(matches):
+    sums: list[list[Decimal] | None] = [None, None, None, None, None]
+    subtotal_of = _SUBTOTAL_OF
+    total_excl = total_incl = ZERO
+    for index, (rank, dimension, element_index, component, volume, reservation) in enumerate(
+        matches
+    ):
         extra = extras.get(index) if extras else None
         billed = volume if extra is None else volume + extra
         price = component.price
         excl = billed * price
+        incl = excl * component.vat_multiplier  # exact: vat has <= 4 decimals
         charges[rank].append(
-            new_component_charge(
+            ComponentCharge(
                 dimension,
-                element.index,
+                element_index,
                 component.component_index,
                 price,
                 component.vat,
                 component.step_size,
                 volume,
                 billed,
-                new_price(excl, excl * component.vat_multiplier),  # exact: vat has <= 4 dp
+                Cost(excl, incl),
                 reservation,
             )
         )
-    return tuple(
-        [
-            new_period_charge(
-                period.position,
-                period.start,
-                period.end,
-                period.tariff_id,
-                tuple(charges[rank]),
-                unpriced[rank],
-            )
-            for rank, period in enumerate(periods)
-        ]
+        # Every sum starts at ZERO and adds in charge order: both fix the exact digits of the
+        # result (0 + Decimal("5E+1") is Decimal("50"), not Decimal("5E+1")).
+        slot = RESERVATION_COST if reservation else subtotal_of[dimension]
+        pair = sums[slot]
+        if pair is None:
+            sums[slot] = [ZERO + excl, ZERO + incl]
+        else:
+            pair[0] += excl
+            pair[1] += incl
+        total_excl += excl
+        total_incl += incl
+    return ChargedPeriods(
+        periods=tuple(
+            [
+                PeriodCharge(
+                    period.position,
+                    period.start,
+                    period.end,
+                    period.tariff_id,
+                    tuple(charges[rank]),
+                    unpriced[rank],
+                )
+                for rank, period in enumerate(periods)
+            ]
+        ),
+        sums=tuple([None if pair is None else (pair[0], pair[1]) for pair in sums]),
+        total_excl_vat=total_excl,
+        total_incl_vat=total_incl,
+        charged=bool(matches),
     )

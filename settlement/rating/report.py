@@ -22,9 +22,9 @@ from typing import Any
 from settlement.rating.results import (
     TOTAL_FIELDS,
     ComponentCharge,
+    Cost,
     DeclaredPrice,
     PeriodCharge,
-    Price,
     RatedCdr,
 )
 
@@ -33,7 +33,7 @@ def _decimal(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _price(price: Price | DeclaredPrice | None) -> dict[str, str | None] | None:
+def _price(price: Cost | DeclaredPrice | None) -> dict[str, str | None] | None:
     if price is None:
         return None
     return {"excl_vat": _decimal(price.excl_vat), "incl_vat": _decimal(price.incl_vat)}

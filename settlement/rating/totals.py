@@ -16,40 +16,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
 from schemas.ocpi.cdr import Cdr
-from settlement.money import ZERO, round_cdr_total
-from settlement.rating.model import CompiledTariff, Dimension, PriceLimit
+from settlement.money import CDR_TOTAL_EXPONENT, RATING_CONTEXT, ZERO, round_cdr_total
+from settlement.rating.model import CompiledTariff, PriceLimit
+from settlement.rating.pricing import ChargedPeriods
 from settlement.rating.results import (
     TOTAL_FIELDS,
     Comparison,
+    Cost,
+    CostTotals,
     DeclaredPrice,
     DeclaredTotals,
     FieldDelta,
-    PeriodCharge,
-    Price,
-    Totals,
-    new_price,
-    new_totals,
 )
 
-_FIELD_OF: dict[tuple[Dimension, bool], str] = {
-    (Dimension.ENERGY, False): "total_energy_cost",
-    (Dimension.TIME, False): "total_time_cost",
-    (Dimension.PARKING_TIME, False): "total_parking_cost",
-    (Dimension.FLAT, False): "total_fixed_cost",
-    (Dimension.FLAT, True): "total_reservation_cost",
-    (Dimension.RESERVATION_TIME, True): "total_reservation_cost",
-}
+_FREE: Final = Cost(ZERO, ZERO)
+"""A subtotal the tariff can produce but nothing charged (shared: Cost is immutable)."""
+_FREE_ROUNDED: Final = Cost(round_cdr_total(ZERO), round_cdr_total(ZERO))
 
 
 def _limited(
-    total: Price, min_price: PriceLimit | None, max_price: PriceLimit | None
-) -> tuple[Price, str | None]:
-    excl, incl, applied = total.excl_vat, total.incl_vat, None
+    excl: Decimal, incl: Decimal, min_price: PriceLimit | None, max_price: PriceLimit | None
+) -> tuple[Cost, str | None]:
+    applied = None
     if min_price is not None:
         if excl < min_price.excl_vat:
             excl, applied = min_price.excl_vat, "min_price"
@@ -60,75 +52,61 @@ def _limited(
             excl, applied = max_price.excl_vat, "max_price"
         if max_price.incl_vat is not None and incl > max_price.incl_vat:
             incl, applied = max_price.incl_vat, "max_price"
-    if applied is None:
-        return total, None
-    return new_price(excl, incl), applied
+    return Cost(excl, incl), applied
 
 
-def exact_totals(
-    tariff: CompiledTariff, periods: Iterable[PeriodCharge]
-) -> tuple[Totals, str | None]:
+def exact_totals(tariff: CompiledTariff, charged: ChargedPeriods) -> tuple[CostTotals, str | None]:
     """Full-precision totals, with min/max price applied to total_cost."""
-    # Every sum starts at ZERO and adds in charge order: both fix the exact digits of the
-    # result (0 + Decimal("5E+1") is Decimal("50"), not Decimal("5E+1")).
-    sums: dict[str, list[Decimal]] = {}
-    total_excl = total_incl = ZERO
-    for period in periods:
-        for charge in period.charges:
-            field = _FIELD_OF[charge.dimension, charge.reservation]
-            cost = charge.cost
-            excl, incl = cost.excl_vat, cost.incl_vat
-            pair = sums.get(field)
-            if pair is None:
-                sums[field] = [ZERO + excl, ZERO + incl]
-            else:
-                pair[0] += excl
-                pair[1] += incl
-            total_excl += excl
-            total_incl += incl
-    total, applied = _limited(new_price(total_excl, total_incl), tariff.min_price, tariff.max_price)
+    total, applied = _limited(
+        charged.total_excl_vat, charged.total_incl_vat, tariff.min_price, tariff.max_price
+    )
+    energy, time, parking, fixed, reservation = charged.sums
 
-    def subtotal(field: str, present: bool) -> Price | None:
+    def subtotal(pair: tuple[Decimal, Decimal] | None, present: bool) -> Cost | None:
         if not present:
             return None
-        pair = sums.get(field)
-        return _FREE if pair is None else new_price(pair[0], pair[1])
+        return _FREE if pair is None else Cost(pair[0], pair[1])
 
-    totals = new_totals(
+    totals = CostTotals(
         total,
-        subtotal("total_energy_cost", tariff.has_energy),
-        subtotal("total_time_cost", tariff.has_time),
-        subtotal("total_parking_cost", tariff.has_parking),
-        subtotal("total_fixed_cost", tariff.has_fixed),
-        subtotal("total_reservation_cost", tariff.has_reservation),
+        subtotal(energy, tariff.has_energy),
+        subtotal(time, tariff.has_time),
+        subtotal(parking, tariff.has_parking),
+        subtotal(fixed, tariff.has_fixed),
+        subtotal(reservation, tariff.has_reservation),
     )
     return totals, applied
 
 
-_FREE: Final = Price(ZERO, ZERO)
-"""A subtotal the tariff can produce but nothing charged (shared: Price is immutable)."""
+_quantize: Final = Decimal.quantize
 
 
-def _rounded(price: Price | None) -> Price | None:
-    if price is None:
+def _rounded(cost: Cost | None) -> Cost | None:
+    # round_cdr_total, written out (up to twelve per CDR): 4 decimals, half-up
+    if cost is None:
         return None
-    return new_price(round_cdr_total(price.excl_vat), round_cdr_total(price.incl_vat))
+    if cost is _FREE:
+        return _FREE_ROUNDED
+    return Cost(
+        _quantize(cost.excl_vat, CDR_TOTAL_EXPONENT, ROUND_HALF_UP, RATING_CONTEXT),
+        _quantize(cost.incl_vat, CDR_TOTAL_EXPONENT, ROUND_HALF_UP, RATING_CONTEXT),
+    )
 
 
-def _map(totals: Totals, negate: bool, rounding: bool) -> Totals:
-    def one(price: Price | None) -> Price | None:
-        if price is None:
+def _map(totals: CostTotals, negate: bool, rounding: bool) -> CostTotals:
+    def one(cost: Cost | None) -> Cost | None:
+        if cost is None:
             return None
-        excl, incl = price.excl_vat, price.incl_vat
+        excl, incl = cost.excl_vat, cost.incl_vat
         if negate:
             excl, incl = ZERO - excl, ZERO - incl  # never -0
         if rounding:
             excl, incl = round_cdr_total(excl), round_cdr_total(incl)
-        return Price(excl, incl)
+        return Cost(excl, incl)
 
     total = one(totals.total_cost)
     assert total is not None
-    return Totals(
+    return CostTotals(
         total_cost=total,
         total_energy_cost=one(totals.total_energy_cost),
         total_time_cost=one(totals.total_time_cost),
@@ -138,13 +116,13 @@ def _map(totals: Totals, negate: bool, rounding: bool) -> Totals:
     )
 
 
-def signed_totals(totals: Totals, credit: bool) -> tuple[Totals, Totals]:
+def signed_totals(totals: CostTotals, credit: bool) -> tuple[CostTotals, CostTotals]:
     """(rounded, exact) totals, negated for a credit CDR."""
     if credit:
         return _map(totals, True, rounding=True), _map(totals, True, rounding=False)
     total = _rounded(totals.total_cost)
     assert total is not None
-    rounded = new_totals(
+    rounded = CostTotals(
         total,
         _rounded(totals.total_energy_cost),
         _rounded(totals.total_time_cost),
@@ -158,7 +136,7 @@ def signed_totals(totals: Totals, credit: bool) -> tuple[Totals, Totals]:
 def _declared(price: Any) -> DeclaredPrice | None:
     if price is None:
         return None
-    return DeclaredPrice(excl_vat=price.excl_vat, incl_vat=price.incl_vat)
+    return DeclaredPrice(price.excl_vat, price.incl_vat)
 
 
 def declared_totals(cdr: Cdr) -> DeclaredTotals:
@@ -184,19 +162,34 @@ _NOT_DECLARED = {field: FieldDelta(field, None, None, True) for field in TOTAL_F
 
 
 def compare(
-    totals: Totals, declared: DeclaredTotals, tolerance: Decimal, credit: bool
+    totals: CostTotals, declared: DeclaredTotals, tolerance: Decimal, credit: bool
 ) -> Comparison:
     """Absolute delta per field. A field the CDR leaves out is not compared; a total the tariff
     cannot produce counts as zero. In a credit CDR only total_cost must be negative (mod_cdrs
     Credit CDRs), so its subtotals are compared by magnitude."""
     fields: list[FieldDelta] = []
     within_all = True
-    for field in TOTAL_FIELDS:
-        stated: DeclaredPrice | None = getattr(declared, field)
+    computed_all = (
+        totals.total_cost,
+        totals.total_energy_cost,
+        totals.total_time_cost,
+        totals.total_parking_cost,
+        totals.total_fixed_cost,
+        totals.total_reservation_cost,
+    )
+    stated_all = (
+        declared.total_cost,
+        declared.total_energy_cost,
+        declared.total_time_cost,
+        declared.total_parking_cost,
+        declared.total_fixed_cost,
+        declared.total_reservation_cost,
+    )
+    for field, computed_or_none, stated in zip(TOTAL_FIELDS, computed_all, stated_all, strict=True):
         if stated is None:
             fields.append(_NOT_DECLARED[field])
             continue
-        computed: Price = getattr(totals, field) or _FREE
+        computed = computed_or_none or _FREE
         by_magnitude = credit and field != "total_cost"
         delta_excl = _delta(computed.excl_vat, stated.excl_vat, by_magnitude)
         delta_incl = (
@@ -207,4 +200,4 @@ def compare(
         within = delta_excl <= tolerance and (delta_incl is None or delta_incl <= tolerance)
         within_all = within_all and within
         fields.append(FieldDelta(field, delta_excl, delta_incl, within))
-    return Comparison(tolerance=tolerance, fields=tuple(fields), within_tolerance=within_all)
+    return Comparison(tolerance, tuple(fields), within_all)

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
+
 from pipeline.clearing.events import EVENT_BYTES_MAX, EventWriter
 from pipeline.hubkeys import HubSigner, record_proof_keys
 from schemas.hub.agreement import Agreement
@@ -172,7 +174,8 @@ def test_a_charge_record_reads_back_exactly_as_written() -> None:
 def test_a_rated_event_with_thousands_of_periods_stays_below_the_record_limit() -> None:
     booked = clear(decoded(cdr(1)), NOW, LIMITS, REFS, FakeLedger())
     assert isinstance(booked, Booked) and booked.rated is not None
-    many = replace(booked, rated=replace(booked.rated, periods=booked.rated.periods * 4_000))
+    rated = msgspec.structs.replace(booked.rated, periods=booked.rated.periods * 4_000)
+    many = replace(booked, rated=rated)
     writer = EventWriter("t", PartyRef.parse("NL*HUB"))
     rated_record = writer.booked(many, datetime(2026, 4, 1, tzinfo=UTC))[0]
     assert len(rated_record.value) <= EVENT_BYTES_MAX
