@@ -26,7 +26,7 @@ demo: setup ## run the hub end to end on the embedded broker and PostgreSQL
 	$(BIN)/roamclear demo
 
 test: setup ## the whole suite: unit, corpus, integration, e2e
-	$(PYTEST) tests $(DOCTESTS) -q
+	$(PYTEST) tests $(DOCTESTS) -q --durations=25
 
 test-unit: setup ## unit and corpus tests and the docstrings' examples, no servers (seconds)
 	$(PYTEST) tests/unit tests/corpus $(DOCTESTS) -q

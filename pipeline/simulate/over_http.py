@@ -169,9 +169,14 @@ async def connect(
 
 
 async def push_reference(
-    hub_url: str, connected: dict[PartyRef, Connected], data: ReferenceData
+    hub_url: str,
+    connected: dict[PartyRef, Connected],
+    data: ReferenceData,
+    throttled: list[int] | None = None,
 ) -> int:
-    """Each CPO PUTs its tariffs and locations; returns how many objects were pushed."""
+    """Each CPO PUTs its tariffs and locations (honouring 429 as every call does, counted in
+    `throttled`); returns how many objects were pushed."""
+    waits = [0] if throttled is None else throttled
     root = f"{hub_url.rstrip('/')}/ocpi/2.2.1"
     limit = asyncio.Semaphore(CALLS_IN_FLIGHT_MAX)
     async with _client() as client:
@@ -180,8 +185,11 @@ async def push_reference(
             owner = PartyRef.of(obj.country_code, obj.party_id)
             path = f"{root}/{module}/{owner.country_code}/{owner.party_id}/{obj.id}"
             async with limit:
-                answer = await client.put(
+                answer = await polite(
+                    client,
+                    "PUT",
                     path,
+                    waits,
                     content=to_ocpi_json(obj),
                     headers={**connected[owner].headers, "Content-Type": "application/json"},
                 )

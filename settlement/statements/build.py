@@ -8,9 +8,10 @@ renderers and the finance API.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any, Final
 
 from schemas.hub.ledger import Side, TransactionKind
@@ -101,18 +102,53 @@ def _sum(values: Iterable[Decimal]) -> Decimal:
     return sum_exact(list(values))
 
 
+class Figure(StrEnum):
+    """A line's figure a statement total sums."""
+
+    GROSS = "gross"  # amount_incl_vat, signed (negative for a reversal)
+    FEE_PAID = "fee_paid"  # the hub fee this partner paid on the line
+    NET = "net"  # credit minus debit on the partner's account
+
+    def of(self, line: StatementLine) -> Decimal:
+        if self is Figure.GROSS:
+            return line.amount_incl_vat
+        if self is Figure.FEE_PAID:
+            return line.fee_paid
+        return line.net
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """A statement total: one figure summed over the lines of some roles."""
+
+    roles: frozenset[LineRole]
+    figure: Figure
+
+
+# The totals by role, one definition for the statement built in Python and the CSV's SQL
+# (settlement.store.statements_csv renders its FILTERs from it).
+TOTAL_FOLDS: Final[Mapping[str, Fold]] = {
+    "receivable_as_cpo": Fold(frozenset({LineRole.CPO}), Figure.GROSS),
+    "payable_as_emsp": Fold(frozenset({LineRole.EMSP}), Figure.GROSS),
+    "hub_fees": Fold(frozenset({LineRole.CPO, LineRole.EMSP}), Figure.FEE_PAID),
+    "rounding": Fold(frozenset({LineRole.ROUNDING}), Figure.NET),
+}
+
+
+def _fold(lines: Sequence[StatementLine], fold: Fold) -> Decimal:
+    return _sum(fold.figure.of(line) for line in lines if line.role in fold.roles)
+
+
 def totals_of(lines: Sequence[StatementLine]) -> StatementTotals:
-    cpo = [line for line in lines if line.role is LineRole.CPO]
-    emsp = [line for line in lines if line.role is LineRole.EMSP]
     debit = _sum(line.amount for line in lines if line.side is Side.DEBIT)
     credit = _sum(line.amount for line in lines if line.side is Side.CREDIT)
     totals = StatementTotals(
         postings=len(lines),
         late_postings=sum(1 for line in lines if line.late),
-        receivable_as_cpo=_sum(line.amount_incl_vat for line in cpo),
-        payable_as_emsp=_sum(line.amount_incl_vat for line in emsp),
-        hub_fees=_sum(line.fee_paid for line in lines),
-        rounding=_sum(line.net for line in lines if line.role is LineRole.ROUNDING),
+        receivable_as_cpo=_fold(lines, TOTAL_FOLDS["receivable_as_cpo"]),
+        payable_as_emsp=_fold(lines, TOTAL_FOLDS["payable_as_emsp"]),
+        hub_fees=_fold(lines, TOTAL_FOLDS["hub_fees"]),
+        rounding=_fold(lines, TOTAL_FOLDS["rounding"]),
         late_adjustments=_sum(line.net for line in lines if line.late),
         debit=debit,
         credit=credit,

@@ -17,10 +17,12 @@ Example (NL*TNM as CPO, fee paid by the CPO): gross 10.0000, booked CREDIT 9.850
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Final
 
 from schemas.hub.agreement import SettlementPeriod
 from schemas.hub.batch import BatchState
@@ -53,6 +55,16 @@ class VatPart:
     incl_vat: Decimal
 
 
+# The sign a line's gross takes in the partner's net, per role: the hub owes a CPO its gross
+# and is owed an eMSP's; a rounding line has no gross. The CSV's SQL renders its CASE from
+# this (settlement.store.statements_csv.expected_net_sql).
+GROSS_AS_NET: Final[Mapping[LineRole, int]] = {
+    LineRole.CPO: 1,
+    LineRole.EMSP: -1,
+    LineRole.ROUNDING: 0,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class StatementLine:
     """One posting on the partner's account in the batch, with its CDR's facts."""
@@ -83,11 +95,7 @@ class StatementLine:
     @property
     def expected_net(self) -> Decimal:
         """The line's gross as the partner's net: + as CPO, - as eMSP, 0 for rounding."""
-        if self.role is LineRole.CPO:
-            return self.amount_incl_vat
-        if self.role is LineRole.EMSP:
-            return -self.amount_incl_vat
-        return Decimal(0)
+        return self.amount_incl_vat * GROSS_AS_NET[self.role]
 
     @property
     def fee_paid(self) -> Decimal:

@@ -1,8 +1,10 @@
 """CSV export straight from PostgreSQL: totals by one aggregate, lines by ``COPY … TO STDOUT``.
 
 The same figures as ``settlement.statements.build`` computes in Python (role, sign, fee paid,
-net per line), expressed in SQL so a 100,000-line statement streams out in about a second;
-a test holds the two to the same totals. The VAT rows are not in SQL: the lines' breakdowns
+net per line, the totals by role), expressed in SQL so a 100,000-line statement streams out
+in about a second; each rule's SQL is rendered from its Python definition (``role_sql``,
+``sign_sql``, ``expected_net_sql``, ``fold_sql``), and a test holds the two to the same
+totals. The VAT rows are not in SQL: the lines' breakdowns
 are read and summed by the Python rule itself (``vat_parts``, ``vat_rows_of``).
 Layout: settlement.statements.csv_export.
 """
@@ -21,6 +23,9 @@ from schemas.hub.ledger import TransactionKind
 from settlement.statements.build import (
     NEGATIVE_KIND,
     SELF_BILLING_CPO,
+    TOTAL_FOLDS,
+    Figure,
+    Fold,
     direction_of,
     stored_over,
     vat_parts,
@@ -28,6 +33,7 @@ from settlement.statements.build import (
 )
 from settlement.statements.csv_export import write_csv_head
 from settlement.statements.model import (
+    GROSS_AS_NET,
     LineRole,
     StatementHeader,
     StatementTotals,
@@ -54,10 +60,31 @@ def role_sql(partner: str, cpo: str, emsp: str, kind: str, side: str) -> str:
                 ELSE '{LineRole.EMSP}' END"""
 
 
+def expected_net_sql(role: str, gross: str) -> str:
+    """``StatementLine.expected_net`` in SQL, rendered from ``GROSS_AS_NET``."""
+    cases = " ".join(f"WHEN '{r}' THEN {sign}" for r, sign in GROSS_AS_NET.items())
+    return f"CASE {role} {cases} END * {gross}"
+
+
+# A figure of a line as the figures table below names it (Figure's Python definitions:
+# settlement.statements.build.Figure.of, model.StatementLine)
+_FIGURE_SQL: Final = {
+    Figure.GROSS: "sign * amount_incl_vat",
+    Figure.FEE_PAID: "expected - net",
+    Figure.NET: "net",
+}
+
+
+def fold_sql(name: str, fold: Fold) -> str:
+    """One of ``TOTAL_FOLDS`` as an aggregate over statement_figures."""
+    roles = ", ".join(f"'{role}'" for role in sorted(fold.roles))
+    return (
+        f"coalesce(sum({_FIGURE_SQL[fold.figure]}) FILTER (WHERE role IN ({roles})), 0) AS {name}"
+    )
+
+
 _FIGURES: Final = f"""
-SELECT line.*,
-       CASE role WHEN 'CPO' THEN sign * amount_incl_vat
-                 WHEN 'EMSP' THEN -sign * amount_incl_vat ELSE 0 END AS expected
+SELECT line.*, {expected_net_sql("role", "sign * amount_incl_vat")} AS expected
   FROM (
     SELECT p.posting_id, p.transaction_id, t.kind, t.cdr_key, t.location_id, t.energy_kwh,
            t.session_start, t.session_end, p.side, p.amount,
@@ -75,12 +102,9 @@ SELECT line.*,
 ) line
 """
 
-_TOTALS: Final = """
+_TOTALS: Final = f"""
 SELECT count(*) AS postings, count(*) FILTER (WHERE late) AS late_postings,
-       coalesce(sum(sign * amount_incl_vat) FILTER (WHERE role = 'CPO'), 0) AS receivable,
-       coalesce(sum(sign * amount_incl_vat) FILTER (WHERE role = 'EMSP'), 0) AS payable,
-       coalesce(sum(expected - net) FILTER (WHERE role <> 'ROUNDING'), 0) AS fees,
-       coalesce(sum(net) FILTER (WHERE role = 'ROUNDING'), 0) AS rounding,
+       {", ".join(fold_sql(name, fold) for name, fold in TOTAL_FOLDS.items())},
        coalesce(sum(net) FILTER (WHERE late), 0) AS late_net,
        coalesce(sum(amount) FILTER (WHERE side = 'DEBIT'), 0) AS debit,
        coalesce(sum(amount) FILTER (WHERE side = 'CREDIT'), 0) AS credit,
@@ -144,9 +168,9 @@ def _totals(conn: psycopg.Connection[Row]) -> tuple[StatementTotals, tuple[str, 
     totals = StatementTotals(
         row["postings"],
         row["late_postings"],
-        row["receivable"],
-        row["payable"],
-        row["fees"],
+        row["receivable_as_cpo"],
+        row["payable_as_emsp"],
+        row["hub_fees"],
         row["rounding"],
         row["late_net"],
         row["debit"],

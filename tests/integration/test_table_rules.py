@@ -41,6 +41,7 @@ pytestmark = pytest.mark.integration
 APPEND_ONLY: Final = "append-only"  # INSERT only: UPDATE, DELETE and TRUNCATE refused
 STATE_MACHINE: Final = "guarded state machine"  # transitions checked; CLOSED final
 MIGRATIONS: Final = "migration tool"  # yoyo's own bookkeeping
+QUEUE: Final = "work queue"  # rows leave once their work is done (cdr_delivery_waiting)
 
 RULES: Final = {
     "raw_event": APPEND_ONLY,
@@ -70,6 +71,13 @@ RULES: Final = {
     "cdr_session": APPEND_ONLY,
     "ocpi_cdr_receipt": APPEND_ONLY,
     "ocpi_cdr_published": APPEND_ONLY,
+    # a delivery moves PENDING/RETRYING -> DELIVERED | DEAD (trigger cdr_delivery_guard: what
+    # is delivered never changes, DELIVERED and PULL are final); an attempt is finished once
+    "cdr_delivery": STATE_MACHINE,
+    "cdr_delivery_attempt": STATE_MACHINE,
+    "cdr_delivery_waiting": QUEUE,
+    "partner_liveness": APPEND_ONLY,
+    "client_info_push": APPEND_ONLY,
     "_yoyo_log": MIGRATIONS,
     "_yoyo_migration": MIGRATIONS,
     "_yoyo_version": MIGRATIONS,
@@ -196,6 +204,14 @@ def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) ->
         tnm = PartyRef.parse("NL*TNM")
         reference_store.delete_tariff(conn, tnm, "AC-STANDARD", datetime.now(UTC))
         ocpi_receipts.record(conn, receipt(tnm))
+        conn.execute(
+            "INSERT INTO partner_liveness (partner, reachable, url, error) "
+            "VALUES ('NL*TNM', false, 'https://p.example/versions', 'HTTP 503')"
+        )
+        conn.execute(
+            "INSERT INTO client_info_push (receiver, subject, status, last_updated, request_id)"
+            " VALUES ('DE*EMP', 'NL*TNM', 'PLANNED', now(), 'r')"
+        )
         conn.commit()
         # settlement_run: the closer's (test_invariants_db); tokens: the finance API's
         populated = [

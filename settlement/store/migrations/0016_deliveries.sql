@@ -83,6 +83,8 @@ CREATE TRIGGER cdr_delivery_guard BEFORE UPDATE ON cdr_delivery
     FOR EACH ROW EXECUTE FUNCTION cdr_delivery_guard();
 CREATE TRIGGER cdr_delivery_no_delete BEFORE DELETE ON cdr_delivery
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER cdr_delivery_no_truncate BEFORE TRUNCATE ON cdr_delivery
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 
 -- Reversals announced before their original's delivery row exists (the worker's events come
 -- on two topics, in no order between them): moved into cdr_delivery once it does.
@@ -126,3 +128,5 @@ CREATE TRIGGER cdr_delivery_attempt_once BEFORE UPDATE ON cdr_delivery_attempt
     FOR EACH ROW EXECUTE FUNCTION cdr_delivery_attempt_once();
 CREATE TRIGGER cdr_delivery_attempt_no_delete BEFORE DELETE ON cdr_delivery_attempt
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER cdr_delivery_attempt_no_truncate BEFORE TRUNCATE ON cdr_delivery_attempt
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();

@@ -21,6 +21,8 @@ CREATE TABLE partner_liveness (
 CREATE INDEX partner_liveness_partner ON partner_liveness (partner, seq);
 CREATE TRIGGER partner_liveness_append_only BEFORE UPDATE OR DELETE ON partner_liveness
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER partner_liveness_no_truncate BEFORE TRUNCATE ON partner_liveness
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
 
 CREATE VIEW hub_client_info AS
     SELECT p.party_ref AS partner,
@@ -50,3 +52,5 @@ CREATE TABLE client_info_push (
 );
 CREATE TRIGGER client_info_push_append_only BEFORE UPDATE OR DELETE ON client_info_push
     FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER client_info_push_no_truncate BEFORE TRUNCATE ON client_info_push
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();

@@ -87,7 +87,7 @@ def test_deliveries_to_an_offline_emsp_wait_and_resume(fresh_settings: Settings)
         connect_emsp(fresh_settings, EVB, url, evb.token)
         _intake(fresh_settings)
 
-        async def run(seconds: float) -> None:
+        async def run(seconds: float, until_delivered: bool = False) -> None:
             async with httpx.AsyncClient() as client:
                 dispatcher = Dispatcher(
                     role_url(fresh_settings, DbRole.DELIVERER),
@@ -97,15 +97,19 @@ def test_deliveries_to_an_offline_emsp_wait_and_resume(fresh_settings: Settings)
                     _service(fresh_settings, client),
                 )
                 task = asyncio.create_task(dispatcher.run())
-                await asyncio.sleep(seconds)
+                deadline = asyncio.get_running_loop().time() + seconds
+                while asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.2)
+                    if until_delivered and _counts(fresh_settings)["DELIVERED"]:
+                        break
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-        asyncio.run(run(2.0))
+        asyncio.run(run(1.5))
         # OFFLINE: not one attempt spent (one failed attempt would have made it DEAD)
         assert _counts(fresh_settings)["PENDING"] == 1 and evb.received == []
         evb.up = True
-        asyncio.run(run(8.0))
+        asyncio.run(run(10.0, until_delivered=True))
     assert _counts(fresh_settings)["DELIVERED"] == 1
     assert [r.cdr["id"] for r in evb.received] == ["CDR-EVB-1"]
 

@@ -64,7 +64,8 @@ def test_a_scenario_over_http_is_answered_and_counted_as_planned(fresh_settings:
     config = ScenarioConfig(cdrs=400, seed=11)
     data = build_reference(config)
     # a tight rate: simulated partners wait out every 429 and send again, losing nothing
-    with serve(replace(fresh_settings, ocpi_requests_per_s=40.0, ocpi_burst=10.0)) as hub_url:
+    # a burst of one: requests a partner has in flight together arrive within one refill
+    with serve(replace(fresh_settings, ocpi_requests_per_s=200.0, ocpi_burst=1.0)) as hub_url:
         run = send_over_http(fresh_settings, hub_url, data, iter_submissions(config, data))
         with pytest.raises(AlreadyConnected, match="connected already"):
             send_over_http(fresh_settings, hub_url, data, iter_submissions(config, data))
