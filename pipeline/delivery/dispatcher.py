@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
-import httpx
+import aiohttp
 import psycopg
 
 from pipeline.delivery import intake
@@ -73,13 +73,13 @@ class Dispatcher:
         database_url: str,
         keyring: HubKeyring,
         policy: DispatchPolicy,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         client_info: ClientInfoService | None = None,
     ) -> None:
         self.database_url = database_url
         self.keyring = keyring
         self.policy = policy
-        self.client = client
+        self.session = session
         self.client_info = client_info
         self.loops: dict[str, asyncio.Task[None]] = {}
 
@@ -181,7 +181,7 @@ class Dispatcher:
             "OCPI-to-party-id": emsp.party_id,
         }
         async with lanes:
-            return await post(self.client, receiver.url, item, headers, self.policy.timeout_s)
+            return await post(self.session, receiver.url, item, headers, self.policy.timeout_s)
 
     async def _record(
         self,
@@ -206,7 +206,7 @@ class Dispatcher:
 
 
 async def post(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     url: str,
     item: Claimed,
     headers: dict[str, str],
@@ -215,16 +215,16 @@ async def post(
     """One attempt: the verdict on the eMSP's answer and its Location header."""
     try:
         async with asyncio.timeout(timeout_s):
-            async with client.stream("POST", url, content=item.document, headers=headers) as r:
-                content = bytearray()
-                async for chunk in r.aiter_bytes():
-                    content += chunk
-                    if len(content) > RESPONSE_BYTES_MAX:
-                        return failed(f"answered more than {RESPONSE_BYTES_MAX} bytes"), None
-                location = r.headers.get("location")
-                return judge(r.status_code, bytes(content), location), location
+            async with session.post(
+                url, data=item.document, headers=headers, allow_redirects=False
+            ) as r:
+                content = await r.content.read(RESPONSE_BYTES_MAX + 1)
+                if len(content) > RESPONSE_BYTES_MAX:
+                    return failed(f"answered more than {RESPONSE_BYTES_MAX} bytes"), None
+                location = r.headers.get("Location")
+                return judge(r.status, content, location), location
     except TimeoutError:
         return failed(f"no answer within {timeout_s} s"), None
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, ValueError) as exc:
         reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
         return failed(f"cannot reach {url}: {reason}"), None

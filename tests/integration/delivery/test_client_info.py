@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
+from pipeline.delivery.app import delivery_session
 from pipeline.delivery.client_info import ClientInfoService
 from pipeline.delivery.dispatcher import Dispatcher
 from pipeline.hubkeys import load_hub_keyring
@@ -88,12 +89,13 @@ def test_deliveries_to_an_offline_emsp_wait_and_resume(fresh_settings: Settings)
         _intake(fresh_settings)
 
         async def run(seconds: float, until_delivered: bool = False) -> None:
-            async with httpx.AsyncClient() as client:
+            policy = replace(FAST, retry=replace(FAST.retry, attempts_max=1))
+            async with httpx.AsyncClient() as client, delivery_session(policy) as session:
                 dispatcher = Dispatcher(
                     role_url(fresh_settings, DbRole.DELIVERER),
                     load_hub_keyring(fresh_settings),
-                    replace(FAST, retry=replace(FAST.retry, attempts_max=1)),
-                    client,
+                    policy,
+                    session,
                     _service(fresh_settings, client),
                 )
                 task = asyncio.create_task(dispatcher.run())

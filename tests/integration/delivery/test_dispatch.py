@@ -19,6 +19,7 @@ from pipeline.api.tokens import create_token
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.delivery import intake
+from pipeline.delivery.app import delivery_session
 from pipeline.delivery.dispatcher import Dispatcher, DispatchPolicy
 from pipeline.hubkeys import load_hub_keyring
 from pipeline.kafka.client import read_from_beginning, records_in_topic
@@ -104,9 +105,9 @@ def _dispatch_until(
     """Run a dispatcher (as `roamclear deliver` does) until `done(counts)` holds."""
 
     async def run() -> dict[str, int]:
-        async with httpx.AsyncClient(timeout=policy.timeout_s) as client:
+        async with delivery_session(policy) as session:
             dispatcher = Dispatcher(
-                role_url(settings, DbRole.DELIVERER), load_hub_keyring(settings), policy, client
+                role_url(settings, DbRole.DELIVERER), load_hub_keyring(settings), policy, session
             )
             task = asyncio.create_task(dispatcher.run())
             deadline = time.monotonic() + WAIT_S_MAX
