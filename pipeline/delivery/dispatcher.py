@@ -32,7 +32,7 @@ from settlement.keys import HubKeyring
 from settlement.partner_tokens import PartnerTokenError
 from settlement.store import deliveries, hub_client_info, ocpi_connections
 from settlement.store.db import Row, connect_async
-from settlement.store.deliveries import Claimed
+from settlement.store.deliveries import Answered, Claimed
 from settlement.store.hub_client_info import ConnectionStatus
 
 log = logging.getLogger("roamclear.deliveries")
@@ -122,11 +122,14 @@ class Dispatcher:
                 verdicts = await asyncio.gather(
                     *(self._post(receiver, item, rid, lanes) for item, rid in claimed)
                 )
-                async with conn.transaction():
+                answers = [
+                    self._answered(item, request_id, verdict, location)
                     for (item, request_id), (verdict, location) in zip(
                         claimed, verdicts, strict=True
-                    ):
-                        await self._record(conn, item, request_id, verdict, location)
+                    )
+                ]
+                async with conn.transaction():
+                    await deliveries.finish(conn, answers)
         finally:
             await conn.close()
 
@@ -159,11 +162,9 @@ class Dispatcher:
             claimed = await deliveries.claim(
                 conn, emsp, self.policy.claim_size, self.policy.lease_s
             )
-            started = []
-            for item in claimed:
-                request_id = str(uuid.uuid4())
-                await deliveries.start(conn, item, request_id, receiver.url)
-                started.append((item, request_id))
+            started = [(item, str(uuid.uuid4())) for item in claimed]
+            if started:
+                await deliveries.start(conn, started, receiver.url)
         return started
 
     async def _post(
@@ -183,18 +184,12 @@ class Dispatcher:
         async with lanes:
             return await post(self.session, receiver.url, item, headers, self.policy.timeout_s)
 
-    async def _record(
-        self,
-        conn: psycopg.AsyncConnection[Row],
-        item: Claimed,
-        request_id: str,
-        verdict: Verdict,
-        location: str | None,
-    ) -> None:
+    def _answered(
+        self, item: Claimed, request_id: str, verdict: Verdict, location: str | None
+    ) -> Answered:
         failures = item.failed_in_a_row + 1
         gives_up = not verdict.delivered and self.policy.retry.gives_up_after(failures)
         retry_in_s = 0.0 if verdict.delivered else self.policy.retry.delay_s(failures)
-        await deliveries.finish(conn, item, verdict, request_id, location, retry_in_s, gives_up)
         if gives_up:
             log.warning(
                 "deliveries: %s to %s dead after %d attempts: %s",
@@ -203,6 +198,7 @@ class Dispatcher:
                 failures,
                 verdict.error,
             )
+        return Answered(item, verdict, request_id, location, retry_in_s, gives_up)
 
 
 async def post(

@@ -261,64 +261,103 @@ async def claim(
 
 
 async def start(
-    conn: psycopg.AsyncConnection[Row], claimed: Claimed, request_id: str, url: str
+    conn: psycopg.AsyncConnection[Row], started: Sequence[tuple[Claimed, str]], url: str
 ) -> None:
-    """Record the attempt before the POST."""
+    """Record the attempts (each claimed delivery with its X-Request-ID) before the POSTs:
+    one statement for the claim's whole round."""
     await conn.execute(
         """INSERT INTO cdr_delivery_attempt (delivery_id, attempt, request_id, url)
-           VALUES (%s, %s, %s, %s)""",
-        (claimed.delivery_id, claimed.attempt, request_id, url),
-    )
-
-
-async def finish(
-    conn: psycopg.AsyncConnection[Row],
-    claimed: Claimed,
-    verdict: Verdict,
-    request_id: str,
-    location: str | None,
-    retry_in_s: float,
-    gives_up: bool,
-) -> None:
-    """The attempt's answer, and the delivery's next state: DELIVERED, or RETRYING after
-    `retry_in_s`, or DEAD. A delivery claimed again meanwhile by another dispatcher (its
-    lease ran out during a slow POST) is left to that one, unless this attempt delivered."""
-    await conn.execute(
-        """UPDATE cdr_delivery_attempt
-              SET finished_at = clock_timestamp(), delivered = %s, http_status = %s,
-                  ocpi_status = %s, error = %s
-            WHERE delivery_id = %s AND attempt = %s""",
+           SELECT d, a, r, %s FROM unnest(%s::bigint[], %s::int[], %s::text[]) AS v(d, a, r)""",
         (
-            verdict.delivered,
-            verdict.http_status,
-            verdict.ocpi_status,
-            verdict.error,
-            claimed.delivery_id,
-            claimed.attempt,
+            url,
+            [item.delivery_id for item, _ in started],
+            [item.attempt for item, _ in started],
+            [request_id for _, request_id in started],
         ),
     )
-    if verdict.delivered:
-        await conn.execute(
-            """UPDATE cdr_delivery
-                  SET state = 'DELIVERED', delivered_at = clock_timestamp(), request_id = %s,
-                      emsp_location = %s, lease_until = NULL, last_error = %s
-                WHERE delivery_id = %s AND state <> 'DELIVERED'""",
-            (request_id, location, verdict.error, claimed.delivery_id),
-        )
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """An attempt's answer and what follows from it."""
+
+    claimed: Claimed
+    verdict: Verdict
+    request_id: str
+    location: str | None
+    retry_in_s: float  # a failure: when to try again
+    gives_up: bool  # a failure: the last attempt allowed
+
+
+_FINISH_ATTEMPTS: Final = """
+UPDATE cdr_delivery_attempt a
+   SET finished_at = clock_timestamp(), delivered = v.delivered, http_status = v.http_status,
+       ocpi_status = v.ocpi_status, error = v.error
+  FROM unnest(%s::bigint[], %s::int[], %s::bool[], %s::int[], %s::int[], %s::text[])
+       AS v(delivery_id, attempt, delivered, http_status, ocpi_status, error)
+ WHERE a.delivery_id = v.delivery_id AND a.attempt = v.attempt
+"""
+_DELIVERED: Final = """
+UPDATE cdr_delivery d
+   SET state = 'DELIVERED', delivered_at = clock_timestamp(), request_id = v.request_id,
+       emsp_location = v.location, lease_until = NULL, last_error = v.error
+  FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
+       AS v(delivery_id, request_id, location, error)
+ WHERE d.delivery_id = v.delivery_id AND d.state <> 'DELIVERED'
+"""
+_FAILED: Final = """
+UPDATE cdr_delivery d
+   SET state = v.state, lease_until = NULL, last_error = v.error,
+       next_attempt_at = clock_timestamp() + make_interval(secs => v.retry_in_s)
+  FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::float8[])
+       AS v(delivery_id, attempt, state, error, retry_in_s)
+ WHERE d.delivery_id = v.delivery_id AND d.attempts = v.attempt AND d.state <> 'DELIVERED'
+"""
+
+
+async def finish(conn: psycopg.AsyncConnection[Row], answers: Sequence[Answered]) -> None:
+    """The attempts' answers, and each delivery's next state: DELIVERED, or RETRYING after
+    its `retry_in_s`, or DEAD. A delivery claimed again meanwhile by another dispatcher (its
+    lease ran out during a slow POST) is left to that one, unless this attempt delivered."""
+    if not answers:
         return
     await conn.execute(
-        """UPDATE cdr_delivery
-              SET state = %s, lease_until = NULL, last_error = %s,
-                  next_attempt_at = clock_timestamp() + make_interval(secs => %s)
-            WHERE delivery_id = %s AND attempts = %s AND state <> 'DELIVERED'""",
+        _FINISH_ATTEMPTS,
         (
-            DeliveryState.DEAD if gives_up else DeliveryState.RETRYING,
-            verdict.error,
-            retry_in_s,
-            claimed.delivery_id,
-            claimed.attempt,
+            [a.claimed.delivery_id for a in answers],
+            [a.claimed.attempt for a in answers],
+            [a.verdict.delivered for a in answers],
+            [a.verdict.http_status for a in answers],
+            [a.verdict.ocpi_status for a in answers],
+            [a.verdict.error for a in answers],
         ),
     )
+    delivered = [a for a in answers if a.verdict.delivered]
+    if delivered:
+        await conn.execute(
+            _DELIVERED,
+            (
+                [a.claimed.delivery_id for a in delivered],
+                [a.request_id for a in delivered],
+                [a.location for a in delivered],
+                [a.verdict.error for a in delivered],
+            ),
+        )
+    failed = [a for a in answers if not a.verdict.delivered]
+    if failed:
+        await conn.execute(
+            _FAILED,
+            (
+                [a.claimed.delivery_id for a in failed],
+                [a.claimed.attempt for a in failed],
+                [
+                    (DeliveryState.DEAD if a.gives_up else DeliveryState.RETRYING).value
+                    for a in failed
+                ],
+                [a.verdict.error for a in failed],
+                [a.retry_in_s for a in failed],
+            ),
+        )
 
 
 async def next_due_in_s(conn: psycopg.AsyncConnection[Row], emsp: str) -> float | None:
