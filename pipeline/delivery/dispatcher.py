@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Final
@@ -39,6 +40,7 @@ log = logging.getLogger("roamclear.deliveries")
 
 IDLE_POLL_S: Final = 0.5
 EMSPS_REFRESH_S: Final = 5.0  # how often the set of eMSPs (and their endpoints) is read again
+RECEIVER_REFRESH_S: Final = 1.0  # how often a loop reads its eMSP's endpoint and status
 RESPONSE_BYTES_MAX: Final = 1_000_000
 CLAIM_ROUNDS_MAX: Final = 8
 
@@ -106,11 +108,17 @@ class Dispatcher:
 
     async def _emsp(self, emsp: str) -> None:
         conn = await connect_async(self.database_url)
+        receiver: Receiver | None = None
+        read_at = 0.0
         try:
             while True:
-                receiver = await self._receiver(conn, emsp)
+                # where and how to reach the eMSP (and whether it is OFFLINE), read again
+                # every RECEIVER_REFRESH_S rather than for every claim
+                if time.monotonic() - read_at >= RECEIVER_REFRESH_S:
+                    receiver, read_at = await self._receiver(conn, emsp), time.monotonic()
                 if receiver is None:  # unregistered or OFFLINE: its deliveries wait
                     await asyncio.sleep(EMSPS_REFRESH_S)
+                    read_at = 0.0
                     continue
                 claimed = await self._claim(conn, emsp, receiver)
                 if not claimed:
