@@ -12,10 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+START_WAIT_S_MAX: Final = 20.0
+STOP_WAIT_S_MAX: Final = 20.0
 
 
 class _PassWrites:
@@ -66,6 +73,27 @@ def server_config(
 def serve(app: Any, host: str, port: int, log_level: str, *, access_log: bool = True) -> None:
     """Run uvicorn on `app` until SIGTERM or SIGINT."""
     uvicorn.Server(server_config(app, host, port, log_level, access_log=access_log)).run()
+
+
+@contextmanager
+def serving_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
+    """`app` under uvicorn on 127.0.0.1 (`port`, else a free one) in a thread of this
+    process, for as long as the block runs (tests, benchmarks, simulated partners' servers);
+    yields its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, "warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_WAIT_S_MAX
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"uvicorn did not start on port {port}")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=STOP_WAIT_S_MAX)
 
 
 def free_port() -> int:

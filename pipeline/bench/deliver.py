@@ -19,18 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-import uvicorn
-
-from pipeline.api.serving import free_port
+from pipeline.api.serving import free_port, serving_in_thread
 from pipeline.bench.scratch import scratch_database
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
@@ -88,25 +83,6 @@ class Sink:
             }
         )
         await send({"type": "http.response.body", "body": _CREATED})
-
-
-@contextmanager
-def _serving(app: Sink) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the eMSP sink did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def record_receiver(
@@ -173,7 +149,7 @@ def _phase(
     """(deliveries to live eMSPs, per s, p99 ms) for one stream."""
     parties = _book(settings, cdrs, emsps, log_dir)
     sink = Sink()
-    with _serving(sink) as url:
+    with serving_in_thread(sink) as url:
         dead_party = parties[0] if dead else None
         for party in parties:
             code = f"{party.country_code}{party.party_id}"

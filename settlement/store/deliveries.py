@@ -9,7 +9,7 @@ eMSP (`claim`), records the attempt before its POST (`start`) and the answer aft
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -397,23 +397,7 @@ class DeliveryRow:
     delivered_at: datetime | None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "delivery_id": self.delivery_id,
-            "cdr_key": self.cdr_key,
-            "kind": self.kind,
-            "transaction_id": self.transaction_id,
-            "cpo": self.cpo,
-            "emsp": self.emsp,
-            "state": self.state.value,
-            "attempts": self.attempts,
-            "next_attempt_at": _time(self.next_attempt_at),
-            "last_error": self.last_error,
-            "emsp_location": self.emsp_location,
-            "request_id": self.request_id,
-            "correlation_id": self.correlation_id,
-            "created_at": _time(self.created_at),
-            "delivered_at": _time(self.delivered_at),
-        }
+        return _plain(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,21 +413,19 @@ class AttemptRow:
     error: str | None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "attempt": self.attempt,
-            "request_id": self.request_id,
-            "url": self.url,
-            "started_at": _time(self.started_at),
-            "finished_at": _time(self.finished_at),
-            "delivered": self.delivered,
-            "http_status": self.http_status,
-            "ocpi_status": self.ocpi_status,
-            "error": self.error,
-        }
+        return _plain(self)
 
 
-def _time(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+def _plain(row: DeliveryRow | AttemptRow) -> dict[str, Any]:
+    """A row's fields as JSON-ready values: times ISO 8601, states their names."""
+    return {
+        name: value.isoformat()
+        if isinstance(value, datetime)
+        else value.value
+        if isinstance(value, DeliveryState)
+        else value
+        for name, value in asdict(row).items()
+    }
 
 
 _COLUMNS: Final = """

@@ -4,40 +4,21 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
-import uvicorn
 from starlette.types import ASGIApp
 
 from pipeline.api.app import create_app
-from pipeline.api.serving import free_port, server_config
+from pipeline.api.serving import free_port, serving_in_thread
 from pipeline.config import Settings
 
-START_WAIT_S_MAX = 20
 __all__ = ["free_port", "serve", "serve_app"]
 
 
-@contextmanager
-def serve_app(app: ASGIApp, port: int | None = None) -> Iterator[str]:
+def serve_app(app: ASGIApp, port: int | None = None) -> AbstractContextManager[str]:
     """Yields the server's base URL; stops it at exit."""
-    port = port or free_port()
-    config = server_config(app, "127.0.0.1", port, "warning")  # as `roamclear api` serves
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_WAIT_S_MAX
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    return serving_in_thread(app, port)
 
 
 @contextmanager
