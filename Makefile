@@ -25,8 +25,8 @@ setup: $(STAMP) ## create .venv and install roamclear with every extra (idempote
 demo: setup ## run the hub end to end on the embedded broker and PostgreSQL
 	$(BIN)/roamclear demo
 
-test: setup ## the whole suite: unit, corpus, integration, e2e
-	$(PYTEST) tests $(DOCTESTS) -q --durations=25
+test: setup ## the whole suite: unit, corpus, integration, e2e (two processes: a test file stays in one)
+	$(PYTEST) tests $(DOCTESTS) -q --durations=25 -n 2 --dist loadfile
 
 test-unit: setup ## unit and corpus tests and the docstrings' examples, no servers (seconds)
 	$(PYTEST) tests/unit tests/corpus $(DOCTESTS) -q
