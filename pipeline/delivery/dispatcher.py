@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Final
 
@@ -107,7 +106,8 @@ class Dispatcher:
             await conn.close()
 
     async def _emsp(self, emsp: str) -> None:
-        conn = await connect_async(self.database_url)
+        # autocommit: each claim and each finish is one statement, committed on its own
+        conn = await connect_async(self.database_url, autocommit=True)
         receiver: Receiver | None = None
         read_at = 0.0
         try:
@@ -120,24 +120,24 @@ class Dispatcher:
                     await asyncio.sleep(EMSPS_REFRESH_S)
                     read_at = 0.0
                     continue
-                claimed = await self._claim(conn, emsp, receiver)
+                claimed = await deliveries.claim(
+                    conn, emsp, self.policy.claim_size, self.policy.lease_s, receiver.url
+                )
                 if not claimed:
-                    async with conn.transaction():
-                        wait_s = await deliveries.next_due_in_s(conn, emsp)
+                    wait_s = await deliveries.next_due_in_s(conn, emsp)
                     await asyncio.sleep(min(IDLE_POLL_S, IDLE_POLL_S if wait_s is None else wait_s))
                     continue
                 lanes = asyncio.Semaphore(self.policy.concurrency)
                 verdicts = await asyncio.gather(
-                    *(self._post(receiver, item, rid, lanes) for item, rid in claimed)
+                    *(self._post(receiver, item, lanes) for item in claimed)
                 )
-                answers = [
-                    self._answered(item, request_id, verdict, location)
-                    for (item, request_id), (verdict, location) in zip(
-                        claimed, verdicts, strict=True
-                    )
-                ]
-                async with conn.transaction():
-                    await deliveries.finish(conn, answers)
+                await deliveries.finish(
+                    conn,
+                    [
+                        self._answered(item, verdict, location)
+                        for item, (verdict, location) in zip(claimed, verdicts, strict=True)
+                    ],
+                )
         finally:
             await conn.close()
 
@@ -162,27 +162,14 @@ class Dispatcher:
             return None
         return Receiver(str(endpoint.url), authorization(token, registration.token_unencoded))
 
-    async def _claim(
-        self, conn: psycopg.AsyncConnection[Row], emsp: str, receiver: Receiver
-    ) -> list[tuple[Claimed, str]]:
-        """Claim due deliveries and record their attempts, committed before any POST."""
-        async with conn.transaction():
-            claimed = await deliveries.claim(
-                conn, emsp, self.policy.claim_size, self.policy.lease_s
-            )
-            started = [(item, str(uuid.uuid4())) for item in claimed]
-            if started:
-                await deliveries.start(conn, started, receiver.url)
-        return started
-
     async def _post(
-        self, receiver: Receiver, item: Claimed, request_id: str, lanes: asyncio.Semaphore
+        self, receiver: Receiver, item: Claimed, lanes: asyncio.Semaphore
     ) -> tuple[Verdict, str | None]:
         cpo, emsp = PartyRef.parse(item.cpo), PartyRef.parse(item.emsp)
         headers = {
             "Authorization": receiver.authorization,
             "Content-Type": "application/json",
-            "X-Request-ID": request_id,  # new per attempt, recorded before the POST
+            "X-Request-ID": item.request_id,  # new per attempt, recorded before the POST
             "X-Correlation-ID": item.correlation_id,
             "OCPI-from-country-code": cpo.country_code,
             "OCPI-from-party-id": cpo.party_id,
@@ -192,9 +179,7 @@ class Dispatcher:
         async with lanes:
             return await post(self.session, receiver.url, item, headers, self.policy.timeout_s)
 
-    def _answered(
-        self, item: Claimed, request_id: str, verdict: Verdict, location: str | None
-    ) -> Answered:
+    def _answered(self, item: Claimed, verdict: Verdict, location: str | None) -> Answered:
         failures = item.failed_in_a_row + 1
         gives_up = not verdict.delivered and self.policy.retry.gives_up_after(failures)
         retry_in_s = 0.0 if verdict.delivered else self.policy.retry.delay_s(failures)
@@ -206,7 +191,7 @@ class Dispatcher:
                 failures,
                 verdict.error,
             )
-        return Answered(item, verdict, request_id, location, retry_in_s, gives_up)
+        return Answered(item, verdict, location, retry_in_s, gives_up)
 
 
 async def post(

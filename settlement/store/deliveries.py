@@ -195,7 +195,8 @@ async def done_waiting(conn: psycopg.AsyncConnection[Row], transaction_ids: Sequ
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A delivery claimed for one attempt (number `attempt`)."""
+    """A delivery claimed for one attempt (number `attempt`), recorded with its
+    X-Request-ID."""
 
     delivery_id: int
     transaction_id: str
@@ -207,10 +208,13 @@ class Claimed:
     failed_in_a_row: int  # failed attempts since created or re-queued, before this one
     correlation_id: str
     document: bytes
+    request_id: str  # new per attempt, recorded before the POST
 
 
 # A row is due when its time has come, nobody holds it, and (a credit) the CDR it credits
 # has reached the same eMSP. SKIP LOCKED: dispatchers never wait on each other's claims.
+# One statement claims and records the attempts: it commits (autocommit) before any POST,
+# in one round trip rather than four (bench deliver: round trips set the dispatcher's pace).
 _CLAIM: Final = """
 WITH due AS (
     SELECT c.delivery_id FROM cdr_delivery c
@@ -224,57 +228,50 @@ WITH due AS (
      ORDER BY c.next_attempt_at, c.delivery_id
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE cdr_delivery d
+       SET lease_until = now() + make_interval(secs => %(lease_s)s), attempts = d.attempts + 1
+      FROM due
+     WHERE d.delivery_id = due.delivery_id
+    RETURNING d.delivery_id, d.transaction_id::text, d.kind, d.cdr_key, d.cpo, d.emsp,
+              d.attempts, d.attempts - 1 - d.requeued_after AS failed_in_a_row,
+              d.correlation_id, d.document
+), started AS (
+    INSERT INTO cdr_delivery_attempt (delivery_id, attempt, request_id, url)
+    SELECT delivery_id, attempts, gen_random_uuid()::text, %(url)s FROM claimed
+    RETURNING delivery_id, request_id
 )
-UPDATE cdr_delivery d
-   SET lease_until = now() + make_interval(secs => %(lease_s)s), attempts = d.attempts + 1
-  FROM due
- WHERE d.delivery_id = due.delivery_id
-RETURNING d.delivery_id, d.transaction_id::text, d.kind, d.cdr_key, d.cpo, d.emsp,
-          d.attempts, d.attempts - 1 - d.requeued_after AS failed_in_a_row, d.correlation_id,
-          d.document
+SELECT claimed.*, started.request_id
+  FROM claimed JOIN started USING (delivery_id)
+ ORDER BY claimed.delivery_id
 """
 
 
 async def claim(
-    conn: psycopg.AsyncConnection[Row], emsp: str, limit: int, lease_s: float
+    conn: psycopg.AsyncConnection[Row], emsp: str, limit: int, lease_s: float, url: str
 ) -> list[Claimed]:
-    """Claim up to `limit` due deliveries to `emsp`, each for one attempt (commit before
-    sending: the claim is what keeps other dispatchers off)."""
-    cursor = await conn.execute(_CLAIM, {"emsp": emsp, "limit": limit, "lease_s": lease_s})
-    claimed = []
-    for row in await cursor.fetchall():
-        claimed.append(
-            Claimed(
-                delivery_id=row["delivery_id"],
-                transaction_id=row["transaction_id"],
-                kind=row["kind"],
-                cdr_key=row["cdr_key"],
-                cpo=row["cpo"],
-                emsp=row["emsp"],
-                attempt=row["attempts"],
-                failed_in_a_row=row["failed_in_a_row"],
-                correlation_id=row["correlation_id"],
-                document=bytes(row["document"]),
-            )
-        )
-    return sorted(claimed, key=lambda c: c.delivery_id)
-
-
-async def start(
-    conn: psycopg.AsyncConnection[Row], started: Sequence[tuple[Claimed, str]], url: str
-) -> None:
-    """Record the attempts (each claimed delivery with its X-Request-ID) before the POSTs:
-    one statement for the claim's whole round."""
-    await conn.execute(
-        """INSERT INTO cdr_delivery_attempt (delivery_id, attempt, request_id, url)
-           SELECT d, a, r, %s FROM unnest(%s::bigint[], %s::int[], %s::text[]) AS v(d, a, r)""",
-        (
-            url,
-            [item.delivery_id for item, _ in started],
-            [item.attempt for item, _ in started],
-            [request_id for _, request_id in started],
-        ),
+    """Claim up to `limit` due deliveries to `emsp`, each for one attempt at `url`, and
+    record the attempts. Run it outside a transaction (autocommit): the claim must be
+    committed before the POSTs, as it is what keeps other dispatchers off."""
+    cursor = await conn.execute(
+        _CLAIM, {"emsp": emsp, "limit": limit, "lease_s": lease_s, "url": url}
     )
+    return [
+        Claimed(
+            delivery_id=row["delivery_id"],
+            transaction_id=row["transaction_id"],
+            kind=row["kind"],
+            cdr_key=row["cdr_key"],
+            cpo=row["cpo"],
+            emsp=row["emsp"],
+            attempt=row["attempts"],
+            failed_in_a_row=row["failed_in_a_row"],
+            correlation_id=row["correlation_id"],
+            document=bytes(row["document"]),
+            request_id=row["request_id"],
+        )
+        for row in await cursor.fetchall()
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,46 +280,53 @@ class Answered:
 
     claimed: Claimed
     verdict: Verdict
-    request_id: str
     location: str | None
     retry_in_s: float  # a failure: when to try again
     gives_up: bool  # a failure: the last attempt allowed
 
+    @property
+    def next_state(self) -> DeliveryState:
+        if self.verdict.delivered:
+            return DeliveryState.DELIVERED
+        return DeliveryState.DEAD if self.gives_up else DeliveryState.RETRYING
 
-_FINISH_ATTEMPTS: Final = """
-UPDATE cdr_delivery_attempt a
-   SET finished_at = clock_timestamp(), delivered = v.delivered, http_status = v.http_status,
-       ocpi_status = v.ocpi_status, error = v.error
-  FROM unnest(%s::bigint[], %s::int[], %s::bool[], %s::int[], %s::int[], %s::text[])
-       AS v(delivery_id, attempt, delivered, http_status, ocpi_status, error)
- WHERE a.delivery_id = v.delivery_id AND a.attempt = v.attempt
-"""
-_DELIVERED: Final = """
-UPDATE cdr_delivery d
-   SET state = 'DELIVERED', delivered_at = clock_timestamp(), request_id = v.request_id,
-       emsp_location = v.location, lease_until = NULL, last_error = v.error
-  FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
-       AS v(delivery_id, request_id, location, error)
- WHERE d.delivery_id = v.delivery_id AND d.state <> 'DELIVERED'
-"""
-_FAILED: Final = """
+
+# The attempts' answers and the deliveries' next states in one statement (one round trip).
+# A delivery claimed again meanwhile by another dispatcher (its lease ran out during a slow
+# POST: `attempts` moved on) is left to that one, unless this attempt delivered.
+_FINISH: Final = """
+WITH v AS (
+    SELECT * FROM unnest(%s::bigint[], %s::int[], %s::bool[], %s::int[], %s::int[],
+                         %s::text[], %s::text[], %s::text[], %s::text[], %s::float8[])
+        AS v(delivery_id, attempt, delivered, http_status, ocpi_status, error, request_id,
+             location, state, retry_in_s)
+), attempts AS (
+    UPDATE cdr_delivery_attempt a
+       SET finished_at = clock_timestamp(), delivered = v.delivered,
+           http_status = v.http_status, ocpi_status = v.ocpi_status, error = v.error
+      FROM v
+     WHERE a.delivery_id = v.delivery_id AND a.attempt = v.attempt
+)
 UPDATE cdr_delivery d
    SET state = v.state, lease_until = NULL, last_error = v.error,
-       next_attempt_at = clock_timestamp() + make_interval(secs => v.retry_in_s)
-  FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::float8[])
-       AS v(delivery_id, attempt, state, error, retry_in_s)
- WHERE d.delivery_id = v.delivery_id AND d.attempts = v.attempt AND d.state <> 'DELIVERED'
+       delivered_at = CASE WHEN v.delivered THEN clock_timestamp() ELSE d.delivered_at END,
+       request_id = CASE WHEN v.delivered THEN v.request_id ELSE d.request_id END,
+       emsp_location = CASE WHEN v.delivered THEN v.location ELSE d.emsp_location END,
+       next_attempt_at = CASE WHEN v.delivered THEN d.next_attempt_at
+                              ELSE clock_timestamp() + make_interval(secs => v.retry_in_s) END
+  FROM v
+ WHERE d.delivery_id = v.delivery_id AND d.state <> 'DELIVERED'
+   AND (v.delivered OR d.attempts = v.attempt)
 """
 
 
 async def finish(conn: psycopg.AsyncConnection[Row], answers: Sequence[Answered]) -> None:
-    """The attempts' answers, and each delivery's next state: DELIVERED, or RETRYING after
-    its `retry_in_s`, or DEAD. A delivery claimed again meanwhile by another dispatcher (its
-    lease ran out during a slow POST) is left to that one, unless this attempt delivered."""
+    """Record the attempts' answers, and each delivery's next state: DELIVERED, or RETRYING
+    after its `retry_in_s`, or DEAD."""
     if not answers:
         return
     await conn.execute(
-        _FINISH_ATTEMPTS,
+        _FINISH,
         (
             [a.claimed.delivery_id for a in answers],
             [a.claimed.attempt for a in answers],
@@ -330,34 +334,12 @@ async def finish(conn: psycopg.AsyncConnection[Row], answers: Sequence[Answered]
             [a.verdict.http_status for a in answers],
             [a.verdict.ocpi_status for a in answers],
             [a.verdict.error for a in answers],
+            [a.claimed.request_id for a in answers],
+            [a.location for a in answers],
+            [a.next_state.value for a in answers],
+            [a.retry_in_s for a in answers],
         ),
     )
-    delivered = [a for a in answers if a.verdict.delivered]
-    if delivered:
-        await conn.execute(
-            _DELIVERED,
-            (
-                [a.claimed.delivery_id for a in delivered],
-                [a.request_id for a in delivered],
-                [a.location for a in delivered],
-                [a.verdict.error for a in delivered],
-            ),
-        )
-    failed = [a for a in answers if not a.verdict.delivered]
-    if failed:
-        await conn.execute(
-            _FAILED,
-            (
-                [a.claimed.delivery_id for a in failed],
-                [a.claimed.attempt for a in failed],
-                [
-                    (DeliveryState.DEAD if a.gives_up else DeliveryState.RETRYING).value
-                    for a in failed
-                ],
-                [a.verdict.error for a in failed],
-                [a.retry_in_s for a in failed],
-            ),
-        )
 
 
 async def next_due_in_s(conn: psycopg.AsyncConnection[Row], emsp: str) -> float | None:
