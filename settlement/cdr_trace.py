@@ -88,6 +88,7 @@ class ArchivedRecord:
     offset: int
     broker_time: datetime | None
     archived_at: datetime
+    cdr_key: str | None  # the key of the CDR it carried (a credit's own), as far as readable
     kafka_key: str | None  # as produced (not trusted: the clearing re-keys)
     event_id: str | None  # the envelope's, when it could be read
     claimed_submitter: str | None  # the envelope's `submitter`, a claim

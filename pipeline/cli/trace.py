@@ -33,8 +33,8 @@ def parse_key(text: str) -> CdrKey:
         return CdrKey.parse(text.strip())
     except ValueError as exc:
         raise fail(
-            f"CDR_KEY {text!r} is not a CDR key: {exc} (expected CC*PID*ID, e.g. "
-            "'NL*TNM*CDR-1': the CDR's country_code, party_id and id; quote it in a shell)",
+            f"CDR_KEY: {exc}; expected CC*PID*ID, e.g. 'NL*TNM*CDR-1' (the CDR's country_code, "
+            "party_id and id; quote it in a shell)",
             2,
         ) from None
 
@@ -81,17 +81,19 @@ def show(found: CdrTrace) -> None:
 
 
 def _records(found: CdrTrace) -> None:
+    topics = ", ".join(sorted({r.topic for r in found.records})) or "none"
     table = Table(
-        "archive", "topic / partition @ offset", "broker time", "submitter (proof)",
-        "HTTP request / correlation", "outcome", title="Records that carried it",
+        "archive", "partition @ offset", "broker time", "CDR", "submitter (proof)",
+        "HTTP request / correlation", "outcome", title=f"Records that carried it ({topics})",
     )  # fmt: skip
     for r in found.records:
         outcome = r.outcome
         told = outcome.transaction_id or f"{outcome.reason_code}: {outcome.message}"
         table.add_row(
             str(r.archive_id),
-            f"{r.topic} / {r.partition} @ {r.offset}",
+            f"{r.partition} @ {r.offset}",
             _when(r.broker_time),
+            r.cdr_key or "-",
             f"{r.authenticated_submitter or r.claimed_submitter or '-'} ({r.proof or 'no proof'})",
             "-" if r.http is None else f"{r.http.request_id} / {r.http.correlation_id}",
             f"{outcome.outcome} {told}",
@@ -100,8 +102,9 @@ def _records(found: CdrTrace) -> None:
         http = refused.http
         table.add_row(
             "-",
-            "refused at the OCPI door (never on the topic)",
+            "refused at the OCPI door",
             _when(refused.rejected_at),
+            found.cdr_key,
             "-" if http is None else http.partner,
             "-" if http is None else f"{http.request_id} / {http.correlation_id}",
             f"REJECTED {refused.reason_code}: {refused.message}",
@@ -173,7 +176,7 @@ def _transaction(transaction: TransactionTrace) -> None:
             p.side,
             f"{p.amount} {p.currency}",
             p.settlement_period,
-            "not in a closed batch"
+            ("hub account: on no statement" if p.account.startswith("hub:") else "not settled yet")
             if statement is None
             else f"statement {statement.statement_id} ({statement.period_start:%Y-%m-%d}"
             f"..{statement.period_end:%Y-%m-%d}{', late' if statement.late else ''}) "

@@ -94,7 +94,8 @@ WITH ids AS (
 SELECT e.archive_id, e.topic, e.partition, e."offset", e.broker_timestamp, e.received_at,
        e.key, e.value, o.outcome, o.transaction_id::text AS transaction_id, o.proof,
        o.decided_at, j.rejection_id, j.reason_code, j.stage, j.message,
-       j.submitter AS rejection_submitter, r.receipt_id::text AS receipt_id,
+       j.submitter AS rejection_submitter, j.cdr_key AS rejection_key,
+       r.receipt_id::text AS receipt_id,
        r.partner AS http_partner, r.request_id, r.correlation_id,
        r.received_at AS http_received_at
   FROM ids JOIN raw_event e USING (archive_id)
@@ -208,6 +209,7 @@ def _record(row: Row) -> ArchivedRecord:
         offset=row["offset"],
         broker_time=row["broker_timestamp"],
         archived_at=row["received_at"],
+        cdr_key=str(CdrKey.of(envelope.cdr)) if envelope is not None else row["rejection_key"],
         kafka_key=None if row["key"] is None else bytes(row["key"]).decode("utf-8", "replace"),
         event_id=None if envelope is None else envelope.event_id,
         claimed_submitter=claimed,
