@@ -51,15 +51,20 @@ class TraceNotFound(LookupError):
     own country_code, party_id and id) and the database (`roamclear counts`)."""
 
 
+# The key's own booking, the reversal of it, the charge it reverses: each by a unique index
+# (one_booking_per_cdr, one_reversal_per_transaction, the primary key).
 _TRANSACTIONS: Final = """
-WITH own AS (SELECT * FROM ledger_transaction WHERE cdr_key = %(key)s AND kind <> 'ROUNDING')
+WITH own AS (SELECT transaction_id, reverses FROM ledger_transaction
+             WHERE cdr_key = %(key)s AND kind <> 'ROUNDING'),
+linked AS (
+    SELECT transaction_id FROM own
+    UNION SELECT r.transaction_id FROM ledger_transaction r JOIN own
+                 ON r.reverses = own.transaction_id
+    UNION SELECT reverses FROM own WHERE reverses IS NOT NULL)
 SELECT t.*, t.transaction_id::text AS id, t.reverses::text AS reverses_id,
        (SELECT r.transaction_id::text FROM ledger_transaction r
          WHERE r.reverses = t.transaction_id) AS reversed_by
-  FROM ledger_transaction t
- WHERE t.transaction_id IN (SELECT transaction_id FROM own)
-    OR t.reverses IN (SELECT transaction_id FROM own)
-    OR t.transaction_id IN (SELECT reverses FROM own WHERE reverses IS NOT NULL)
+  FROM linked JOIN ledger_transaction t USING (transaction_id)
  ORDER BY t.booked_at, t.kind
 """
 

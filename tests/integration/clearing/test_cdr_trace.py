@@ -142,6 +142,7 @@ def _traces(settings: Settings) -> dict[str, CdrTrace]:
     with connect(role_url(settings, DbRole.READER)) as conn:
         traces = {key: read_trace(conn, CdrKey.parse(key)) for key in (CDR_0, CDR_1, CDR_2)}
         traces["no-tariff"] = read_trace(conn, CdrKey.parse("nl*tnm*cdr-no-tariff"))
+        traces["credit"] = read_trace(conn, CdrKey.parse(f"{CDR_0}-CR"))
         with pytest.raises(TraceNotFound, match="NL\\*TNM\\*NOPE-NEVER"):
             read_trace(conn, CdrKey.parse("NL*TNM*NOPE-NEVER"))
     return traces
@@ -211,6 +212,10 @@ def test_trace_tells_each_cdr_story_in_the_cli_and_over_the_api(fresh_settings: 
         ("LEDGERED", None),
         ("REJECTED", "cdr_id_conflict"),
     ]
+    # the credit's own key tells the same story: the charge it reversed and its records
+    credit, original = traces["credit"], traces[CDR_0]
+    assert (credit.transactions, credit.records) == (original.transactions, original.records)
+    assert credit.pricing == original.pricing
     rejected = traces["no-tariff"]
     assert rejected.pricing is None and rejected.transactions == () and rejected.emsp is None
     assert [(r.outcome.outcome, r.outcome.reason_code) for r in rejected.records] == [
