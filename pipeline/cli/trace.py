@@ -7,10 +7,11 @@ Exit codes: 0 traced; 1 nothing names the key; 2 the key is not a CDR key (CC*PI
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from pipeline.cli.common import live_settings
 from pipeline.cli.console import console, fail, print_json
@@ -23,8 +24,8 @@ from settlement.store.trace import TraceNotFound, read_trace, stored_tariff_body
 from settlement.store.urls import redacted
 
 
-def _when(moment: object) -> str:
-    return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S%z}"
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}"
 
 
 def parse_key(text: str) -> CdrKey:
@@ -83,12 +84,19 @@ def show(found: CdrTrace) -> None:
 def _records(found: CdrTrace) -> None:
     topics = ", ".join(sorted({r.topic for r in found.records})) or "none"
     table = Table(
-        "archive", "partition @ offset", "broker time", "CDR", "submitter (proof)",
+        "archive", "partition @ offset", "broker time", Column("CDR", overflow="fold"),
+        "submitter (proof)",
         "HTTP request / correlation", "outcome", title=f"Records that carried it ({topics})",
     )  # fmt: skip
+    kinds = {t.transaction_id: t.kind for t in found.transactions}
     for r in found.records:
         outcome = r.outcome
-        told = outcome.transaction_id or f"{outcome.reason_code}: {outcome.message}"
+        # a transaction by its kind and first 8 digits: the sections below give it in full
+        told = (
+            f"→ {kinds.get(outcome.transaction_id, '')} {outcome.transaction_id[:8]}"
+            if outcome.transaction_id
+            else f"{outcome.reason_code}: {outcome.message}"
+        )
         table.add_row(
             str(r.archive_id),
             f"{r.partition} @ {r.offset}",
