@@ -85,8 +85,8 @@ def _records(found: CdrTrace) -> None:
     topics = ", ".join(sorted({r.topic for r in found.records})) or "none"
     table = Table(
         "archive", "partition @ offset", "broker time", Column("CDR", overflow="fold"),
-        "submitter (proof)",
-        "HTTP request / correlation", "outcome", title=f"Records that carried it ({topics})",
+        "submitter (proof)", Column("HTTP request / correlation", overflow="fold"), "outcome",
+        title=f"Records that carried it ({topics})",
     )  # fmt: skip
     kinds = {t.transaction_id: t.kind for t in found.transactions}
     for r in found.records:
