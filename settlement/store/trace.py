@@ -99,7 +99,7 @@ WITH ids AS (
 SELECT e.archive_id, e.topic, e.partition, e."offset", e.broker_timestamp, e.received_at,
        e.key, e.value, o.outcome, o.transaction_id::text AS transaction_id, o.proof,
        o.decided_at, j.rejection_id, j.reason_code, j.stage, j.message,
-       j.submitter AS rejection_submitter, j.cdr_key AS rejection_key,
+       j.cdr_key AS rejection_key,
        r.receipt_id::text AS receipt_id,
        r.partner AS http_partner, r.request_id, r.correlation_id,
        r.received_at AS http_received_at
@@ -174,7 +174,7 @@ def read_trace(conn: psycopg.Connection[Row], key: CdrKey) -> CdrTrace:
         pricing = None if charge is None else _pricing(conn, charge, records)
     return CdrTrace(
         cdr_key=text,
-        cpo=str(key.party),
+        cpo=str(key.party) if charge is None else charge["cpo"],
         emsp=None if charge is None else charge["emsp"],
         records=tuple(_record(row) for row in records),
         refused_at_ingest=tuple(_refused(row) for row in refused),
@@ -200,13 +200,8 @@ def _record(row: Row) -> ArchivedRecord:
     value = None if row["value"] is None else bytes(row["value"])
     decoded = decode_validated(value)
     envelope = decoded if isinstance(decoded, Decoded) else None
-    claimed = (
-        str(envelope.submitter)
-        if envelope is not None
-        else None
-        if decoded.submitter is None
-        else str(decoded.submitter)
-    )
+    # a rejection keeps the submitter the envelope named, when it could be read
+    claimed = None if decoded.submitter is None else str(decoded.submitter)
     return ArchivedRecord(
         archive_id=row["archive_id"],
         topic=row["topic"],
