@@ -4,13 +4,14 @@
         trace = read_trace(conn, CdrKey.parse("NL*TNM*CDR-1"))
 
 One read-only REPEATABLE READ transaction (every query sees the same snapshot, so a booking
-committed meanwhile cannot appear half), five queries, each by an index: the transactions
-linked to the key (its charge, the reversal of it, or, for a credit's own key, the charge
-it reversed), their postings with the closed batch each landed in, the archived records
-(booked, duplicates, rejections naming the key) with their HTTP receipts, what the OCPI door
-refused, and the deliveries. Then the reference data the charge names, and a re-rating of
-its archived record for the per-period breakdown (settlement.rerating). Read-only:
-`roamclear_reader` and `roamclear_api` may run it (SELECT on every table, post-apply.sql).
+committed meanwhile cannot appear half) of seven small queries, each by an index: the
+transactions linked to the key (its charge, the reversal of it, or, for a credit's own key,
+the charge it reversed), their postings with the closed batch each landed in, the archived
+records (booked, duplicates, rejections naming the key) with their HTTP receipts, what the
+OCPI door refused, the deliveries and their attempts, and the reference data the charge
+names. Then its archived record is re-rated for the per-period breakdown
+(settlement.rerating). Read-only: `roamclear_reader` and `roamclear_api` may run it (SELECT
+on every table, post-apply.sql).
 """
 
 from __future__ import annotations
