@@ -33,6 +33,7 @@ from settlement.store.db import connect, connect_async
 from settlement.store.trace import TraceNotFound, read_trace
 from tests.integration.clearing.helpers import (
     cdr_dict,
+    envelope,
     mixed_batch,
     register_reference_data,
     submit,
@@ -85,6 +86,8 @@ def _book_everything(settings: Settings, url: str, ocpi_token: str) -> None:
     over_http = topic_records(settings)
     asyncio.run(_clear(settings, over_http))
     raw, _ = mixed_batch()
+    # NL*ABC submits NL*TNM's CDR: rejected not_owner, a record a partner's view leaves out
+    raw.append((CDR_0.encode(), envelope(cdr_dict(0), "NL*ABC")))
     submit(settings, raw)
     cleared = {(r.partition, r.offset) for r in over_http}
     rest = [r for r in topic_records(settings) if (r.partition, r.offset) not in cleared]
@@ -93,13 +96,21 @@ def _book_everything(settings: Settings, url: str, ocpi_token: str) -> None:
 
 
 def _check_charge_and_credit(trace: CdrTrace, settings: Settings) -> None:
-    assert [r.outcome.outcome for r in trace.records] == ["LEDGERED", "DUPLICATE", "LEDGERED"]
+    outcomes = [(r.outcome.outcome, r.outcome.reason_code) for r in trace.records]
+    assert outcomes == [
+        ("LEDGERED", None),
+        ("DUPLICATE", None),
+        ("LEDGERED", None),
+        ("REJECTED", "not_owner"),
+    ]
+    assert trace.records[3].claimed_submitter == "NL*ABC"
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
     positions = {(r.partition, r.offset) for r in topic_records(settings)}
     for record in trace.records:
         assert record.topic == topic and (record.partition, record.offset) in positions
         assert record.broker_time is not None and record.http is None
-        assert record.authenticated_submitter == "NL*TNM" and (record.proof or "")[:4] == "hub-"
+        assert (record.proof or "")[:4] == "hub-"
+    assert [r.authenticated_submitter for r in trace.records] == ["NL*TNM"] * 3 + ["NL*ABC"]
     charge, reversal = trace.transactions
     assert (charge.kind, reversal.kind) == ("CHARGE", "REVERSAL")
     assert reversal.reverses == charge.transaction_id == trace.records[1].outcome.transaction_id
@@ -170,8 +181,10 @@ def _check_api(url: str, tokens: dict[str, str], expected: dict[str, Any]) -> No
         return httpx.get(f"{url}/finance/v1/cdrs/{key}/trace", headers=headers, timeout=30)
 
     assert get(CDR_0, "finance").json() == expected
-    assert get(CDR_0, "NL*TNM").status_code == 200  # its CPO
-    assert get(CDR_0, "DE*EMP").json()["cdr_key"] == CDR_0  # its eMSP
+    assert len(expected["records"]) == 4 and expected["hidden_records"] == 0
+    for party in ("NL*TNM", "DE*EMP"):  # its CPO, its eMSP: without NL*ABC's record
+        seen = get(CDR_0, party).json()
+        assert seen["hidden_records"] == 1 and seen["records"] == expected["records"][:3]
     for stranger in ("BE*EVB", "NL*ABC"):
         assert get(CDR_0, stranger).status_code == 404  # as if it did not exist
     assert get(CDR_1, "BE*EVB").status_code == 200  # BE*EVB is CDR_1's eMSP
