@@ -25,6 +25,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Final
 
+from settlement.clearing.trace import VatLine
 from settlement.rating import RatedCdr
 from settlement.rating.report import rated_cdr_json
 
@@ -198,7 +199,7 @@ class Pricing:
     location: LocationAsBooked
     agreement: AgreementAsBooked
     totals: Totals
-    vat_breakdown: tuple[Mapping[str, Any], ...]  # as booked (ledger_transaction.rating)
+    vat_breakdown: tuple[VatLine, ...]  # as booked (ledger_transaction.rating)
     breakdown: Breakdown
 
 

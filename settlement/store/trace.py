@@ -343,7 +343,7 @@ def _pricing(conn: psycopg.Connection[Row], charge: Row, records: Sequence[Row])
             tolerance,
         ),
         totals=_totals(booked),
-        vat_breakdown=tuple(line.as_json() for line in booked.vat_breakdown),
+        vat_breakdown=booked.vat_breakdown,
         breakdown=rerate_as_booked(
             value,
             reference["tariff_body"],
