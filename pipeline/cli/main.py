@@ -23,6 +23,7 @@ from pipeline.cli import (
     simulate,
     statements,
     topics,
+    trace,
     worker,
 )
 
@@ -60,6 +61,7 @@ simulate.register_command(app)
 api_cli.register(app)
 rate.register(app)
 demo.register(app)
+trace.register(app)
 
 
 def main() -> None:
