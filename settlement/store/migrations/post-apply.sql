@@ -157,3 +157,9 @@ GRANT SELECT ON partner, partner_version, hub_client_info, partner_liveness, cli
     TO roamclear_deliverer;
 GRANT INSERT ON partner_liveness, client_info_push TO roamclear_deliverer;
 GRANT USAGE ON SEQUENCE partner_liveness_seq_seq TO roamclear_deliverer;
+
+-- Disputes (0018): the operator (`roamclear disputes`) and the API (partners open and
+-- withdraw, finance decides) open disputes and move them, through their guarded transitions.
+GRANT INSERT ON dispute, dispute_transition TO roamclear_operator, roamclear_api;
+GRANT UPDATE (state, transitions, credit_cdr_key) ON dispute TO roamclear_operator, roamclear_api;
+GRANT USAGE ON SEQUENCE dispute_dispute_id_seq TO roamclear_operator, roamclear_api;
