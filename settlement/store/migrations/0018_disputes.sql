@@ -156,24 +156,29 @@ CREATE TRIGGER dispute_transition_chained BEFORE INSERT ON dispute_transition
 
 -- At commit: a dispute has its opening row, and no history row is ahead of its dispute (a row
 -- whose state move never happened).
-CREATE FUNCTION dispute_history_complete() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION dispute_has_opening_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_TABLE_NAME = 'dispute' AND NOT EXISTS (
+    IF NOT EXISTS (
         SELECT 1 FROM dispute_transition WHERE dispute_id = NEW.dispute_id AND seq = 1) THEN
         RAISE EXCEPTION 'dispute % has no opening dispute_transition row', NEW.dispute_id
             USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    IF TG_TABLE_NAME = 'dispute_transition' AND NEW.seq > (
-        SELECT transitions FROM dispute WHERE dispute_id = NEW.dispute_id) THEN
-        RAISE EXCEPTION 'dispute %: history row % records a move that did not happen',
-            NEW.dispute_id, NEW.seq USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     RETURN NULL;
 END;
 $$;
 CREATE CONSTRAINT TRIGGER dispute_has_history AFTER INSERT ON dispute
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION dispute_history_complete();
+    FOR EACH ROW EXECUTE FUNCTION dispute_has_opening_row();
+
+CREATE FUNCTION dispute_transition_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.seq > (SELECT transitions FROM dispute WHERE dispute_id = NEW.dispute_id) THEN
+        RAISE EXCEPTION 'dispute %: history row % records a move that did not happen',
+            NEW.dispute_id, NEW.seq USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NULL;
+END;
+$$;
 CREATE CONSTRAINT TRIGGER dispute_transition_happened AFTER INSERT ON dispute_transition
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION dispute_history_complete();
+    FOR EACH ROW EXECUTE FUNCTION dispute_transition_moved();
