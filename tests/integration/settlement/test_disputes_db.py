@@ -101,7 +101,8 @@ def test_disputes_move_only_along_their_guarded_edges(settle_db: str) -> None:
         conn.rollback()
         gone = store.move(conn, first.dispute_id, Action.WITHDRAW, "DE*EMS", "paid", "cli:ops")
         conn.commit()
-        assert [(t.from_state, t.to_state, t.actor, t.recorded_by, t.note) for t in gone.history] == [
+        rows = [(t.from_state, t.to_state, t.actor, t.recorded_by, t.note) for t in gone.history]
+        assert rows == [
             (None, DisputeState.OPEN, "DE*EMS", "t", ""),
             (DisputeState.OPEN, DisputeState.WITHDRAWN, "DE*EMS", "cli:ops", "paid"),
         ]  # fmt: skip
