@@ -2,7 +2,8 @@
 decision must satisfy. Pure: settlement/store/disputes.py reads and writes them, and
 migration 0018 holds PostgreSQL to the same rules.
 
-    open ──► accepted      hub; names the credit CDR from the CPO that reverses the CDR
+    open ──► accepted      hub; names the credit CDR from the CPO that reverses the CDR,
+      │                    or books an ADJUSTMENT: the opener credited, the other debited
       ├────► declined      hub; the note is its reasoning
       ├────► written_off   hub; accepted, settled outside the ledger
       └────► withdrawn     the party that opened it
@@ -56,7 +57,7 @@ class DisputeNotFound(DisputeError):
 
 class DisputeState(StrEnum):
     OPEN = "open"  # waiting for the hub's decision (or the opener's withdrawal)
-    ACCEPTED = "accepted"  # the hub agreed; a credit CDR from the CPO reversed the CDR
+    ACCEPTED = "accepted"  # the hub agreed: a credit CDR reversed the CDR, or an ADJUSTMENT
     DECLINED = "declined"  # the hub disagreed; its note says why
     WITHDRAWN = "withdrawn"  # the party that opened it took it back
     WRITTEN_OFF = "written_off"  # the hub agreed; settled outside the ledger
@@ -159,6 +160,7 @@ class Dispute:
     note: str
     state: DisputeState
     credit_cdr_key: str | None
+    adjustment_id: str | None  # the ADJUSTMENT transaction that settled it
     opened_at: datetime
     history: tuple[Transition, ...] = ()
 
@@ -174,6 +176,7 @@ class Dispute:
             "note": self.note,
             "state": self.state.value,
             "credit_cdr_key": self.credit_cdr_key,
+            "adjustment_id": self.adjustment_id,
             "opened_at": self.opened_at.isoformat(),
             "history": [t.json() for t in self.history],
         }
@@ -261,4 +264,34 @@ def credit_problems(disputed: BookedCdr, credit: BookedCdr | None) -> tuple[str,
         )
     if credit.cpo != disputed.cpo:
         problems.append(f"{credit.cdr_key} is from {credit.cpo}, not the CPO {disputed.cpo}")
+    return tuple(problems)
+
+
+def resolution_problems(
+    action: Action, credit_cdr_key: str | None, adjustment_amount: str | None
+) -> tuple[str, ...]:
+    """Accepting names exactly one resolution (a credit CDR or an adjustment amount); no
+    other decision names one."""
+    given = (credit_cdr_key is not None) + (adjustment_amount is not None)
+    if action is Action.ACCEPT and given != 1:
+        return ("accepting names either the credit CDR or the adjustment amount, one of them",)
+    if action is not Action.ACCEPT and given:
+        return (f"{action.value} books nothing: no credit CDR, no adjustment",)
+    return ()
+
+
+def adjustment_problems(
+    disputed: BookedCdr, claimed_amount: Decimal, amount_text: str
+) -> tuple[str, ...]:
+    """Why the hub cannot settle this dispute with an adjustment of `amount_text` (empty: it
+    can): a positive amount of at most 4 decimals, no more than claimed, between two parties
+    (a self-billing CDR has one account: nothing to move)."""
+    problems = []
+    amount = parse_amount(amount_text)
+    if isinstance(amount, str):
+        problems.append(amount.replace("claimed amount", "adjustment amount"))
+    elif amount > claimed_amount:
+        problems.append(f"adjustment {amount} exceeds the claimed {claimed_amount}")
+    if disputed.cpo == disputed.emsp:
+        problems.append(f"{disputed.cdr_key} is self-billed: an adjustment would move nothing")
     return tuple(problems)

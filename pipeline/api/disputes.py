@@ -6,6 +6,7 @@ its own; finance reads all and decides (accept, decline, write off).
     GET  /finance/v1/disputes/{id}             with its history
     POST /finance/v1/disputes/{id}/withdraw    {"note"}              the opener's token
     POST /finance/v1/disputes/{id}/accept      {"note", "credit_cdr_key"}   finance
+                                               or {"note", "adjustment_amount"}
     POST /finance/v1/disputes/{id}/decline     {"note"}              finance
     POST /finance/v1/disputes/{id}/write-off   {"note"}              finance
 
@@ -61,6 +62,9 @@ class Decision(BaseModel):
     note: str = Field(max_length=NOTE_CHARS_MAX, description="why")
     credit_cdr_key: str | None = Field(
         None, max_length=_KEY_CHARS_MAX, description="accept: the credit CDR reversing it"
+    )
+    adjustment_amount: str | None = Field(
+        None, max_length=40, description="accept: or a hub adjustment of this amount"
     )
 
 
@@ -150,6 +154,7 @@ def _decide(
         moved = store.move(
             conn, dispute_id, action, actor, body.note, _recorded_by(who),
             None if body.credit_cdr_key is None else body.credit_cdr_key.upper(),
+            body.adjustment_amount,
         )  # fmt: skip
     except DisputeRefused as exc:
         raise _refused(exc) from None
@@ -161,7 +166,10 @@ def withdraw(dispute_id: int, body: Decision, conn: Conn, who: Who) -> dict[str,
     return _decide(conn, who, dispute_id, Action.WITHDRAW, body)
 
 
-@router.post("/disputes/{dispute_id}/accept", summary="Accept by the CPO's credit (finance)")
+@router.post(
+    "/disputes/{dispute_id}/accept",
+    summary="Accept by the CPO's credit or a hub adjustment (finance)",
+)
 def accept(dispute_id: int, body: Decision, conn: Conn, who: Who) -> dict[str, Any]:
     return _decide(conn, who, dispute_id, Action.ACCEPT, body)
 

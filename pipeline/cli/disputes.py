@@ -28,6 +28,8 @@ def _recorded_by() -> str:
 
 def _print(dispute: Dispute) -> None:
     credit = f"  credit {dispute.credit_cdr_key}" if dispute.credit_cdr_key else ""
+    if dispute.adjustment_id:
+        credit = f"  adjustment DISPUTE*{dispute.dispute_id} ({dispute.adjustment_id})"
     console.print(
         f"[bold]dispute {dispute.dispute_id}[/]  {dispute.cdr_key} by {dispute.opened_by}  "
         f"{dispute.reason.value}  claims {dispute.claimed_amount} {dispute.currency}  "
@@ -121,15 +123,22 @@ def show(dispute_id: IdArg, json_output: JsonOpt = False) -> None:
         _print(dispute)
 
 
-def _move(dispute_id: int, action: Action, note: str, credit: str | None = None) -> None:
+def _move(
+    dispute_id: int,
+    action: Action,
+    note: str,
+    credit: str | None = None,
+    amount: str | None = None,
+) -> None:
     with connect(role_url(live_settings(), DbRole.OPERATOR)) as conn:
         try:
             actor = HUB
             if action is Action.WITHDRAW:  # on behalf of the party that opened it
                 actor = store.show(conn, dispute_id).opened_by
             dispute = store.move(
-                conn, dispute_id, action, actor, note, _recorded_by(), credit and credit.upper()
-            )
+                conn, dispute_id, action, actor, note, _recorded_by(),
+                credit and credit.upper(), amount,
+            )  # fmt: skip
         except DisputeError as exc:
             raise fail(f"{action.value} dispute {dispute_id} refused: {exc}", 1) from None
         conn.commit()
@@ -141,11 +150,21 @@ def accept(
     dispute_id: IdArg,
     note: NoteOpt,
     credit: Annotated[
-        str, typer.Option("--credit", help="the credit CDR's key: it must reverse the CDR")
-    ],
+        str | None,
+        typer.Option("--credit", help="the CPO's booked credit CDR's key: it must reverse the CDR"),
+    ] = None,
+    amount: Annotated[
+        str | None,
+        typer.Option(
+            "--amount",
+            help="or: book a hub ADJUSTMENT of this amount (at most the claimed one) into the "
+            "open period: the opener credited, the other party debited",
+        ),
+    ] = None,
 ) -> None:
-    """Accept: the CPO's credit CDR (already booked) reversed the disputed CDR."""
-    _move(dispute_id, Action.ACCEPT, note, credit)
+    """Accept: by the CPO's credit CDR (already booked) that reversed the disputed CDR, or by
+    a hub adjustment. Exactly one of --credit and --amount."""
+    _move(dispute_id, Action.ACCEPT, note, credit, amount)
 
 
 @app.command()

@@ -22,10 +22,12 @@ from settlement.disputes import (
     DisputeState,
     Reason,
     Transition,
+    adjustment_problems,
     credit_problems,
     opening_problems,
     parse_amount,
     refusal,
+    resolution_problems,
 )
 from settlement.store.db import Row
 
@@ -40,7 +42,7 @@ SELECT t.cdr_key, t.kind, o.cdr_key AS reverses_cdr_key, t.cpo, t.emsp, t.curren
 """
 _COLUMNS: Final = (
     "dispute_id, cdr_key, opened_by, reason, claimed_amount, currency, note, state, "
-    "credit_cdr_key, opened_at"
+    "credit_cdr_key, adjustment_id::text, opened_at"
 )
 
 
@@ -60,6 +62,7 @@ def _dispute(row: Row, history: tuple[Transition, ...] = ()) -> Dispute:
         note=row["note"],
         state=DisputeState(row["state"]),
         credit_cdr_key=row["credit_cdr_key"],
+        adjustment_id=row["adjustment_id"],
         opened_at=row["opened_at"],
         history=history,
     )
@@ -155,9 +158,12 @@ def move(
     note: str,
     recorded_by: str,
     credit_cdr_key: str | None = None,
+    adjustment_amount: str | None = None,
 ) -> Dispute:
     """Take `action` on an open dispute as `actor` (HUB, or the opener to withdraw), with its
-    history row, in one transaction. Accepting names the credit CDR that reversed the CDR."""
+    history row, in one transaction. Accepting names the credit CDR that reversed the CDR, or
+    the amount of the ADJUSTMENT the hub books (dispute_accept_by_adjustment, migration 0018,
+    into the currently open period)."""
     with conn.transaction():
         row = conn.execute(
             f"SELECT {_COLUMNS}, transitions FROM dispute WHERE dispute_id = %s FOR UPDATE",
@@ -167,22 +173,31 @@ def move(
             raise DisputeNotFound(f"no dispute {dispute_id}")
         current = _dispute(row)
         problem = refusal(current.state, action, actor, current.opened_by, note)
-        problems: tuple[str, ...] = () if problem is None else (problem,)
-        if (action is Action.ACCEPT) != (credit_cdr_key is not None):
-            problems += ("accepting names the credit CDR (--credit) and nothing else does",)
-        elif credit_cdr_key is not None:
-            disputed = booked(conn, current.cdr_key)
-            assert disputed is not None  # a foreign key
+        problems = (() if problem is None else (problem,)) + resolution_problems(
+            action, credit_cdr_key, adjustment_amount
+        )
+        disputed = booked(conn, current.cdr_key)
+        assert disputed is not None  # a foreign key
+        if not problems and credit_cdr_key is not None:
             problems += credit_problems(disputed, booked(conn, credit_cdr_key))
+        if not problems and adjustment_amount is not None:
+            problems += adjustment_problems(disputed, current.claimed_amount, adjustment_amount)
         if problems:
             raise DisputeRefused(problems)
-        seq = row["transitions"] + 1
-        _record(conn, dispute_id, seq, (current.state, action.target), actor, recorded_by, note)
-        conn.execute(
-            "UPDATE dispute SET state = %s, transitions = %s, credit_cdr_key = %s "
-            "WHERE dispute_id = %s",
-            (action.target.value, seq, credit_cdr_key, dispute_id),
-        )
+        if adjustment_amount is not None:
+            conn.execute(
+                "SELECT dispute_accept_by_adjustment(%s, %s, %s, %s)",
+                (dispute_id, parse_amount(adjustment_amount), recorded_by, note),
+            )
+        else:
+            seq = row["transitions"] + 1
+            edge = (current.state, action.target)
+            _record(conn, dispute_id, seq, edge, actor, recorded_by, note)
+            conn.execute(
+                "UPDATE dispute SET state = %s, transitions = %s, credit_cdr_key = %s "
+                "WHERE dispute_id = %s",
+                (action.target.value, seq, credit_cdr_key, dispute_id),
+            )
     return show(conn, dispute_id)
 
 

@@ -163,3 +163,9 @@ GRANT USAGE ON SEQUENCE partner_liveness_seq_seq TO roamclear_deliverer;
 GRANT INSERT ON dispute, dispute_transition TO roamclear_operator, roamclear_api;
 GRANT UPDATE (state, transitions, credit_cdr_key) ON dispute TO roamclear_operator, roamclear_api;
 GRANT USAGE ON SEQUENCE dispute_dispute_id_seq TO roamclear_operator, roamclear_api;
+-- Accepting by a hub adjustment books one ADJUSTMENT transaction through this function alone
+-- (SECURITY DEFINER; neither role may INSERT into the ledger).
+REVOKE ALL ON FUNCTION dispute_accept_by_adjustment(bigint, numeric, text, text, timestamptz)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dispute_accept_by_adjustment(bigint, numeric, text, text, timestamptz)
+    TO roamclear_operator, roamclear_api;

@@ -11,11 +11,16 @@ from typing import Any
 import psycopg
 import pytest
 
+from schemas.hub.ledger import TransactionKind
+from settlement.batches.model import ClosePolicy
 from settlement.disputes import HUB, Action, DisputeRefused, DisputeState
+from settlement.store import books
 from settlement.store import disputes as store
+from settlement.store.closing import close_once
 from settlement.store.db import connect
+from settlement.store.statements import load_statement, verify
 from settlement.store.urls import with_user
-from tests.integration.settlement.factories import book
+from tests.integration.settlement.factories import SEAL_KEY, TEST_KEYS, at, book
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +121,7 @@ def test_disputes_move_only_along_their_guarded_edges(settle_db: str) -> None:
         with pytest.raises(DisputeRefused, match=re.escape(f"reverses {other}, not {disputed}")):
             store.move(conn, again.dispute_id, Action.ACCEPT, HUB, "ok", "t", "NL*TNM*CR-OTHER")
         conn.rollback()
-        with pytest.raises(DisputeRefused, match="names the credit CDR"):
+        with pytest.raises(DisputeRefused, match="either the credit CDR or the adjustment amount"):
             store.move(conn, again.dispute_id, Action.ACCEPT, HUB, "ok", "t")
         conn.rollback()
         accepted = store.move(conn, again.dispute_id, Action.ACCEPT, HUB, "ok", "t", "NL*TNM*CR-1")
@@ -186,3 +191,65 @@ def _bypassing_the_store(
     for sql in ("DELETE FROM dispute_transition", "UPDATE dispute_transition SET note = 'x'",
                 "DELETE FROM dispute", "TRUNCATE dispute_transition CASCADE"):  # fmt: skip
         _refused(admin, sql, (), "append-only")
+
+
+def test_an_adjustment_lands_in_an_open_period_and_every_statement_verifies(
+    settle_db: str,
+) -> None:
+    with connect(settle_db) as admin:
+        may_key = _key(
+            admin, book(admin, "NL*TNM", "DE*EMS", "20.0000", end=at("2025-05-10 12:00"))
+        )
+        later_key = _key(
+            admin, book(admin, "NL*TNM", "DE*EMS", "8.0000", end=at("2025-05-11 12:00"))
+        )
+        admin.commit()
+    may = close_once(settle_db, at("2025-06-02 00:00"), ClosePolicy(), SEAL_KEY).batches
+    assert len(may) == 2
+
+    with connect(with_user(settle_db, "roamclear_operator")) as conn:
+        emsp = store.open_dispute(conn, may_key, "DE*EMS", "AMOUNT_INCORRECT", "5", "", "t")
+        cpo = store.open_dispute(conn, later_key, "NL*TNM", "TARIFF_INCORRECT", "1.25", "", "t")
+        conn.commit()
+        with pytest.raises(DisputeRefused, match="adjustment 6 exceeds the claimed 5"):
+            store.move(conn, emsp.dispute_id, Action.ACCEPT, HUB, "ok", "t", None, "6")
+        conn.rollback()
+        # as the store books it, with a value time in June (the function's own parameter),
+        # so that the test can close the period it lands in
+        conn.execute(
+            "SELECT dispute_accept_by_adjustment(%s, 4, 'cli:t', 'idle fee refunded', %s)",
+            (emsp.dispute_id, at("2025-06-10 00:00")),
+        )
+        conn.commit()
+        _refused(conn, "SELECT dispute_accept_by_adjustment(%s, 4, 'x', 'again')",
+                 (emsp.dispute_id,), "an adjustment needs an open dispute")  # fmt: skip
+        accepted = store.move(conn, cpo.dispute_id, Action.ACCEPT, HUB, "ok", "t", None, "1.25")
+        conn.commit()
+        assert accepted.state is DisputeState.ACCEPTED and accepted.adjustment_id is not None
+        legs = conn.execute(
+            "SELECT account, side, amount FROM ledger_posting WHERE transaction_id = %s "
+            "ORDER BY side",
+            (accepted.adjustment_id,),
+        ).fetchall()
+        assert [(r["account"], r["side"], r["amount"]) for r in legs] == [
+            ("partner:NL*TNM", "CREDIT", Decimal("1.2500")),
+            ("partner:DE*EMS", "DEBIT", Decimal("1.2500")),
+        ]
+
+    june = close_once(settle_db, at("2025-07-02 00:00"), ClosePolicy(), SEAL_KEY).batches
+    with connect(settle_db) as admin:
+        assert set(books.unexplained(admin).values()) == {0}
+        for batch in (*may, *june):  # the closed May batches are untouched
+            assert verify(admin, batch.batch_id, TEST_KEYS).matches, batch
+        (ems_june,) = [b for b in june if b.partner == "DE*EMS"]
+        (line,) = load_statement(admin, ems_june.batch_id).lines
+        assert (line.kind, line.cdr_key, line.net, line.amount_incl_vat, line.fee_paid) == (
+            TransactionKind.ADJUSTMENT, f"DISPUTE*{emsp.dispute_id}", Decimal("4.0000"),
+            Decimal("-4.0000"), 0,
+        )  # fmt: skip
+        assert [(v.vat, v.incl_vat) for v in line.vat_breakdown] == [("21.0", Decimal("-4.0000"))]
+        balance = admin.execute(
+            "SELECT sum(CASE side WHEN 'CREDIT' THEN amount ELSE -amount END) AS s "
+            "FROM ledger_posting"
+        ).fetchone()
+        assert balance is not None and balance["s"] == 0

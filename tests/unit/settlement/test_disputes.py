@@ -16,11 +16,13 @@ from settlement.disputes import (
     BookedCdr,
     DisputeRefused,
     DisputeState,
+    adjustment_problems,
     allowed,
     credit_problems,
     opening_problems,
     parse_amount,
     refusal,
+    resolution_problems,
 )
 
 S = DisputeState
@@ -132,3 +134,31 @@ def test_an_accepting_credit_must_be_the_cpos_reversal_of_the_disputed_cdr() -> 
 def test_a_refusal_carries_its_problems() -> None:
     refused = DisputeRefused(("a", "b"))
     assert refused.problems == ("a", "b") and str(refused) == "a; b"
+
+
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize(("credit", "amount"), [(None, None), ("K", None), (None, "1"), ("K", "1")])
+def test_accepting_names_exactly_one_resolution_and_nothing_else_names_one(
+    action: Action, credit: str | None, amount: str | None
+) -> None:
+    one = (credit is None) != (amount is None)
+    problems = resolution_problems(action, credit, amount)
+    if action is Action.ACCEPT:
+        assert (problems == ()) == one
+    else:
+        assert (problems == ()) == (credit is None and amount is None)
+
+
+def test_an_adjustment_is_at_most_the_claim_between_two_parties() -> None:
+    claimed = Decimal("5.0000")
+    assert adjustment_problems(CDR, claimed, "5") == ()
+    assert adjustment_problems(CDR, claimed, "5.0001") == (
+        "adjustment 5.0001 exceeds the claimed 5.0000",
+    )
+    assert adjustment_problems(CDR, claimed, "-1") == (
+        "adjustment amount '-1' must be a positive number",
+    )
+    own = BookedCdr("NL*TNM*S1", "CHARGE", None, "NL*TNM", "NL*TNM", "EUR")
+    assert adjustment_problems(own, claimed, "1") == (
+        "NL*TNM*S1 is self-billed: an adjustment would move nothing",
+    )
