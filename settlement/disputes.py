@@ -295,3 +295,46 @@ def adjustment_problems(
     if disputed.cpo == disputed.emsp:
         problems.append(f"{disputed.cdr_key} is self-billed: an adjustment would move nothing")
     return tuple(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementMark:
+    """A dispute on a statement line: of the line's CDR, or the adjustment that settled it
+    (then `adjusts` names the original CDR and `original_value_time` its period)."""
+
+    transaction_id: str
+    dispute_id: int
+    state: DisputeState
+    opened_by: str
+    reason: Reason
+    adjusts: str | None
+    original_value_time: str | None
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "dispute_id": self.dispute_id,
+            "state": self.state.value,
+            "opened_by": self.opened_by,
+            "reason": self.reason.value,
+            "adjusts": self.adjusts,
+            "original_value_time": self.original_value_time,
+        }
+
+
+def mark_statement(body: dict[str, Any], marks: tuple[StatementMark, ...]) -> dict[str, Any]:
+    """A statement's JSON with its disputes: each line's `disputes` and the count of disputed
+    lines in `totals.disputed_lines`. The marks are today's, not part of what was closed and
+    sealed (the checksum covers ledger figures only), so a dispute opened after the close
+    shows on the statement without changing it."""
+    by_transaction: dict[str, list[dict[str, Any]]] = {}
+    for mark in marks:
+        by_transaction.setdefault(mark.transaction_id, []).append(mark.json())
+    lines = [
+        {**line, "disputes": by_transaction.get(line["transaction_id"], [])}
+        for line in body.get("lines", [])
+    ]
+    disputed = sum(1 for line in lines if line["disputes"])
+    marked = {**body, "totals": {**body["totals"], "disputed_lines": disputed}}
+    if "lines" in body:
+        marked["lines"] = lines
+    return marked

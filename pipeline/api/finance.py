@@ -37,9 +37,11 @@ from pipeline.api.errors import invalid
 from pipeline.api.tokens import Principal, principal_of
 from schemas.hub.party import PartyRef
 from settlement.batches.seal import SealKeys, SealStatus
+from settlement.disputes import mark_statement
 from settlement.statements.build import statement_json
 from settlement.statements.pdf import render_pdf
 from settlement.store.db import Row
+from settlement.store.disputes import statement_marks
 from settlement.store.statements import (
     LIST_OFFSET_MAX,
     LIST_PAGE_DEFAULT,
@@ -205,7 +207,9 @@ def statement(
 ) -> dict[str, Any]:
     _readable(conn, who, statement_id)
     result = verify(conn, statement_id, keys)
-    body = statement_json(load_statement(conn, statement_id))
+    # disputes on its lines as of now (a partner sees the ones it opened), outside the seal
+    marks = tuple(m for m in statement_marks(conn, statement_id) if who.may_read(m.opened_by))
+    body = mark_statement(statement_json(load_statement(conn, statement_id)), marks)
     body["verification"] = result.json()
     if not result.matches:
         body["verification"]["note"] = (

@@ -21,6 +21,7 @@ from settlement.disputes import (
     DisputeRefused,
     DisputeState,
     Reason,
+    StatementMark,
     Transition,
     adjustment_problems,
     credit_problems,
@@ -235,3 +236,31 @@ def list_disputes(
         },
     ).fetchall()
     return [_dispute(row) for row in rows]
+
+
+_MARKS: Final = """
+SELECT DISTINCT p.transaction_id::text, d.dispute_id, d.state, d.opened_by, d.reason,
+       t.rating->>'adjusts' AS adjusts, t.rating->>'original_value_time' AS original_value_time
+  FROM settlement_batch b
+ CROSS JOIN LATERAL settlement_batch_postings(b) p
+  JOIN ledger_transaction t ON t.transaction_id = p.transaction_id
+  JOIN dispute d ON d.cdr_key = t.cdr_key OR d.adjustment_id = t.transaction_id
+ WHERE b.batch_id = %s
+ ORDER BY 1, 2
+"""
+
+
+def statement_marks(conn: psycopg.Connection[Row], batch_id: int) -> tuple[StatementMark, ...]:
+    """The disputes on a batch's lines, as of now (settlement.disputes.mark_statement)."""
+    return tuple(
+        StatementMark(
+            transaction_id=row["transaction_id"],
+            dispute_id=row["dispute_id"],
+            state=DisputeState(row["state"]),
+            opened_by=row["opened_by"],
+            reason=Reason(row["reason"]),
+            adjusts=row["adjusts"],
+            original_value_time=row["original_value_time"],
+        )
+        for row in conn.execute(_MARKS, (batch_id,)).fetchall()
+    )

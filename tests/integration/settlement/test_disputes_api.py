@@ -10,8 +10,11 @@ import pytest
 
 from pipeline.api.tokens import create_token
 from pipeline.config import Settings
+from pipeline.hubkeys import load_seal_keys
+from settlement.batches.model import ClosePolicy
+from settlement.store.closing import close_once
 from settlement.store.db import connect
-from tests.integration.settlement.factories import book, partner
+from tests.integration.settlement.factories import at, book, partner
 from tests.integration.settlement.http import serve
 
 pytestmark = pytest.mark.integration
@@ -38,6 +41,10 @@ def test_partners_see_and_act_on_their_own_disputes_only(settle_db: str, tmp_pat
         emb = _auth(create_token(conn, "BE*EMB"))
         conn.commit()
     settings = Settings(None, settle_db, "t", tmp_path, 6.0, 0.5)
+    closed = close_once(
+        settle_db, at("2025-06-02"), ClosePolicy(), load_seal_keys(settings).current
+    )
+    (ems_statement,) = [b.batch_id for b in closed.batches if b.partner == "DE*EMS"]
     with serve(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
 
         def opening(key: str, amount: object = "1.50") -> dict[str, object]:
@@ -49,6 +56,18 @@ def test_partners_see_and_act_on_their_own_disputes_only(settle_db: str, tmp_pat
         assert (mine["opened_by"], mine["state"], mine["claimed_amount"]) == (
             "DE*EMS", "open", "1.5000",
         )  # fmt: skip
+        # finance opens one for the CPO on the same CDR
+        for_cpo = {**opening(keys["DE*EMS"]), "opened_by": "NL*TNM"}
+        cpos = client.post("/finance/v1/disputes", json=for_cpo, headers=finance).json()
+        assert cpos["opened_by"] == "NL*TNM"
+        # the statement marks the line (outside the seal: it still verifies); a partner sees
+        # the disputes it opened, finance all
+        path = f"/finance/v1/statements/{ems_statement}"
+        for headers, expected in ((ems, [mine["id"]]), (finance, [mine["id"], cpos["id"]])):
+            statement = client.get(path, headers=headers).json()
+            assert statement["verification"]["matches"]
+            assert statement["totals"]["disputed_lines"] == 1
+            assert [d["dispute_id"] for d in statement["lines"][0]["disputes"]] == expected
         # another partner's CDR; a JSON number; no token
         wrong = client.post("/finance/v1/disputes", json=opening(keys["DE*EMS"]), headers=emb)
         assert wrong.status_code == 422 and "neither the CPO" in wrong.text
@@ -72,7 +91,7 @@ def test_partners_see_and_act_on_their_own_disputes_only(settle_db: str, tmp_pat
         )
         assert withdraw_other.status_code == 404
         everything = client.get("/finance/v1/disputes", headers=finance).json()
-        assert {d["id"] for d in everything} == {mine_id, other_id}
+        assert {d["id"] for d in everything} == {mine_id, other_id, cpos["id"]}
 
         # deciding: finance's; withdrawing: the opener's
         decline = f"/finance/v1/disputes/{mine_id}/decline"

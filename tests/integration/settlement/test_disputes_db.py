@@ -13,7 +13,8 @@ import pytest
 
 from schemas.hub.ledger import TransactionKind
 from settlement.batches.model import ClosePolicy
-from settlement.disputes import HUB, Action, DisputeRefused, DisputeState
+from settlement.disputes import HUB, Action, DisputeRefused, DisputeState, mark_statement
+from settlement.statements.build import statement_json
 from settlement.store import books
 from settlement.store import disputes as store
 from settlement.store.closing import close_once
@@ -248,6 +249,28 @@ def test_an_adjustment_lands_in_an_open_period_and_every_statement_verifies(
             Decimal("-4.0000"), 0,
         )  # fmt: skip
         assert [(v.vat, v.incl_vat) for v in line.vat_breakdown] == [("21.0", Decimal("-4.0000"))]
+        # marked on statements: the adjustment names its dispute and the original's period
+        june_body = mark_statement(
+            statement_json(load_statement(admin, ems_june.batch_id)),
+            store.statement_marks(admin, ems_june.batch_id),
+        )
+        assert june_body["totals"]["disputed_lines"] == 1
+        (mark,) = june_body["lines"][0]["disputes"]
+        assert (mark["dispute_id"], mark["state"], mark["adjusts"]) == (
+            emsp.dispute_id, "accepted", may_key,
+        )  # fmt: skip
+        assert mark["original_value_time"].startswith("2025-05-10T12:00:00")
+        (ems_may,) = [b for b in may if b.partner == "DE*EMS"]
+        may_body = mark_statement(
+            statement_json(load_statement(admin, ems_may.batch_id)),
+            store.statement_marks(admin, ems_may.batch_id),
+        )
+        # both its lines: one disputed by itself, the other by its CPO
+        assert may_body["totals"]["disputed_lines"] == 2
+        assert {
+            line["cdr_key"]: [m["opened_by"] for m in line["disputes"]]
+            for line in may_body["lines"]
+        } == {may_key: ["DE*EMS"], later_key: ["NL*TNM"]}
         balance = admin.execute(
             "SELECT sum(CASE side WHEN 'CREDIT' THEN amount ELSE -amount END) AS s "
             "FROM ledger_posting"
