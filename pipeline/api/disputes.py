@@ -25,9 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.api.db import Conn
 from pipeline.api.errors import invalid, problem, unprocessable
-from pipeline.api.finance import Who
+from pipeline.api.finance import Who, listing_partner
 from pipeline.api.tokens import Principal
-from schemas.hub.party import PartyRef
 from settlement.disputes import (
     HUB,
     NOTE_CHARS_MAX,
@@ -117,20 +116,12 @@ def disputes(
     limit: Annotated[int, Query(ge=1, le=store.LIST_LIMIT_MAX)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    if partner is not None:
-        try:
-            partner = str(PartyRef.parse(partner))
-        except ValueError as exc:
-            raise invalid("query.partner", "not a party reference CC*PID", partner) from exc
+    opened_by = listing_partner(who, partner, "disputes")
     try:
         wanted = None if state is None else DisputeState(state.lower())
     except ValueError as exc:
         raise invalid("query.state", "not a dispute state", state) from exc
-    if who.scope == "PARTNER":
-        if partner is not None and partner != who.partner:
-            raise HTTPException(403, "this token may read only its own partner's disputes")
-        partner = who.partner
-    return [d.json() for d in store.list_disputes(conn, wanted, partner, limit, offset)]
+    return [d.json() for d in store.list_disputes(conn, wanted, opened_by, limit, offset)]
 
 
 @router.get("/disputes/{dispute_id}", summary="One dispute with its history")

@@ -51,6 +51,13 @@ def _print(dispute: Dispute) -> None:
     console.print(table)
 
 
+def _emit(dispute: Dispute, json_output: bool) -> None:
+    if json_output:
+        print_json(dispute.json())
+    else:
+        _print(dispute)
+
+
 @app.command("open")
 def open_(
     cdr: Annotated[str, typer.Option("--cdr", help="the booked CDR's key CC*PID*ID")],
@@ -70,10 +77,7 @@ def open_(
         except DisputeError as exc:
             raise fail(f"dispute of {cdr} refused: {exc}", 1) from None
         conn.commit()
-    if json_output:
-        print_json(dispute.json())
-    else:
-        _print(dispute)
+    _emit(dispute, json_output)
 
 
 @app.command("list")
@@ -117,10 +121,7 @@ def show(dispute_id: IdArg, json_output: JsonOpt = False) -> None:
             dispute = store.show(conn, dispute_id)
         except DisputeError as exc:
             raise fail(str(exc), 1) from None
-    if json_output:
-        print_json(dispute.json())
-    else:
-        _print(dispute)
+    _emit(dispute, json_output)
 
 
 def _move(
