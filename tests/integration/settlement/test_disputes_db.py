@@ -5,6 +5,8 @@ move, a credit that does not reverse the CDR, a second open dispute per CDR and 
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -148,6 +150,26 @@ def test_disputes_move_only_along_their_guarded_edges(settle_db: str) -> None:
         open_id = store.open_dispute(admin, other, "DE*EMS", "OTHER", "1", "", "t").dispute_id
         admin.commit()
         _bypassing_the_store(admin, disputed, other, open_id, first.dispute_id)
+    _two_deciders_one_wins(settle_db, open_id)
+
+
+def _two_deciders_one_wins(settle_db: str, dispute_id: int) -> None:
+    """Decline and write off at once: the row lock orders them; the second finds it decided."""
+    start = threading.Barrier(2)
+
+    def decide(action: Action) -> str:
+        with connect(with_user(settle_db, "roamclear_operator"), autocommit=True) as conn:
+            start.wait()
+            try:
+                return store.move(conn, dispute_id, action, HUB, "race", "t").state.value
+            except DisputeRefused as refused:
+                return str(refused)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = sorted(pool.map(decide, (Action.DECLINE, Action.WRITE_OFF)))
+    decided = [a for a in answers if a in ("declined", "written_off")]
+    assert len(decided) == 1, answers
+    assert f"a dispute that is {decided[0]} cannot be moved" in "".join(answers)
 
 
 def _bypassing_the_store(
