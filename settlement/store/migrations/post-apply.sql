@@ -10,10 +10,11 @@
 --   roamclear_closer    `settle close|run`: reads the ledger, appends runs, batches and
 --                       rounding transactions, moves batches through their states
 --   roamclear_api       `roamclear api` (finance API and OCPI receiver): reads, and appends
---                       what partners deliver over HTTP and the tokens it issues them
+--                       what partners deliver over HTTP and the tokens it issues them;
+--                       opens and decides disputes (0018)
 --   roamclear_reader    every read-only command: SELECT only
 --   roamclear_operator  reference data, partner keys, API tokens, retries: INSERT only (and
---                       re-queueing dead CDR deliveries)
+--                       re-queueing dead CDR deliveries; opening and deciding disputes)
 --   roamclear_deliverer `roamclear deliver`: reads bookings and connections, keeps the CDR
 --                       delivery ledger (cdr_delivery, cdr_delivery_attempt)
 --
