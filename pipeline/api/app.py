@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
-from pipeline.api import deliveries, errors, finance, trace
+from pipeline.api import deliveries, disputes, errors, finance, trace
 from pipeline.api import sessions as finance_sessions
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
@@ -113,6 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(finance_sessions.router)
     app.include_router(deliveries.router)
     app.include_router(trace.router)
+    app.include_router(disputes.router)
     app.include_router(versions.router)
     for module in MODULES:
         app.include_router(module.router)

@@ -37,9 +37,11 @@ from pipeline.api.errors import invalid
 from pipeline.api.tokens import Principal, principal_of
 from schemas.hub.party import PartyRef
 from settlement.batches.seal import SealKeys, SealStatus
+from settlement.disputes import mark_statement
 from settlement.statements.build import statement_json
 from settlement.statements.pdf import render_pdf
 from settlement.store.db import Row
+from settlement.store.disputes import statement_marks
 from settlement.store.statements import (
     LIST_OFFSET_MAX,
     LIST_PAGE_DEFAULT,
@@ -86,6 +88,21 @@ def _principal(
 Who = Annotated[Principal, Depends(_principal)]
 
 
+def listing_partner(who: Principal, partner: str | None, what: str) -> str | None:
+    """The partner a listing is filtered to: the query's (422 when not CC*PID), and for a
+    partner token always its own (403 when the query names another)."""
+    if partner is not None:
+        try:
+            partner = str(PartyRef.parse(partner))
+        except ValueError as exc:  # its text may hold the whole input and pydantic's URLs
+            raise invalid("query.partner", "not a party reference CC*PID", partner) from exc
+    if who.scope == "PARTNER":
+        if partner is not None and partner != who.partner:
+            raise HTTPException(403, f"this token may read only its own partner's {what}")
+        partner = who.partner
+    return partner
+
+
 def _readable(conn: psycopg.Connection[Row], who: Principal, statement_id: int) -> None:
     """404 when the statement does not exist or belongs to another partner: one answer for
     both, or a partner token could count every statement in the hub."""
@@ -116,15 +133,7 @@ def statements(
     limit: Annotated[int, Query(ge=1, le=LIST_PAGE_MAX)] = LIST_PAGE_DEFAULT,
     offset: Annotated[int, Query(ge=0, le=LIST_OFFSET_MAX)] = 0,
 ) -> list[dict[str, Any]]:
-    if partner is not None:
-        try:
-            partner = str(PartyRef.parse(partner))
-        except ValueError as exc:  # its text may hold the whole input and pydantic's URLs
-            raise invalid("query.partner", "not a party reference CC*PID", partner) from exc
-    if who.scope == "PARTNER":
-        if partner is not None and partner != who.partner:
-            raise HTTPException(403, "this token may read only its own partner's statements")
-        partner = who.partner
+    partner = listing_partner(who, partner, "statements")
     page = list_statements(conn, keys, partner, period_from, period_to, limit, offset)
     failing = (SealStatus.INVALID, SealStatus.UNKNOWN_KEY)
     response.headers["X-Statements-Unverified"] = str(
@@ -205,7 +214,9 @@ def statement(
 ) -> dict[str, Any]:
     _readable(conn, who, statement_id)
     result = verify(conn, statement_id, keys)
-    body = statement_json(load_statement(conn, statement_id))
+    # disputes on its lines as of now (a partner sees the ones it opened), outside the seal
+    marks = tuple(m for m in statement_marks(conn, statement_id) if who.may_read(m.opened_by))
+    body = mark_statement(statement_json(load_statement(conn, statement_id)), marks)
     body["verification"] = result.json()
     if not result.matches:
         body["verification"]["note"] = (

@@ -11,6 +11,7 @@ from pipeline.cli import (
     deliveries,
     demo,
     dev,
+    disputes,
     ingest,
     keys,
     ocpi,
@@ -54,6 +55,7 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(settle.app, name="settle")
 app.add_typer(statements.app, name="statements")
 app.add_typer(bench.app, name="bench")
+app.add_typer(disputes.app, name="disputes")
 app.command("counts")(books.counts)
 worker.register(app)
 deliveries.register(app)

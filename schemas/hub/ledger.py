@@ -71,6 +71,7 @@ class TransactionKind(StrEnum):
     CHARGE = "CHARGE"  # books a CDR
     REVERSAL = "REVERSAL"  # reverses a CHARGE exactly (credit CDR or correction)
     ROUNDING = "ROUNDING"  # a settlement batch's payable rounded to the minor unit
+    ADJUSTMENT = "ADJUSTMENT"  # the hub's settlement of an accepted dispute (DISPUTE*<id>)
 
 
 class Posting(HubModel):

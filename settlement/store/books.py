@@ -61,7 +61,8 @@ def ingest_counts(conn: psycopg.Connection[Row]) -> dict[str, int]:
 
 # A booking the clearing path did not make: every CDR transaction came from exactly one
 # archived record whose outcome is LEDGERED with it, and the other way round; a rounding
-# transaction belongs to exactly one settlement batch. Rows inserted by hand (a forged
+# transaction belongs to exactly one settlement batch; an adjustment to exactly one accepted
+# dispute (dispute_accept_by_adjustment, migration 0018). Rows inserted by hand (a forged
 # balanced transaction) break one of these, whatever triggers they got past.
 _UNEXPLAINED = {
     "transactions_without_ledgered_record": """
@@ -79,6 +80,10 @@ _UNEXPLAINED = {
         SELECT count(*) AS n FROM (
             SELECT transaction_id FROM cdr_outcome WHERE outcome = 'LEDGERED'
              GROUP BY transaction_id HAVING count(*) > 1) twice""",
+    "adjustment_without_dispute": """
+        SELECT count(*) AS n FROM ledger_transaction t
+         WHERE t.kind = 'ADJUSTMENT' AND NOT EXISTS (
+               SELECT 1 FROM dispute d WHERE d.adjustment_id = t.transaction_id)""",
     "rounding_without_batch": """
         SELECT count(*) AS n FROM ledger_transaction t
          WHERE t.kind = 'ROUNDING' AND 1 <> (

@@ -392,7 +392,8 @@ class Verification:
 
 
 # Member transactions the clearing path and the closer cannot account for: a CDR transaction
-# without its archived record's LEDGERED outcome, or a rounding transaction not the batch's.
+# without its archived record's LEDGERED outcome, a rounding transaction not the batch's, or
+# an adjustment no accepted dispute names.
 # A balanced booking forged before the close is sealed in with the rest: this names it.
 _UNEXPLAINED_MEMBERS = """
 SELECT count(DISTINCT p.transaction_id) AS n
@@ -402,6 +403,8 @@ SELECT count(DISTINCT p.transaction_id) AS n
  WHERE b.batch_id = %s
    AND CASE t.kind
          WHEN 'ROUNDING' THEN t.transaction_id IS DISTINCT FROM b.rounding_transaction_id
+         WHEN 'ADJUSTMENT' THEN NOT EXISTS (SELECT 1 FROM dispute d
+                                             WHERE d.adjustment_id = t.transaction_id)
          ELSE NOT EXISTS (SELECT 1 FROM cdr_outcome o
                            WHERE o.outcome = 'LEDGERED' AND o.transaction_id = t.transaction_id
                              AND o.archive_id = t.archive_id)

@@ -36,6 +36,13 @@ FORBIDDEN: Final = (
     "CREATE TABLE shadow_ledger (id int)",
     "UPDATE ocpi_cdr_receipt SET body = body",
     "DELETE FROM ocpi_cdr_published",
+    "DELETE FROM dispute_transition",
+    "UPDATE dispute SET claimed_amount = 0",  # what was disputed: no role may change it
+)
+
+OPEN_DISPUTE: Final = (
+    "INSERT INTO dispute (cdr_key, opened_by, reason, claimed_amount, currency, state, "
+    "transitions) VALUES ('K', 'NL*TNM', 'OTHER', 1, 'EUR', 'open', 1)"
 )
 
 # Per role: one thing it must be able to do, and writes outside its job.
@@ -51,6 +58,7 @@ MAY: Final = {
 }
 MAY_NOT: Final = {
     DbRole.WORKER: (
+        OPEN_DISPUTE,  # the operator's and the API's only
         'INSERT INTO ocpi_cdr_published (topic, partition, "offset", receipt_id, event_id) '
         "VALUES ('t', 0, 0, gen_random_uuid(), gen_random_uuid())",
         "INSERT INTO partner_version (party_ref, version, role, name) "
@@ -65,6 +73,7 @@ MAY_NOT: Final = {
         "2001, 'malformed_json')",
     ),
     DbRole.CLOSER: (
+        OPEN_DISPUTE,  # the operator's and the API's only
         "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
         "INSERT INTO cdr_outcome (archive_id, outcome) VALUES (1, 'REJECTED')",
         "INSERT INTO tariff_version (tariff_key, cpo, tariff_id, last_updated, content_hash, "
@@ -87,6 +96,7 @@ MAY_NOT: Final = {
         "'EUR', now(), now(), 'NL*TNM', 'hub-000000000000', '{}')",
     ),
     DbRole.READER: (
+        OPEN_DISPUTE,  # the operator's and the API's only
         "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
         "INSERT INTO ocpi_connection (partner, event, initiated_by, request_id, correlation_id)"
         " VALUES ('NL*ROL', 'UNREGISTERED', 'HUB', 'r', 'c')",
@@ -106,6 +116,7 @@ MAY_NOT: Final = {
         "UPDATE cdr_delivery SET document = 'x'",
     ),
     DbRole.DELIVERER: (
+        OPEN_DISPUTE,  # the operator's and the API's only
         "INSERT INTO raw_event (topic, partition, \"offset\") VALUES ('t', 0, 0)",
         "INSERT INTO ledger_posting (transaction_id, account, side, amount, currency, "
         "value_time, settlement_period) VALUES (gen_random_uuid(), 'hub:fees', 'DEBIT', 1, "

@@ -78,6 +78,10 @@ RULES: Final = {
     "cdr_delivery_waiting": QUEUE,
     "partner_liveness": APPEND_ONLY,
     "client_info_push": APPEND_ONLY,
+    # a dispute moves open -> accepted | declined | withdrawn | written_off (trigger
+    # dispute_guard: only with its history row; what was disputed never changes)
+    "dispute": STATE_MACHINE,
+    "dispute_transition": APPEND_ONLY,
     "_yoyo_log": MIGRATIONS,
     "_yoyo_migration": MIGRATIONS,
     "_yoyo_version": MIGRATIONS,
@@ -213,7 +217,8 @@ def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) ->
             " VALUES ('DE*EMP', 'NL*TNM', 'PLANNED', now(), 'r')"
         )
         conn.commit()
-        # settlement_run: the closer's (test_invariants_db); tokens: the finance API's
+        # settlement_run: the closer's (test_invariants_db); tokens: the finance API's;
+        # dispute_transition: settlement/test_disputes_db
         populated = [
             t
             for t, rule in RULES.items()
@@ -223,6 +228,7 @@ def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) ->
                 "settlement_run",
                 "finance_api_token",
                 "finance_api_token_revocation",
+                "dispute_transition",
             }
         ]
         for table in populated:

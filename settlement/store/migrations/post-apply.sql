@@ -10,10 +10,11 @@
 --   roamclear_closer    `settle close|run`: reads the ledger, appends runs, batches and
 --                       rounding transactions, moves batches through their states
 --   roamclear_api       `roamclear api` (finance API and OCPI receiver): reads, and appends
---                       what partners deliver over HTTP and the tokens it issues them
+--                       what partners deliver over HTTP and the tokens it issues them;
+--                       opens and decides disputes (0018)
 --   roamclear_reader    every read-only command: SELECT only
 --   roamclear_operator  reference data, partner keys, API tokens, retries: INSERT only (and
---                       re-queueing dead CDR deliveries)
+--                       re-queueing dead CDR deliveries; opening and deciding disputes)
 --   roamclear_deliverer `roamclear deliver`: reads bookings and connections, keeps the CDR
 --                       delivery ledger (cdr_delivery, cdr_delivery_attempt)
 --
@@ -157,3 +158,15 @@ GRANT SELECT ON partner, partner_version, hub_client_info, partner_liveness, cli
     TO roamclear_deliverer;
 GRANT INSERT ON partner_liveness, client_info_push TO roamclear_deliverer;
 GRANT USAGE ON SEQUENCE partner_liveness_seq_seq TO roamclear_deliverer;
+
+-- Disputes (0018): the operator (`roamclear disputes`) and the API (partners open and
+-- withdraw, finance decides) open disputes and move them, through their guarded transitions.
+GRANT INSERT ON dispute, dispute_transition TO roamclear_operator, roamclear_api;
+GRANT UPDATE (state, transitions, credit_cdr_key) ON dispute TO roamclear_operator, roamclear_api;
+GRANT USAGE ON SEQUENCE dispute_dispute_id_seq TO roamclear_operator, roamclear_api;
+-- Accepting by a hub adjustment books one ADJUSTMENT transaction through this function alone
+-- (SECURITY DEFINER; neither role may INSERT into the ledger).
+REVOKE ALL ON FUNCTION dispute_accept_by_adjustment(bigint, numeric, text, text, timestamptz)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION dispute_accept_by_adjustment(bigint, numeric, text, text, timestamptz)
+    TO roamclear_operator, roamclear_api;
