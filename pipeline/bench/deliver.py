@@ -58,6 +58,7 @@ class DeliverBench:
     per_s: float
     p99_ms: float
     per_s_with_dead_emsp: float
+    created_per_s: float  # the intake's pace alone: deliveries created over their own span
 
 
 class Sink:
@@ -145,8 +146,8 @@ def _count(settings: Settings, query: str, *args: object) -> int:
 
 def _phase(
     settings: Settings, cdrs: int, emsps: int, log_dir: Path, dead: bool
-) -> tuple[int, float, float]:
-    """(deliveries to live eMSPs, per s, p99 ms) for one stream."""
+) -> tuple[int, float, float, float]:
+    """(deliveries to live eMSPs, per s, p99 ms, created per s) for one stream."""
     parties = _book(settings, cdrs, emsps, log_dir)
     sink = Sink()
     with serving_in_thread(sink) as url:
@@ -180,12 +181,14 @@ def _phase(
         row = conn.execute(
             """SELECT count(*) AS n,
                       extract(epoch FROM max(delivered_at) - min(created_at)) AS span_s,
+                      extract(epoch FROM max(created_at) - min(created_at)) AS created_s,
                       percentile_cont(0.99) WITHIN GROUP (
                           ORDER BY extract(epoch FROM delivered_at - created_at)) * 1000 AS p99
                  FROM cdr_delivery WHERE state = 'DELIVERED'"""
         ).fetchone()
     assert row is not None and row["n"] == bookings
-    return bookings, bookings / float(row["span_s"]), float(row["p99"])
+    created_per_s = bookings / max(float(row["created_s"]), 1e-3)
+    return bookings, bookings / float(row["span_s"]), float(row["p99"]), created_per_s
 
 
 def run(settings: Settings, cdrs: int, emsps: int) -> DeliverBench:
@@ -203,5 +206,5 @@ def run(settings: Settings, cdrs: int, emsps: int) -> DeliverBench:
                 log_dir = Path(tmp) / ("dead" if dead else "live")
                 log_dir.mkdir()
                 figures.append(_phase(phase, cdrs, emsps, log_dir, dead))
-    (deliveries, per_s, p99), (_, dead_per_s, _) = figures
-    return DeliverBench(cdrs, emsps, deliveries, per_s, p99, dead_per_s)
+    (deliveries, per_s, p99, created_per_s), (_, dead_per_s, _, _) = figures
+    return DeliverBench(cdrs, emsps, deliveries, per_s, p99, dead_per_s, created_per_s)

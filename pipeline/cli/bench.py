@@ -222,6 +222,7 @@ def deliver(
         "per_s": round(result.per_s, 1),
         "p99_ms": round(result.p99_ms, 1),
         "per_s_with_dead_emsp": round(result.per_s_with_dead_emsp, 1),
+        "created_per_s": round(result.created_per_s, 1),
     }
     if json_output:
         typer.echo(json.dumps(figures))
@@ -235,6 +236,7 @@ def deliver(
     table.add_row(
         "deliveries/s to the others, one eMSP dead", f"{result.per_s_with_dead_emsp:,.0f}"
     )
+    table.add_row("deliveries created/s (the intake alone)", f"{result.created_per_s:,.0f}")
     console.print(table)
 
 
