@@ -13,6 +13,7 @@ from pipeline.cli import (
     dev,
     ingest,
     keys,
+    migrate,
     ocpi,
     rate,
     reference,
@@ -60,6 +61,7 @@ simulate.register_command(app)
 api_cli.register(app)
 rate.register(app)
 demo.register(app)
+migrate.register(app)
 
 
 def main() -> None:
