@@ -76,9 +76,8 @@ def test_the_builder_copies_everything_the_build_reads() -> None:
         for source in instruction.arguments.split()[:-1]
     }
     project = _pyproject()
-    packages = {
-        pattern.rstrip("*") for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]
-    }
+    found = project["tool"]["setuptools"]["packages"]["find"]
+    packages = {pattern.rstrip("*") for pattern in found["include"]}
     assert copied == {"pyproject.toml", project["project"]["readme"], *packages}
     # the build context keeps only those (a venv or embedded data would be sent to the daemon)
     ignore = (ROOT / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
