@@ -87,6 +87,10 @@ def test_every_container_has_requests_limits_and_no_root() -> None:
         if spec is None:
             continue
         assert spec["securityContext"]["runAsNonRoot"] is True
+        for volume in spec.get("volumes", []):
+            if "secret" in volume:  # mounted root-owned: readable through the pod's group
+                assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]
+                assert volume["secret"]["defaultMode"] & 0o777 == 0o440
         for container in spec.get("initContainers", []) + spec["containers"]:
             for bound in ("requests", "limits"):
                 assert set(container["resources"][bound]) == {"cpu", "memory"}, container
