@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from pipeline.topics import CDR_PARTITIONS
 from tests.unit.deploy.deployfiles import (
     DEPLOY,
     K8S,
+    ROOT,
     manifest_paths,
     manifests,
     pod_spec,
@@ -76,9 +78,10 @@ def test_the_kustomizations_hold_every_manifest_once_and_apart() -> None:
     assert shared == {"configmap.yaml"}  # the Job runs first, alone; the config is both's
     kinds = {doc["kind"] for path, doc in manifests() if path.resolve() in migration}
     assert kinds == {"ConfigMap", "Job"}
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     for directory in (K8S, K8S / "migrate"):
         (image,) = _kustomization(directory)["images"]
-        assert image["name"] == "roamclear"
+        assert image == {"name": "roamclear", "newTag": version}  # the release they run
 
 
 def test_every_container_has_requests_limits_and_no_root() -> None:
