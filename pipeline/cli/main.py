@@ -14,6 +14,7 @@ from pipeline.cli import (
     disputes,
     ingest,
     keys,
+    migrate,
     ocpi,
     rate,
     reference,
@@ -64,6 +65,7 @@ api_cli.register(app)
 rate.register(app)
 demo.register(app)
 trace.register(app)
+migrate.register(app)
 
 
 def main() -> None:

@@ -15,11 +15,17 @@ app = typer.Typer(help="Create and list roamclear's Kafka topics.")
 
 
 @app.command()
-def create(json_output: bool = typer.Option(False, "--json", help="machine-readable")) -> None:
-    """Create every missing topic (idempotent)."""
+def create(
+    replication_factor: int = typer.Option(
+        1, "--replication-factor", min=1, help="copies of each partition (3 on three brokers)"
+    ),
+    json_output: bool = typer.Option(False, "--json", help="machine-readable"),
+) -> None:
+    """Create every missing topic (idempotent: an existing topic is left as it is)."""
     settings = live_settings()
     assert settings.kafka_bootstrap_servers is not None
-    created = create_topics(settings.kafka_bootstrap_servers, topic_specs(settings.topic_prefix))
+    specs = topic_specs(settings.topic_prefix, replication_factor)
+    created = create_topics(settings.kafka_bootstrap_servers, specs)
     if json_output:
         print_json({"created": created})
     else:
