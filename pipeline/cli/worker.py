@@ -15,6 +15,8 @@ from pipeline.app import create_app
 from pipeline.cli.common import live_settings
 from pipeline.gctune import tune_gc
 from pipeline.kafka.admin import create_topics
+from pipeline.observe.logs import logging_config
+from pipeline.observe.worker_http import HOST_DEFAULT, WorkerEndpoint
 from pipeline.topics import topic_specs
 
 
@@ -23,13 +25,24 @@ def worker(
     passthrough_to: Annotated[
         str | None, typer.Option(hidden=True, help="baseline: forward to this topic instead")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="ROAMCLEAR_METRICS_PORT",
+            help="serve /metrics, /health and /ready on this port (default: off)",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(envvar="ROAMCLEAR_METRICS_HOST", help="bind address of that port")
+    ] = HOST_DEFAULT,
 ) -> None:
     """Run the clearing pipeline: cdr.submitted → PostgreSQL ledger, rated, rejected; and
     session.events → sessions in PostgreSQL.
 
     Workers in the same consumer group split the partitions; SIGTERM stops one within
     seconds. A worker that loses PostgreSQL or the broker exits with code 1, for its
-    supervisor to restart it (docs/clearing.md, "When a server goes").
+    supervisor to restart it (docs/clearing.md, "When a server goes"). Metrics, health and
+    readiness: docs/observability.md.
     """
     settings = live_settings()
     assert settings.kafka_bootstrap_servers is not None
@@ -39,7 +52,14 @@ def worker(
     tune_gc()
     use_uvloop()
     liveness.quiet_aiokafka_repeats()
-    BoundedStopWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    services = [] if metrics_port is None else [WorkerEndpoint(app, metrics_host, metrics_port)]
+    BoundedStopWorker(
+        app,
+        *services,
+        loglevel=loglevel,
+        quiet=True,
+        logging_config=logging_config(settings, loglevel),
+    ).execute_from_commandline()
 
 
 class BoundedStopWorker(faust.Worker):
