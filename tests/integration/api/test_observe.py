@@ -88,14 +88,14 @@ def test_health_ready_and_metrics_of_a_working_api(fresh_settings: Settings) -> 
 
 def test_ready_falls_and_metrics_still_answer_without_postgresql(settings: Settings) -> None:
     unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/roamclear"
-    with serve(replace(settings, database_url=unreachable)) as url:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            assert client.get("/health").status_code == 200
-            ready = client.get("/ready")
-            assert ready.status_code == 503
-            body = ready.json()
-            assert body["ready"] is False and body["checks"]["broker"] == "ok"
-            assert body["checks"]["database"].startswith("PostgreSQL out of reach")
-            samples = _samples(client)
+    served = replace(settings, database_url=unreachable)
+    with serve(served) as url, httpx.Client(base_url=url, timeout=30) as client:
+        assert client.get("/health").status_code == 200
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        body = ready.json()
+        assert body["ready"] is False and body["checks"]["broker"] == "ok"
+        assert body["checks"]["database"].startswith("PostgreSQL out of reach")
+        samples = _samples(client)
     assert samples[("roamclear_database_up", ())] == 0
     assert not any(name == "roamclear_deliveries" for name, _ in samples)
