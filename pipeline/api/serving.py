@@ -84,18 +84,9 @@ def server_config(
     )
 
 
-def serve(
-    app: Any,
-    host: str,
-    port: int,
-    log_level: str,
-    *,
-    access_log: bool = True,
-    log_config: dict[str, Any] | None = None,
-) -> None:
-    """Run uvicorn on `app` until SIGTERM or SIGINT."""
-    config = server_config(app, host, port, log_level, access_log=access_log, log_config=log_config)
-    uvicorn.Server(config).run()
+def serve(app: Any, host: str, port: int, log_level: str, **options: Any) -> None:
+    """Run uvicorn on `app` until SIGTERM or SIGINT (`options`: server_config's)."""
+    uvicorn.Server(server_config(app, host, port, log_level, **options)).run()
 
 
 @contextmanager

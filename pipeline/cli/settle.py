@@ -27,11 +27,11 @@ import typer
 from prometheus_client import start_http_server
 from rich.table import Table
 
-from pipeline.cli.common import live_settings
+from pipeline.cli.common import MetricsHostOpt, MetricsPortOpt, live_settings
 from pipeline.cli.console import console, error_console, fail, print_json
 from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_seal_keys
-from pipeline.observe.metrics import CLOSER, observe_close
+from pipeline.observe.metrics import CLOSER, HOST_DEFAULT, observe_close
 from settlement.batches.model import ClosePolicy
 from settlement.batches.seal import SealKey
 from settlement.keys import HubKeyInvalid
@@ -170,16 +170,8 @@ def close(
 def run(
     every: Annotated[str, typer.Option("--every", help="interval between closes")] = "5m",
     json_output: JsonOpt = False,
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(
-            envvar="ROAMCLEAR_METRICS_PORT",
-            help="serve the closer's /metrics on this port (default: off)",
-        ),
-    ] = None,
-    metrics_host: Annotated[
-        str, typer.Option(envvar="ROAMCLEAR_METRICS_HOST", help="bind address of that port")
-    ] = "127.0.0.1",
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: MetricsHostOpt = HOST_DEFAULT,
 ) -> None:
     """The periodic closer: close, wait, repeat; SIGTERM or Ctrl-C stops it between closes.
     Its metrics (runs, durations, statements): docs/observability.md."""

@@ -12,11 +12,12 @@ import uvloop
 
 from pipeline.agents import liveness
 from pipeline.app import create_app
-from pipeline.cli.common import live_settings
+from pipeline.cli.common import MetricsHostOpt, MetricsPortOpt, live_settings
 from pipeline.gctune import tune_gc
 from pipeline.kafka.admin import create_topics
 from pipeline.observe.logs import logging_config
-from pipeline.observe.worker_http import HOST_DEFAULT, WorkerEndpoint
+from pipeline.observe.metrics import HOST_DEFAULT
+from pipeline.observe.worker_http import WorkerEndpoint
 from pipeline.topics import topic_specs
 
 
@@ -25,16 +26,8 @@ def worker(
     passthrough_to: Annotated[
         str | None, typer.Option(hidden=True, help="baseline: forward to this topic instead")
     ] = None,
-    metrics_port: Annotated[
-        int | None,
-        typer.Option(
-            envvar="ROAMCLEAR_METRICS_PORT",
-            help="serve /metrics, /health and /ready on this port (default: off)",
-        ),
-    ] = None,
-    metrics_host: Annotated[
-        str, typer.Option(envvar="ROAMCLEAR_METRICS_HOST", help="bind address of that port")
-    ] = HOST_DEFAULT,
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: MetricsHostOpt = HOST_DEFAULT,
 ) -> None:
     """Run the clearing pipeline: cdr.submitted → PostgreSQL ledger, rated, rejected; and
     session.events → sessions in PostgreSQL.

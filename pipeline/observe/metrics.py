@@ -25,6 +25,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+HOST_DEFAULT: Final = "127.0.0.1"  # where a process's metrics port binds unless told
 WORKER: Final = CollectorRegistry()
 API: Final = CollectorRegistry()
 CLOSER: Final = CollectorRegistry()

@@ -45,7 +45,7 @@ async def broker_problem(bootstrap_servers: str | None) -> str | None:
     try:
         await asyncio.wait_for(client.bootstrap(), BROKER_WAIT_S_MAX)
     except (KafkaError, OSError, TimeoutError) as exc:
-        return f"no broker answered at {bootstrap_servers}: {type(exc).__name__}: {exc}"
+        return f"no broker answered at {bootstrap_servers}: {str(exc) or type(exc).__name__}"
     finally:
         await client.close()
     return None

@@ -35,8 +35,6 @@ from settlement.store.clearing_store import SubmittedRecord
 
 log = logging.getLogger("roamclear.observe")
 
-HOST_DEFAULT: Final = "127.0.0.1"
-
 
 @dataclass
 class Progress:
