@@ -84,9 +84,11 @@ def readiness(assigned: int, batches: int, lags: Sequence[Lag]) -> tuple[bool, s
 
     >>> readiness(0, 3, [])
     (False, 'no partitions assigned')
-    >>> readiness(4, 0, [Lag("t", 0, 0), Lag("t", 1, 5)])
+    >>> readiness(2, 0, [Lag("t", 0, 0), Lag("t", 1, 5)])
     (False, 'no batch committed yet and 5 records to clear')
-    >>> readiness(4, 0, [Lag("t", 0, 0)])
+    >>> readiness(2, 0, [Lag("t", 0, 0)])
+    (False, 'no batch committed yet and 1 partitions not fetched yet')
+    >>> readiness(2, 0, [Lag("t", 0, 0), Lag("t", 1, 0)])
     (True, 'idle: nothing to clear')
     """
     if not assigned:
@@ -96,6 +98,11 @@ def readiness(assigned: int, batches: int, lags: Sequence[Lag]) -> tuple[bool, s
     pending = sum(lag.records for lag in lags)
     if pending:
         return False, f"no batch committed yet and {pending} records to clear"
+    if len(lags) < assigned:
+        return (
+            False,
+            f"no batch committed yet and {assigned - len(lags)} partitions not fetched yet",
+        )
     return True, "idle: nothing to clear"
 
 
@@ -140,9 +147,10 @@ class WorkerEndpoint(Service):
         return web.json_response(body, status=200 if ready else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        lags = await consumer_lag(self.faust_app, PROGRESS) if self._assigned() else []
+        assigned = self._assigned()
+        lags = await consumer_lag(self.faust_app, PROGRESS) if assigned else []
         gauges = CollectorRegistry()
-        gauges.register(_Snapshot(self._assigned(), lags))
+        gauges.register(_Snapshot(assigned, lags))
         body = exposition(WORKER, gauges)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
