@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import faust
 import typer
@@ -13,6 +13,7 @@ import uvloop
 from pipeline.agents import liveness
 from pipeline.app import create_app
 from pipeline.cli.common import MetricsHostOpt, MetricsPortOpt, live_settings
+from pipeline.config import Settings
 from pipeline.gctune import tune_gc
 from pipeline.kafka.admin import create_topics
 from pipeline.observe.logs import logging_config
@@ -46,18 +47,20 @@ def worker(
     use_uvloop()
     liveness.quiet_aiokafka_repeats()
     services = [] if metrics_port is None else [WorkerEndpoint(app, metrics_host, metrics_port)]
-    BoundedStopWorker(
-        app,
-        *services,
-        loglevel=loglevel,
-        quiet=True,
-        logging_config=logging_config(settings, loglevel),
-    ).execute_from_commandline()
+    BoundedStopWorker(app, *services, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 class BoundedStopWorker(faust.Worker):
     """faust's worker, gone within `liveness.STOP_S_MAX` of being told to stop (SIGTERM,
-    SIGINT, or a crash): its graceful steps wait on servers that may have gone, up to 60 s."""
+    SIGINT, or a crash): its graceful steps wait on servers that may have gone, up to 60 s.
+    Its log lines are roamclear's (`ROAMCLEAR_LOG_FORMAT`, secrets redacted:
+    pipeline.observe.logs), for `roamclear worker` and `roamclear deliver` alike."""
+
+    def __init__(
+        self, app: faust.App, *services: Any, loglevel: str = "warn", **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("logging_config", logging_config(Settings.from_env(), loglevel))
+        super().__init__(app, *services, loglevel=loglevel, **kwargs)
 
     async def on_stop(self) -> None:
         liveness.exit_within(liveness.STOP_S_MAX, code=1 if self.crash_reason else 0)
