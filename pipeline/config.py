@@ -22,6 +22,7 @@ TOPIC_PREFIX_DEFAULT = "roamclear"
 # ROAMCLEAR_DATABASE_URL_<name>
 ROLE_NAMES = ("WORKER", "CLOSER", "API", "READER", "OPERATOR", "DELIVERER")
 HOME_DEFAULT = ".roamclear"
+LOG_FORMATS = ("text", "json")  # ROAMCLEAR_LOG_FORMAT (pipeline.observe.logs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class Settings:
     delivery_lease_s: float = 60.0
     # OCPI HubClientInfo: how often every connected party's versions endpoint is checked
     still_alive_s: float = 300.0
+    log_format: str = "text"  # LOG_FORMATS: human-readable lines, or one JSON object a line
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +111,7 @@ class Settings:
             delivery_timeout_s=float(env.get("ROAMCLEAR_DELIVERY_TIMEOUT_S", "10")),
             delivery_lease_s=float(env.get("ROAMCLEAR_DELIVERY_LEASE_S", "60")),
             still_alive_s=float(env.get("ROAMCLEAR_STILL_ALIVE_S", "300")),
+            log_format=_log_format(env.get("ROAMCLEAR_LOG_FORMAT") or "text"),
             role_database_urls=tuple(
                 (role, env[f"ROAMCLEAR_DATABASE_URL_{role}"])
                 for role in ROLE_NAMES
@@ -120,3 +123,9 @@ class Settings:
         return replace(
             self, kafka_bootstrap_servers=kafka_bootstrap_servers, database_url=database_url
         )
+
+
+def _log_format(text: str) -> str:
+    if text.lower() not in LOG_FORMATS:
+        raise ValueError(f"ROAMCLEAR_LOG_FORMAT: {text!r} is not one of {', '.join(LOG_FORMATS)}")
+    return text.lower()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -31,10 +32,14 @@ from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_hub_keyring, record_proof_keys
 from pipeline.kafka.client import new_producer
 from pipeline.kafka.faust_driver import UnreadableMessage
+from pipeline.observe.logs import record_fields
+from pipeline.observe.metrics import observe_batch
+from pipeline.observe.worker_http import PROGRESS
 from schemas.hub.party import PartyRef
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.store.clearing_store import SubmittedRecord, prepare
 from settlement.store.db import connect_async
+from settlement.store.urls import redacted
 
 log = logging.getLogger("roamclear.clearing")
 
@@ -72,14 +77,19 @@ def register(app: faust.App, settings: Settings, submitted: faust.TopicT) -> Non
         producer = new_producer(bootstrap_servers)
         await producer.start()
         clearing = _clearing(settings, limits, writer, producer)
-        log.info("clearing agent started on %s", type(asyncio.get_running_loop()).__module__)
+        log.info(
+            "clearing agent started on %s, PostgreSQL as %s",
+            type(asyncio.get_running_loop()).__module__,
+            redacted(database_url),
+        )
         committing: asyncio.Future[None] | None = None
 
         async def commit(records: list[SubmittedRecord], decoded: Any, events: Any) -> None:
+            started = time.perf_counter()
             result = await commit_batch(conn, records, decoded, clearing)
             for event in events:
                 await stream.ack(event)
-            _log_batch(records, result)
+            _batch_done(records, result, time.perf_counter() - started)
 
         # A batch that fails to commit must stop the agent now, not when the next batch
         # arrives (on a quiet topic that may be never): the failure cancels the agent's
@@ -142,7 +152,10 @@ def _failure(committing: asyncio.Future[None] | None) -> BaseException | None:
     return committing.exception()
 
 
-def _log_batch(records: Sequence[SubmittedRecord], result: BatchResult) -> None:
+def _batch_done(records: Sequence[SubmittedRecord], result: BatchResult, commit_s: float) -> None:
+    """A committed batch counted (metrics, progress for the lag) and logged."""
+    observe_batch(result.received, result.skipped, result.outcomes, result.reasons, commit_s)
+    PROGRESS.committed(records)
     first, last = records[0], records[-1]
     log.info(
         "batch %s[%d]@%d..[%d]@%d: %d received, %d replayed, %s",
@@ -154,4 +167,5 @@ def _log_batch(records: Sequence[SubmittedRecord], result: BatchResult) -> None:
         result.received,
         result.skipped,
         dict(result.outcomes),
+        extra=record_fields(first.topic, first.partition, first.offset),
     )

@@ -26,6 +26,7 @@ from pipeline.agents.clearing import record_of
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_hub_keyring, record_proof_keys
+from pipeline.observe.logs import record_fields
 from settlement.store.clearing_store import prepare
 from settlement.store.db import connect_async
 from settlement.store.session_versions import SessionBatchResult, record_sessions
@@ -71,4 +72,5 @@ def _log_batch(topic: str, partition: int, offset: int, result: SessionBatchResu
         result.versions,
         result.duplicates,
         result.rejected,
+        extra=record_fields(topic, partition, offset),
     )

@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
-from pipeline.api import deliveries, disputes, errors, finance, trace
+from pipeline.api import deliveries, disputes, errors, finance, observe, trace
 from pipeline.api import sessions as finance_sessions
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
@@ -114,11 +114,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(deliveries.router)
     app.include_router(trace.router)
     app.include_router(disputes.router)
+    app.include_router(observe.router)  # /health, /ready, /metrics
     app.include_router(versions.router)
     for module in MODULES:
         app.include_router(module.router)
     app.state.ocpi_modules = MODULES
     app.state.public_url = settings.public_url
+    app.state.kafka_bootstrap_servers = settings.kafka_bootstrap_servers  # /ready checks it
     app.state.hub_identity = hub_identity
     app.state.hub_keyring = keyring
     app.state.session_stale_h = settings.session_stale_h

@@ -15,6 +15,7 @@ from pipeline.cli.console import error_console, fail
 from pipeline.config import Settings
 from pipeline.embedded import devstack
 from pipeline.gctune import tune_gc
+from pipeline.observe.logs import logging_config
 
 
 def api(
@@ -33,7 +34,7 @@ def api(
         raise fail(str(exc), 2) from None
     error_console.print(f"roamclear api on http://{host}:{port} (OpenAPI: /docs)")
     tune_gc()
-    serve(app, host, port, "info")
+    serve(app, host, port, "info", log_config=logging_config(settings, "INFO"))
 
 
 def register(app: typer.Typer) -> None:

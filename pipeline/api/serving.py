@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 START_WAIT_S_MAX: Final = 20.0
@@ -62,17 +63,30 @@ class OneWriteHttp(HttpToolsProtocol):
 
 
 def server_config(
-    app: Any, host: str, port: int, log_level: str, *, access_log: bool = True
+    app: Any,
+    host: str,
+    port: int,
+    log_level: str,
+    *,
+    access_log: bool = True,
+    log_config: dict[str, Any] | None = None,
 ) -> uvicorn.Config:
-    """uvicorn's configuration for `app` (tests serve the app with it too)."""
+    """uvicorn's configuration for `app` (tests serve the app with it too); `log_config`
+    replaces uvicorn's logging (pipeline.observe.logs.logging_config)."""
     return uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, http=OneWriteHttp, access_log=access_log
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        http=OneWriteHttp,
+        access_log=access_log,
+        log_config=LOGGING_CONFIG if log_config is None else log_config,
     )
 
 
-def serve(app: Any, host: str, port: int, log_level: str, *, access_log: bool = True) -> None:
-    """Run uvicorn on `app` until SIGTERM or SIGINT."""
-    uvicorn.Server(server_config(app, host, port, log_level, access_log=access_log)).run()
+def serve(app: Any, host: str, port: int, log_level: str, **options: Any) -> None:
+    """Run uvicorn on `app` until SIGTERM or SIGINT (`options`: server_config's)."""
+    uvicorn.Server(server_config(app, host, port, log_level, **options)).run()
 
 
 @contextmanager

@@ -61,11 +61,13 @@ DECODE_SLICE = 50
 
 @dataclass(slots=True)
 class BatchResult:
-    """What one batch did (counts by outcome; `skipped` were archived before)."""
+    """What one batch did (counts by outcome and by rejection reason; `skipped` were
+    archived before)."""
 
     received: int = 0
     skipped: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
 
 
 async def decode_batch(records: Sequence[store.SubmittedRecord]) -> list[Decoded | Rejected]:
@@ -159,6 +161,7 @@ async def commit_batch(
             if isinstance(outcome, Booked):
                 output.extend(clearing.writer.booked(outcome, moment))
             elif isinstance(outcome, Rejected):
+                result.reasons[str(outcome.reason)] += 1
                 output.append(clearing.writer.rejected(outcome, f.record, moment))
         await clearing.send(output)
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -16,6 +16,17 @@ from schemas.hub.party import PartyRef
 from schemas.validation import SchemaInvalid
 
 T = TypeVar("T")
+# a long-running command's Prometheus port (docs/observability.md); off unless given
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        envvar="ROAMCLEAR_METRICS_PORT",
+        help="serve /metrics (a worker: /health and /ready too) on this port; default off",
+    ),
+]
+MetricsHostOpt = Annotated[
+    str, typer.Option(envvar="ROAMCLEAR_METRICS_HOST", help="bind address of that port")
+]
 
 
 def live_settings() -> Settings:

@@ -17,18 +17,21 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
+from prometheus_client import start_http_server
 from rich.table import Table
 
-from pipeline.cli.common import live_settings
+from pipeline.cli.common import MetricsHostOpt, MetricsPortOpt, live_settings
 from pipeline.cli.console import console, error_console, fail, print_json
 from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_seal_keys
+from pipeline.observe.metrics import CLOSER, HOST_DEFAULT, observe_close
 from settlement.batches.model import ClosePolicy
 from settlement.batches.seal import SealKey
 from settlement.keys import HubKeyInvalid
@@ -167,14 +170,19 @@ def close(
 def run(
     every: Annotated[str, typer.Option("--every", help="interval between closes")] = "5m",
     json_output: JsonOpt = False,
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: MetricsHostOpt = HOST_DEFAULT,
 ) -> None:
-    """The periodic closer: close, wait, repeat; SIGTERM or Ctrl-C stops it between closes."""
+    """The periodic closer: close, wait, repeat; SIGTERM or Ctrl-C stops it between closes.
+    Its metrics (runs, durations, statements): docs/observability.md."""
     policy = _policy()
     try:
         interval = parse_duration(every)
     except ValueError as exc:
         raise fail(str(exc), 2) from exc
     url, seal_key = _servers()
+    if metrics_port is not None:
+        start_http_server(metrics_port, metrics_host, registry=CLOSER)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -187,11 +195,15 @@ def run(
         f"settlement closer: every {interval}, zone {policy.time_zone}, grace {policy.grace}"
     )
     while not stop.is_set():
+        started = time.perf_counter()
         try:
             report = close_once(url, None, policy, seal_key)
         except Exception as exc:  # one failed close must not end the service; it is recorded
+            observe_close("failed", time.perf_counter() - started, 0)
             error_console.print(f"[bold red]close failed:[/] {type(exc).__name__}: {exc}")
         else:
+            closed = len(report.batches)
+            observe_close("closed" if closed else "empty", report.duration_s, closed)
             if json_output:
                 print_json(report_json(report))
             else:

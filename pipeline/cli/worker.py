@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import faust
 import typer
@@ -12,9 +12,13 @@ import uvloop
 
 from pipeline.agents import liveness
 from pipeline.app import create_app
-from pipeline.cli.common import live_settings
+from pipeline.cli.common import MetricsHostOpt, MetricsPortOpt, live_settings
+from pipeline.config import Settings
 from pipeline.gctune import tune_gc
 from pipeline.kafka.admin import create_topics
+from pipeline.observe.logs import logging_config
+from pipeline.observe.metrics import HOST_DEFAULT
+from pipeline.observe.worker_http import WorkerEndpoint
 from pipeline.topics import topic_specs
 
 
@@ -23,13 +27,16 @@ def worker(
     passthrough_to: Annotated[
         str | None, typer.Option(hidden=True, help="baseline: forward to this topic instead")
     ] = None,
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: MetricsHostOpt = HOST_DEFAULT,
 ) -> None:
     """Run the clearing pipeline: cdr.submitted → PostgreSQL ledger, rated, rejected; and
     session.events → sessions in PostgreSQL.
 
     Workers in the same consumer group split the partitions; SIGTERM stops one within
     seconds. A worker that loses PostgreSQL or the broker exits with code 1, for its
-    supervisor to restart it (docs/clearing.md, "When a server goes").
+    supervisor to restart it (docs/clearing.md, "When a server goes"). Metrics, health and
+    readiness: docs/observability.md.
     """
     settings = live_settings()
     assert settings.kafka_bootstrap_servers is not None
@@ -39,12 +46,21 @@ def worker(
     tune_gc()
     use_uvloop()
     liveness.quiet_aiokafka_repeats()
-    BoundedStopWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    services = [] if metrics_port is None else [WorkerEndpoint(app, metrics_host, metrics_port)]
+    BoundedStopWorker(app, *services, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 class BoundedStopWorker(faust.Worker):
     """faust's worker, gone within `liveness.STOP_S_MAX` of being told to stop (SIGTERM,
-    SIGINT, or a crash): its graceful steps wait on servers that may have gone, up to 60 s."""
+    SIGINT, or a crash): its graceful steps wait on servers that may have gone, up to 60 s.
+    Its log lines are roamclear's (`ROAMCLEAR_LOG_FORMAT`, secrets redacted:
+    pipeline.observe.logs), for `roamclear worker` and `roamclear deliver` alike."""
+
+    def __init__(
+        self, app: faust.App, *services: Any, loglevel: str = "warn", **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("logging_config", logging_config(Settings.from_env(), loglevel))
+        super().__init__(app, *services, loglevel=loglevel, **kwargs)
 
     async def on_stop(self) -> None:
         liveness.exit_within(liveness.STOP_S_MAX, code=1 if self.crash_reason else 0)

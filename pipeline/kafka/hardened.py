@@ -33,6 +33,7 @@ from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.structs import ConsumerRecord
 
 from pipeline.kafka.rawbatch import RecoveredRecord, recover
+from pipeline.observe.logs import record_fields
 
 log = logging.getLogger("roamclear.kafka")
 
@@ -99,6 +100,7 @@ class HardenedPartitionRecords(PartitionRecords):  # type: ignore[misc]
                     tp.partition,
                     self.next_fetch_offset,
                     exc,
+                    extra=record_fields(tp.topic, tp.partition, self.next_fetch_offset),
                 )
                 yield _UnreadableBatch(self.next_fetch_offset, _failure(exc))
                 return  # the rest of this fetch is fetched again after the recovery
@@ -156,6 +158,7 @@ class HardenedFetcher(Fetcher):  # type: ignore[misc]
             mark.offset,
             end - 1,
             sum(1 for r in records if r.unreadable is not None),
+            extra=record_fields(tp.topic, tp.partition, mark.offset),
         )
         return [r if r.unreadable is not None else _plain(r) for r in records]
 

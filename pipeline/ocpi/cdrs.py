@@ -29,6 +29,7 @@ from fastapi.responses import Response
 from pipeline.api.db import Conn
 from pipeline.config import Settings
 from pipeline.hubkeys import hub_signer
+from pipeline.observe.metrics import INGEST_REJECTIONS
 from pipeline.ocpi.auth import Caller, OcpiCaller, cached_ocpi_caller
 from pipeline.ocpi.cdr_ingest import Answer, CdrIngest, IngestUnavailable
 from pipeline.ocpi.envelope import OcpiError, OcpiStatus, ocpi_body, ocpi_response
@@ -125,6 +126,7 @@ def _receipt(
 def _answer(request: Request, answer: Answer) -> Response:
     receipt = answer.receipt
     if receipt.refusal is not None:
+        INGEST_REJECTIONS.labels(str(receipt.refusal.reason)).inc()
         http_status = {Reason.MALFORMED_JSON: 400, Reason.BODY_TOO_LARGE: 413}.get(
             receipt.refusal.reason, 200
         )

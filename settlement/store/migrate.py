@@ -8,9 +8,13 @@ rollbacks per file.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
+import psycopg
 from yoyo import get_backend, read_migrations
+
+from settlement.store.db import Row
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -42,3 +46,21 @@ def pending_migrations(database_url: str) -> list[str]:
         return [m.id for m in backend.to_apply(read_migrations(str(MIGRATIONS_DIR)))]
     finally:
         backend.connection.close()
+
+
+@cache
+def packaged_ids() -> frozenset[str]:
+    """The ids of the migrations this package holds (post-apply is not one: it runs after
+    every apply and is not recorded)."""
+    return frozenset(m.id for m in read_migrations(str(MIGRATIONS_DIR)))
+
+
+def unapplied(conn: psycopg.Connection[Row]) -> list[str]:
+    """The packaged migrations the database has not applied (all of them on a database yoyo
+    never touched), sorted: a process whose schema lags its code must not take traffic."""
+    found = conn.execute("SELECT to_regclass('_yoyo_migration') IS NOT NULL AS found").fetchone()
+    applied: set[str] = set()
+    if found is not None and found["found"]:
+        rows = conn.execute("SELECT migration_id FROM _yoyo_migration").fetchall()
+        applied = {row["migration_id"] for row in rows}
+    return sorted(packaged_ids() - applied)

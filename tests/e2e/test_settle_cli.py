@@ -13,9 +13,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pypdf
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from pipeline.api.serving import free_port
 from pipeline.hubkeys import generate_secret
 from settlement.store.db import connect
 from tests.integration.settlement.factories import at, book, partner
@@ -96,8 +99,18 @@ def test_settle_run_stops_cleanly_on_sigterm(fresh_database_url: str) -> None:
     with connect(fresh_database_url) as conn:
         book(conn, "NL*TNM", "DE*EMS", "10.0000", end=at("2025-05-10 12:00"))
         conn.commit()
+    port = free_port()
     process = subprocess.Popen(
-        _command("settle", fresh_database_url, "run", "--every", "1s", "--json"),
+        _command(
+            "settle",
+            fresh_database_url,
+            "run",
+            "--every",
+            "1s",
+            "--json",
+            "--metrics-port",
+            str(port),
+        ),
         env=_env(fresh_database_url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -112,6 +125,7 @@ def test_settle_run_stops_cleanly_on_sigterm(fresh_database_url: str) -> None:
             if row and row["n"]:
                 break
             time.sleep(0.2)
+        metrics = _closer_metrics(port, deadline)
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=30)
     finally:
@@ -119,6 +133,25 @@ def test_settle_run_stops_cleanly_on_sigterm(fresh_database_url: str) -> None:
             process.kill()
     assert process.returncode == 0, err
     assert "settlement closer stopped" in err
+    # its first close closed both partners' batches; the closes after it found nothing
+    assert metrics["roamclear_closer_runs_total"][("closed",)] == 1
+    assert metrics["roamclear_closer_statements_total"][()] == 2
+    assert metrics["roamclear_closer_run_duration_seconds_count"][()] >= 1
+    assert metrics["roamclear_closer_last_success_timestamp_seconds"][()] > 0
+
+
+def _closer_metrics(port: int, deadline: float) -> dict[str, dict[tuple[str, ...], float]]:
+    """The closer's /metrics once its first close has been counted."""
+    while True:
+        found: dict[str, dict[tuple[str, ...], float]] = {}
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = tuple(sample.labels.values())
+                found.setdefault(sample.name, {})[labels] = sample.value
+        if found.get("roamclear_closer_runs_total") or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
 
 
 def test_show_export_and_list_say_when_a_statement_no_longer_verifies(

@@ -4,17 +4,24 @@ a mixed batch, a kill -9 mid-stream, a second worker joining mid-stream, and a g
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
+from prometheus_client.parser import text_string_to_metric_families
 
+from pipeline.api.serving import free_port
 from pipeline.config import Settings
+from pipeline.dbroles import DbRole, role_url
+from pipeline.hubkeys import hub_key_env
 from pipeline.kafka.admin import create_topics
 from pipeline.topics import CDR_PARTITIONS, Topic, topic_name, topic_specs
 from settlement.store.db import connect
@@ -38,6 +45,66 @@ from tests.integration.clearing.helpers import (
 
 pytestmark = pytest.mark.e2e
 STREAM_CDRS = 4_000
+DB_PASSWORD = "worker-Pa55-must-not-be-logged"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerMetrics:
+    outcomes: dict[str, float]
+    reasons: dict[str, float]
+    batch_records_sum: float
+    commits: float
+    assigned: float
+    lags: dict[tuple[str, str], float]  # (topic, partition) -> records
+
+
+def _scrape(port: int) -> WorkerMetrics:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+
+    def by(name: str, label: str) -> dict[str, float]:
+        return {s.labels[label]: s.value for s in samples if s.name == name}
+
+    def one(name: str) -> float:
+        return next(s.value for s in samples if s.name == name)
+
+    return WorkerMetrics(
+        outcomes=by("roamclear_clearing_cdrs_total", "outcome"),
+        reasons=by("roamclear_clearing_rejections_total", "reason"),
+        batch_records_sum=one("roamclear_clearing_batch_records_sum"),
+        commits=one("roamclear_clearing_commit_duration_seconds_count"),
+        assigned=one("roamclear_consumer_assigned_partitions"),
+        lags={
+            (s.labels["topic"], s.labels["partition"]): s.value
+            for s in samples
+            if s.name == "roamclear_consumer_lag_records"
+        },
+    )
+
+
+def wait_for_metrics(port: int, cleared: int, group: Any) -> WorkerMetrics:
+    """The worker's metrics once they count `cleared` events and no lag."""
+    found: list[WorkerMetrics] = []
+
+    def settled() -> bool:
+        found[:] = [_scrape(port)]
+        lags = found[0].lags.values()
+        return sum(found[0].outcomes.values()) == cleared and bool(lags) and not any(lags)
+
+    wait_until(settled, "the worker's metrics to count every event", group, timeout_s=30)
+    return found[0]
+
+
+def _assert_json_log_without(log_dir: Path, secrets: tuple[str, ...]) -> None:
+    text = log_text(log_dir)
+    for secret in secrets:
+        assert secret not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every one
+    started = [x for x in lines if x["message"].startswith("clearing agent started")]
+    assert started and f"{DbRole.WORKER.value}:***@" in started[0]["message"]
+    batch = next(x for x in lines if x["message"].startswith("batch "))
+    assert batch["logger"] == "roamclear.clearing" and batch["level"] == "INFO"
+    assert {"timestamp", "topic", "partition", "offset"} <= set(batch)
 
 
 def stream_of_cdrs(count: int) -> list[tuple[bytes, bytes]]:
@@ -50,12 +117,39 @@ def stream_of_cdrs(count: int) -> list[tuple[bytes, bytes]]:
 
 
 def test_a_worker_books_a_mixed_batch_exactly(fresh_settings: Settings, tmp_path: Path) -> None:
+    """... and reports it: its /metrics, /health and /ready (docs/observability.md), and its
+    log in JSON lines without the secrets it was given."""
     register_reference_data(fresh_settings)
     raw, expected = mixed_batch()
     submit(fresh_settings, raw)
-    with workers(fresh_settings, tmp_path) as group:
+    port = free_port()
+    # a password for the worker's role (trust authentication ignores it) and the hub key
+    worker_url = role_url(fresh_settings, DbRole.WORKER).replace(
+        f"{DbRole.WORKER.value}@", f"{DbRole.WORKER.value}:{DB_PASSWORD}@", 1
+    )
+    secrets = (DB_PASSWORD, hub_key_env(fresh_settings)["ROAMCLEAR_HUB_KEY"])
+    observed = {
+        "ROAMCLEAR_METRICS_PORT": str(port),
+        "ROAMCLEAR_LOG_FORMAT": "json",
+        "ROAMCLEAR_DATABASE_URL_WORKER": worker_url,
+    }
+    with workers(fresh_settings, tmp_path, **observed) as group:
         group.start()
         books = wait_for_books(fresh_settings, len(raw), group)
+        metrics = wait_for_metrics(port, len(raw), group)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            assert client.get("/health").json() == {"status": "up"}
+            ready = client.get("/ready")
+            assert ready.status_code == 200 and ready.json()["ready"] is True
+    assert metrics.outcomes == {
+        "booked": expected.ledgered,
+        "rejected": sum(expected.rejected.values()),
+        "duplicate": expected.duplicates,
+    }
+    assert metrics.reasons == expected.rejected
+    assert metrics.batch_records_sum == len(raw) and metrics.commits >= 1
+    assert metrics.assigned > 0 and metrics.lags and set(metrics.lags.values()) == {0}
+    _assert_json_log_without(tmp_path, secrets)
     assert books == {
         "submitted": len(raw),
         "ledgered": expected.ledgered,
