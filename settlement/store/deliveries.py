@@ -215,16 +215,19 @@ class Claimed:
 # has reached the same eMSP. SKIP LOCKED: dispatchers never wait on each other's claims.
 # One statement claims and records the attempts: it commits (autocommit) before any POST,
 # in one round trip rather than four (bench deliver: round trips set the dispatcher's pace).
-_CLAIM: Final = """
+# A credit waits for its original's delivery (which may never come: a DEAD original holds
+# its credit until an operator re-queues it).
+_ORIGINAL_DELIVERED: Final = """(c.kind = 'CHARGE' OR EXISTS (
+                SELECT 1 FROM cdr_delivery o
+                 WHERE o.transaction_id = c.reverses AND o.emsp = c.emsp
+                   AND o.state = 'DELIVERED'))"""
+_CLAIM: Final = f"""
 WITH due AS (
     SELECT c.delivery_id FROM cdr_delivery c
      WHERE c.emsp = %(emsp)s AND c.state IN ('PENDING', 'RETRYING')
        AND c.next_attempt_at <= now()
        AND (c.lease_until IS NULL OR c.lease_until < now())
-       AND (c.kind = 'CHARGE' OR EXISTS (
-                SELECT 1 FROM cdr_delivery o
-                 WHERE o.transaction_id = c.reverses AND o.emsp = c.emsp
-                   AND o.state = 'DELIVERED'))
+       AND {_ORIGINAL_DELIVERED}
      ORDER BY c.next_attempt_at, c.delivery_id
      LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
@@ -343,14 +346,16 @@ async def finish(conn: psycopg.AsyncConnection[Row], answers: Sequence[Answered]
 
 
 async def next_due_in_s(conn: psycopg.AsyncConnection[Row], emsp: str) -> float | None:
-    """Seconds until the eMSP's next delivery falls due (0 if one is due), None if none
-    waits."""
+    """Seconds until the eMSP's next claimable delivery falls due (0 if one is due), None if
+    none waits. A credit whose original is not delivered yet is not claimable: counting it
+    would have its dispatcher poll without pause until the original's answer."""
     cursor = await conn.execute(
-        """SELECT greatest(0, extract(epoch FROM min(greatest(next_attempt_at,
-                                                             coalesce(lease_until, now())))
-                                       - now()))::float8 AS wait_s
-             FROM cdr_delivery
-            WHERE emsp = %s AND state IN ('PENDING', 'RETRYING')""",
+        f"""SELECT greatest(0, extract(epoch FROM min(greatest(c.next_attempt_at,
+                                                              coalesce(c.lease_until, now())))
+                                        - now()))::float8 AS wait_s
+              FROM cdr_delivery c
+             WHERE c.emsp = %s AND c.state IN ('PENDING', 'RETRYING')
+               AND {_ORIGINAL_DELIVERED}""",
         (emsp,),
     )
     row = await cursor.fetchone()
