@@ -24,6 +24,7 @@ from pipeline.cli import (
     settle,
     simulate,
     statements,
+    status,
     topics,
     trace,
     worker,
@@ -66,6 +67,7 @@ rate.register(app)
 demo.register(app)
 trace.register(app)
 migrate.register(app)
+status.register(app)
 
 
 def main() -> None:
