@@ -28,6 +28,15 @@ LOG_FORMATS = ("text", "json")  # ROAMCLEAR_LOG_FORMAT (pipeline.observe.logs)
 EVENT_LOOPS = ("uvloop", "asyncio")  # ROAMCLEAR_EVENT_LOOP of the faust processes
 METRICS_HOST_DEFAULT = "127.0.0.1"  # where a process's metrics port binds unless told
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# the variable of each field whose name is not ROAMCLEAR_ + the field's, in upper case
+# (role_database_urls: one ROAMCLEAR_DATABASE_URL_<ROLE> per role)
+_VARIABLES = {
+    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "database_url": "DATABASE_URL",
+    "consumer_session_timeout_s": "ROAMCLEAR_SESSION_TIMEOUT_S",
+    "consumer_heartbeat_interval_s": "ROAMCLEAR_HEARTBEAT_INTERVAL_S",
+    "settlement_time_zone": "ROAMCLEAR_SETTLEMENT_TZ",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +150,15 @@ class Settings:
         return replace(
             self, kafka_bootstrap_servers=kafka_bootstrap_servers, database_url=database_url
         )
+
+
+def variable_of(field_name: str) -> str:
+    """The environment variable `Settings.from_env` reads a field from.
+
+    >>> variable_of("clearing_batch_max"), variable_of("database_url")
+    ('ROAMCLEAR_CLEARING_BATCH_MAX', 'DATABASE_URL')
+    """
+    return _VARIABLES.get(field_name, f"ROAMCLEAR_{field_name.upper()}")
 
 
 def parse_duration(text: str) -> timedelta:
