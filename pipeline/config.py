@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from settlement.sessions.missing import SESSION_STALE_H_DEFAULT
 
@@ -23,6 +25,18 @@ TOPIC_PREFIX_DEFAULT = "roamclear"
 ROLE_NAMES = ("WORKER", "CLOSER", "API", "READER", "OPERATOR", "DELIVERER")
 HOME_DEFAULT = ".roamclear"
 LOG_FORMATS = ("text", "json")  # ROAMCLEAR_LOG_FORMAT (pipeline.observe.logs)
+EVENT_LOOPS = ("uvloop", "asyncio")  # ROAMCLEAR_EVENT_LOOP of the faust processes
+METRICS_HOST_DEFAULT = "127.0.0.1"  # where a process's metrics port binds unless told
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# the variable of each field whose name is not ROAMCLEAR_ + the field's, in upper case
+# (role_database_urls: one ROAMCLEAR_DATABASE_URL_<ROLE> per role)
+_VARIABLES = {
+    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "database_url": "DATABASE_URL",
+    "consumer_session_timeout_s": "ROAMCLEAR_SESSION_TIMEOUT_S",
+    "consumer_heartbeat_interval_s": "ROAMCLEAR_HEARTBEAT_INTERVAL_S",
+    "settlement_time_zone": "ROAMCLEAR_SETTLEMENT_TZ",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +85,14 @@ class Settings:
     # OCPI HubClientInfo: how often every connected party's versions endpoint is checked
     still_alive_s: float = 300.0
     log_format: str = "text"  # LOG_FORMATS: human-readable lines, or one JSON object a line
+    # the Prometheus, /health and /ready port of a worker, deliverer or closer (None: off)
+    # and its bind address (0.0.0.0 in a container, for the scraper and the probes)
+    metrics_port: int | None = None
+    metrics_host: str = METRICS_HOST_DEFAULT
+    # settlement periods: their boundaries' time zone and how long after its end one waits
+    settlement_time_zone: str = "UTC"
+    settlement_grace: timedelta = timedelta(hours=1)
+    event_loop: str = "uvloop"  # EVENT_LOOPS: libuv's, or the standard one for comparison
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,7 +133,12 @@ class Settings:
             delivery_timeout_s=float(env.get("ROAMCLEAR_DELIVERY_TIMEOUT_S", "10")),
             delivery_lease_s=float(env.get("ROAMCLEAR_DELIVERY_LEASE_S", "60")),
             still_alive_s=float(env.get("ROAMCLEAR_STILL_ALIVE_S", "300")),
-            log_format=_log_format(env.get("ROAMCLEAR_LOG_FORMAT") or "text"),
+            log_format=_one_of(env, "ROAMCLEAR_LOG_FORMAT", LOG_FORMATS),
+            metrics_port=_port(env.get("ROAMCLEAR_METRICS_PORT") or None),
+            metrics_host=env.get("ROAMCLEAR_METRICS_HOST") or METRICS_HOST_DEFAULT,
+            settlement_time_zone=_time_zone(env.get("ROAMCLEAR_SETTLEMENT_TZ") or "UTC"),
+            settlement_grace=_grace(env.get("ROAMCLEAR_SETTLEMENT_GRACE") or "1h"),
+            event_loop=_one_of(env, "ROAMCLEAR_EVENT_LOOP", EVENT_LOOPS),
             role_database_urls=tuple(
                 (role, env[f"ROAMCLEAR_DATABASE_URL_{role}"])
                 for role in ROLE_NAMES
@@ -125,7 +152,57 @@ class Settings:
         )
 
 
-def _log_format(text: str) -> str:
-    if text.lower() not in LOG_FORMATS:
-        raise ValueError(f"ROAMCLEAR_LOG_FORMAT: {text!r} is not one of {', '.join(LOG_FORMATS)}")
+def variable_of(field_name: str) -> str:
+    """The environment variable `Settings.from_env` reads a field from.
+
+    >>> variable_of("clearing_batch_max"), variable_of("database_url")
+    ('ROAMCLEAR_CLEARING_BATCH_MAX', 'DATABASE_URL')
+    """
+    return _VARIABLES.get(field_name, f"ROAMCLEAR_{field_name.upper()}")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``5m``, ``2h``, ``1d`` (a bare number is seconds).
+
+    >>> parse_duration("90s"), parse_duration("2h")
+    (datetime.timedelta(seconds=90), datetime.timedelta(seconds=7200))
+    """
+    text = text.strip().lower()
+    unit = text[-1] if text and text[-1] in _DURATION_UNITS else "s"
+    number = text[:-1] if text and text[-1] in _DURATION_UNITS else text
+    if not number.isdigit():
+        raise ValueError(f"not a duration: {text!r} (use 90s, 5m, 2h, 1d)")
+    return timedelta(seconds=int(number) * _DURATION_UNITS[unit])
+
+
+def _one_of(env: Mapping[str, str], variable: str, allowed: tuple[str, ...]) -> str:
+    """The variable's value (lower case) if it is one of `allowed`; unset or empty: the first."""
+    text = env.get(variable)
+    if not text:
+        return allowed[0]
+    if text.lower() not in allowed:
+        raise ValueError(f"{variable}: {text!r} is not one of {', '.join(allowed)}")
     return text.lower()
+
+
+def _port(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"ROAMCLEAR_METRICS_PORT: {text!r} is not a TCP port (1 to 65535)")
+    return int(text)
+
+
+def _time_zone(zone: str) -> str:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"ROAMCLEAR_SETTLEMENT_TZ: unknown time zone {zone!r}") from exc
+    return zone
+
+
+def _grace(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"ROAMCLEAR_SETTLEMENT_GRACE: {exc}") from None

@@ -16,17 +16,29 @@ from schemas.hub.party import PartyRef
 from schemas.validation import SchemaInvalid
 
 T = TypeVar("T")
-# a long-running command's Prometheus port (docs/observability.md); off unless given
+# a long-running command's /metrics, /health and /ready port (docs/observability.md); off
+# unless given here or in Settings (ROAMCLEAR_METRICS_PORT, ROAMCLEAR_METRICS_HOST)
 MetricsPortOpt = Annotated[
     int | None,
     typer.Option(
-        envvar="ROAMCLEAR_METRICS_PORT",
-        help="serve /metrics (a worker: /health and /ready too) on this port; default off",
+        min=1,
+        max=65535,
+        help="serve /metrics, /health and /ready on this port (default: ROAMCLEAR_METRICS_PORT"
+        ", else off)",
     ),
 ]
 MetricsHostOpt = Annotated[
-    str, typer.Option(envvar="ROAMCLEAR_METRICS_HOST", help="bind address of that port")
+    str | None,
+    typer.Option(help="bind address of that port (default: ROAMCLEAR_METRICS_HOST, 127.0.0.1)"),
 ]
+
+
+def metrics_address(
+    settings: Settings, port: int | None, host: str | None
+) -> tuple[str, int] | None:
+    """Where to serve the metrics port: the options, else the settings; None: off."""
+    port = settings.metrics_port if port is None else port
+    return None if port is None else (settings.metrics_host if host is None else host, port)
 
 
 def live_settings() -> Settings:

@@ -7,7 +7,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import live_settings, party_option
+from pipeline.cli.common import (
+    MetricsHostOpt,
+    MetricsPortOpt,
+    live_settings,
+    metrics_address,
+    party_option,
+)
 from pipeline.cli.console import console, fail, print_json
 from pipeline.dbroles import DbRole, role_url
 from settlement.store import deliveries as store
@@ -125,12 +131,17 @@ def retry(
 
 def deliver(
     loglevel: Annotated[str, typer.Option(help="crit, error, warn, info or debug")] = "warn",
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: MetricsHostOpt = None,
 ) -> None:
     """Run CDR delivery: every booked CDR (and credit) to its eMSP's OCPI cdrs endpoint, with
-    retries; start more processes to share the work (docs/ocpi.md, "Delivery to eMSPs")."""
+    retries; start more processes to share the work (docs/ocpi.md, "Delivery to eMSPs").
+    Metrics (attempts by outcome), health and readiness: docs/observability.md."""
     from pipeline.cli.worker import BoundedStopWorker, use_uvloop
     from pipeline.delivery.app import create_delivery_app
     from pipeline.kafka.admin import create_topics
+    from pipeline.observe.metrics import DELIVERER
+    from pipeline.observe.worker_http import WorkerEndpoint, assigned_readiness
     from pipeline.topics import topic_specs
 
     settings = live_settings()
@@ -138,8 +149,14 @@ def deliver(
     settings.home.mkdir(parents=True, exist_ok=True)
     create_topics(settings.kafka_bootstrap_servers, topic_specs(settings.topic_prefix))
     app = create_delivery_app(settings)
-    use_uvloop()
-    BoundedStopWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    use_uvloop(settings)
+    address = metrics_address(settings, metrics_port, metrics_host)
+    services = (
+        []
+        if address is None
+        else [WorkerEndpoint(app, *address, registry=DELIVERER, ready_of=assigned_readiness)]
+    )
+    BoundedStopWorker(app, *services, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 def register(root: typer.Typer) -> None:

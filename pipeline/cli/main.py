@@ -8,6 +8,7 @@ from pipeline.api import cli as api_cli
 from pipeline.cli import (
     bench,
     books,
+    config_show,
     deliveries,
     demo,
     dev,
@@ -24,6 +25,7 @@ from pipeline.cli import (
     settle,
     simulate,
     statements,
+    status,
     topics,
     trace,
     worker,
@@ -46,6 +48,7 @@ reference.partners.command("connect")(ocpi.connect)
 reference.partners.command("disconnect")(ocpi.disconnect)
 reference.partners.command("connections")(ocpi.connections)
 app.add_typer(keys.config, name="config")
+config_show.register(keys.config)
 app.add_typer(reference.tariffs, name="tariffs")
 app.add_typer(reference.locations, name="locations")
 app.add_typer(reference.agreements, name="agreements")
@@ -66,6 +69,7 @@ rate.register(app)
 demo.register(app)
 trace.register(app)
 migrate.register(app)
+status.register(app)
 
 
 def main() -> None:

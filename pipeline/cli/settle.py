@@ -14,24 +14,24 @@ chain outside the database. The lead mounts it with
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import typer
-from prometheus_client import start_http_server
 from rich.table import Table
 
-from pipeline.cli.common import MetricsHostOpt, MetricsPortOpt, live_settings
+from pipeline.cli.common import MetricsHostOpt, MetricsPortOpt, live_settings, metrics_address
 from pipeline.cli.console import console, error_console, fail, print_json
+from pipeline.config import Settings, parse_duration
 from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_seal_keys
-from pipeline.observe.metrics import CLOSER, HOST_DEFAULT, observe_close
+from pipeline.observe.closer_http import CloserHealth, serve_closer
+from pipeline.observe.metrics import observe_close
 from settlement.batches.model import ClosePolicy
 from settlement.batches.seal import SealKey
 from settlement.keys import HubKeyInvalid
@@ -41,28 +41,15 @@ app = typer.Typer(
     help="Close settlement batches (one per partner, currency and period).", no_args_is_help=True
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable")]
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``5m``, ``2h``, ``1d`` (a bare number is seconds)."""
-    text = text.strip().lower()
-    unit = text[-1] if text and text[-1] in _UNITS else "s"
-    number = text[:-1] if text and text[-1] in _UNITS else text
-    if not number.isdigit():
-        raise ValueError(f"not a duration: {text!r} (use 90s, 5m, 2h, 1d)")
-    return timedelta(seconds=int(number) * _UNITS[unit])
+def policy_of(settings: Settings) -> ClosePolicy:
+    return ClosePolicy(time_zone=settings.settlement_time_zone, grace=settings.settlement_grace)
 
 
 def policy_from_env(environ: Mapping[str, str] | None = None) -> ClosePolicy:
-    env = os.environ if environ is None else environ
-    zone = env.get("ROAMCLEAR_SETTLEMENT_TZ", "UTC") or "UTC"
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"ROAMCLEAR_SETTLEMENT_TZ: unknown time zone {zone!r}") from exc
-    grace = parse_duration(env.get("ROAMCLEAR_SETTLEMENT_GRACE", "1h") or "1h")
-    return ClosePolicy(time_zone=zone, grace=grace)
+    """The close policy of the environment's settings (`Settings.from_env`)."""
+    return policy_of(Settings.from_env(environ))
 
 
 def _servers() -> tuple[str, SealKey]:
@@ -171,7 +158,7 @@ def run(
     every: Annotated[str, typer.Option("--every", help="interval between closes")] = "5m",
     json_output: JsonOpt = False,
     metrics_port: MetricsPortOpt = None,
-    metrics_host: MetricsHostOpt = HOST_DEFAULT,
+    metrics_host: MetricsHostOpt = None,
 ) -> None:
     """The periodic closer: close, wait, repeat; SIGTERM or Ctrl-C stops it between closes.
     Its metrics (runs, durations, statements): docs/observability.md."""
@@ -181,8 +168,10 @@ def run(
     except ValueError as exc:
         raise fail(str(exc), 2) from exc
     url, seal_key = _servers()
-    if metrics_port is not None:
-        start_http_server(metrics_port, metrics_host, registry=CLOSER)
+    health = CloserHealth()
+    address = metrics_address(Settings.from_env(), metrics_port, metrics_host)
+    if address is not None:
+        serve_closer(*address, health)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -200,10 +189,12 @@ def run(
             report = close_once(url, None, policy, seal_key)
         except Exception as exc:  # one failed close must not end the service; it is recorded
             observe_close("failed", time.perf_counter() - started, 0)
+            health.failed(type(exc).__name__)
             error_console.print(f"[bold red]close failed:[/] {type(exc).__name__}: {exc}")
         else:
             closed = len(report.batches)
             observe_close("closed" if closed else "empty", report.duration_s, closed)
+            health.closed(closed)
             if json_output:
                 print_json(report_json(report))
             else:

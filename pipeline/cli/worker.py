@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Annotated, Any
 
 import faust
@@ -12,12 +11,11 @@ import uvloop
 
 from pipeline.agents import liveness
 from pipeline.app import create_app
-from pipeline.cli.common import MetricsHostOpt, MetricsPortOpt, live_settings
+from pipeline.cli.common import MetricsHostOpt, MetricsPortOpt, live_settings, metrics_address
 from pipeline.config import Settings
 from pipeline.gctune import tune_gc
 from pipeline.kafka.admin import create_topics
 from pipeline.observe.logs import logging_config
-from pipeline.observe.metrics import HOST_DEFAULT
 from pipeline.observe.worker_http import WorkerEndpoint
 from pipeline.topics import topic_specs
 
@@ -28,7 +26,7 @@ def worker(
         str | None, typer.Option(hidden=True, help="baseline: forward to this topic instead")
     ] = None,
     metrics_port: MetricsPortOpt = None,
-    metrics_host: MetricsHostOpt = HOST_DEFAULT,
+    metrics_host: MetricsHostOpt = None,
 ) -> None:
     """Run the clearing pipeline: cdr.submitted → PostgreSQL ledger, rated, rejected; and
     session.events → sessions in PostgreSQL.
@@ -44,9 +42,10 @@ def worker(
     create_topics(settings.kafka_bootstrap_servers, topic_specs(settings.topic_prefix))
     app = create_app(settings, with_passthrough=passthrough_to)
     tune_gc()
-    use_uvloop()
+    use_uvloop(settings)
     liveness.quiet_aiokafka_repeats()
-    services = [] if metrics_port is None else [WorkerEndpoint(app, metrics_host, metrics_port)]
+    address = metrics_address(settings, metrics_port, metrics_host)
+    services = [] if address is None else [WorkerEndpoint(app, *address)]
     BoundedStopWorker(app, *services, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
@@ -67,11 +66,11 @@ class BoundedStopWorker(faust.Worker):
         await super().on_stop()
 
 
-def use_uvloop() -> None:
+def use_uvloop(settings: Settings) -> None:
     """libuv's event loop: faust creates futures and callbacks for every consumed message,
-    and uvloop runs them in C. `ROAMCLEAR_EVENT_LOOP=asyncio` keeps the standard loop (for
-    comparison, or where uvloop misbehaves)."""
-    if os.environ.get("ROAMCLEAR_EVENT_LOOP", "uvloop") != "asyncio":
+    and uvloop runs them in C. `ROAMCLEAR_EVENT_LOOP=asyncio` (Settings.event_loop) keeps the
+    standard loop (for comparison, or where uvloop misbehaves)."""
+    if settings.event_loop == "uvloop":
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 

@@ -24,8 +24,9 @@ from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.delivery import intake
 from pipeline.delivery.client_info import ClientInfoService
-from pipeline.delivery.dispatcher import Dispatcher, DispatchPolicy
+from pipeline.delivery.dispatcher import DispatchPolicy
 from pipeline.hubkeys import load_hub_keyring
+from pipeline.observe.deliveries import ObservedDispatcher
 from pipeline.topics import CDR_PARTITIONS, Topic, topic_name
 from settlement.delivery.retry import RetryPolicy
 from settlement.store.db import connect_async
@@ -102,7 +103,7 @@ def create_delivery_app(settings: Settings) -> faust.App:
         ):
             try:
                 info = ClientInfoService(keyring, client, settings.still_alive_s, policy.timeout_s)
-                await Dispatcher(database_url, keyring, policy, session, info).run()
+                await ObservedDispatcher(database_url, keyring, policy, session, info).run()
             except Exception as exc:
                 log.exception("deliveries: the dispatcher failed")
                 await app.crash(exc)

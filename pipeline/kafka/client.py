@@ -217,28 +217,36 @@ def _record(message: object) -> Record:
 
 async def records_in_topic(bootstrap_servers: str, topic: str, timeout_s: float = 5.0) -> int:
     """How many records the topic holds: the sum of its partitions' high watermarks.
+    Assumes the log starts at offset 0 (no retention deleted anything), true for roamclear's
+    topics on both brokers unless retention is configured."""
+    marks = await high_watermarks(bootstrap_servers, [topic], timeout_s)
+    return sum(marks.values())
 
-    The high watermark is taken from fetch responses (`consumer.highwater`), never from
-    ListOffsets LATEST, which the embedded broker answers wrongly. Assumes the log starts at
-    offset 0 (no retention deleted anything), true for roamclear's topics on both brokers
-    unless retention is configured.
-    """
+
+async def high_watermarks(
+    bootstrap_servers: str, topics: Sequence[str], timeout_s: float = 5.0
+) -> dict[TopicPartition, int]:
+    """The high watermark of every partition of `topics`, taken from fetch responses
+    (`consumer.highwater`), never from ListOffsets LATEST, which the embedded broker answers
+    wrongly."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
     )
     await consumer.start()
     harden(consumer)
     try:
-        partitions = await _partitions(consumer, topic)
+        partitions = [tp for topic in topics for tp in await _partitions(consumer, topic)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             await consumer.getmany(timeout_ms=100, max_records=1)
-            marks = [consumer.highwater(tp) for tp in partitions]
-            if all(mark is not None for mark in marks):
-                return sum(mark for mark in marks if mark is not None)
-        raise TimeoutError(f"no high watermark for every partition of {topic} in {timeout_s} s")
+            marks = {tp: consumer.highwater(tp) for tp in partitions}
+            if all(mark is not None for mark in marks.values()):
+                return {tp: mark for tp, mark in marks.items() if mark is not None}
+        raise TimeoutError(
+            f"no high watermark for every partition of {', '.join(topics)} in {timeout_s} s"
+        )
     finally:
         await consumer.stop()
 

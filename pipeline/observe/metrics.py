@@ -3,8 +3,9 @@ every one, with those the API computes from PostgreSQL at scrape time).
 
 Each process kind has its own registry, so a test process that builds a worker's and an API's
 parts exposes each set once: `WORKER` (`roamclear worker`), `API` (`roamclear api`),
-`CLOSER` (`roamclear settle run`). Labels are bounded sets only: outcomes and reason codes are
-enums, topics and partitions are roamclear's own; never a CDR id or a party.
+`CLOSER` (`roamclear settle run`), `DELIVERER` (`roamclear deliver`). Labels are bounded
+sets only: outcomes and reason codes are enums, topics and partitions are roamclear's own;
+never a CDR id or a party.
 
 The clearing worker counts per batch, not per record: `observe_batch` adds a batch's counts
 (already kept by `commit_batch`) to the counters, one call per outcome and reason.
@@ -25,10 +26,10 @@ from prometheus_client import (
     generate_latest,
 )
 
-HOST_DEFAULT: Final = "127.0.0.1"  # where a process's metrics port binds unless told
 WORKER: Final = CollectorRegistry()
 API: Final = CollectorRegistry()
 CLOSER: Final = CollectorRegistry()
+DELIVERER: Final = CollectorRegistry()
 
 # events per clearing batch: up to ROAMCLEAR_CLEARING_BATCH_MAX (2,000 by default)
 BATCH_RECORDS_BUCKETS: Final = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000)
@@ -102,6 +103,13 @@ LAST_CLOSE: Final = Gauge(
     registry=CLOSER,
 )
 
+DELIVERY_ATTEMPTS: Final = Counter(
+    "roamclear_delivery_attempts",
+    "CDR POSTs to eMSPs answered or failed, by what follows: delivered, retrying, dead",
+    ["outcome"],
+    registry=DELIVERER,
+)
+
 
 def observe_batch(
     received: int,
@@ -130,6 +138,12 @@ def observe_close(result: str, duration_s: float, batches: int) -> None:
         STATEMENTS.inc(batches)
     if result != "failed":
         LAST_CLOSE.set(time.time())
+
+
+def observe_attempts(outcomes: Mapping[str, int]) -> None:
+    """Finished delivery attempts, counted by outcome (`DeliveryState` values, lower case)."""
+    for outcome, count in outcomes.items():
+        DELIVERY_ATTEMPTS.labels(outcome).inc(count)
 
 
 def exposition(*registries: CollectorRegistry) -> bytes:

@@ -1,6 +1,7 @@
 """The clearing worker's own HTTP endpoint (`roamclear worker --metrics-port N`): /metrics,
 /health and /ready, served by aiohttp in the worker's event loop (so /health answering also
-says that loop is not blocked).
+says that loop is not blocked). The deliverer (`roamclear deliver --metrics-port N`) serves
+the same endpoint with its own registry and readiness (`assigned_readiness`).
 
 - /health: 200 while the process runs its event loop.
 - /ready: 200 when the worker has partitions assigned and either committed a clearing batch
@@ -18,7 +19,7 @@ committed batch, and a revoked partition is forgotten (another worker clears it 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -106,6 +107,29 @@ def readiness(assigned: int, batches: int, lags: Sequence[Lag]) -> tuple[bool, s
     return True, "idle: nothing to clear"
 
 
+# a process's readiness from its assigned partition count and their lags
+Readiness = Callable[[int, Sequence[Lag]], tuple[bool, str]]
+
+
+def clearing_readiness(assigned: int, lags: Sequence[Lag]) -> tuple[bool, str]:
+    return readiness(assigned, PROGRESS.batches, lags)
+
+
+def assigned_readiness(assigned: int, lags: Sequence[Lag]) -> tuple[bool, str]:
+    """Ready once the group gave this process partitions (the deliverer: its intake reads
+    them from its committed offsets, and its dispatcher needs no partition).
+
+    >>> assigned_readiness(0, [])
+    (False, 'no partitions assigned')
+    >>> assigned_readiness(3, [Lag("t", 0, 4)])
+    (True, '3 partitions assigned, 4 records behind')
+    """
+    if not assigned:
+        return False, "no partitions assigned"
+    behind = sum(lag.records for lag in lags)
+    return True, f"{assigned} partitions assigned, {behind} records behind"
+
+
 def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
     revoked: Iterable[TP] = args[0]  # faust sends the revoked partitions' set
     PROGRESS.forget(revoked)
@@ -114,11 +138,21 @@ def _forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> N
 class WorkerEndpoint(Service):
     """The endpoint as a service of the worker: started and stopped with it."""
 
-    def __init__(self, app: faust.App, host: str, port: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        host: str,
+        port: int,
+        registry: CollectorRegistry = WORKER,
+        ready_of: Readiness = clearing_readiness,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.faust_app = app
         self.host = host
         self.port = port
+        self.registry = registry
+        self.ready_of = ready_of
         self._runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
@@ -142,7 +176,7 @@ class WorkerEndpoint(Service):
     async def _ready(self, request: web.Request) -> web.Response:
         assigned = self._assigned()
         lags = await consumer_lag(self.faust_app, PROGRESS) if assigned else []
-        ready, why = readiness(assigned, PROGRESS.batches, lags)
+        ready, why = self.ready_of(assigned, lags)
         body = {"ready": ready, "reason": why, "partitions": assigned}
         return web.json_response(body, status=200 if ready else 503)
 
@@ -151,7 +185,7 @@ class WorkerEndpoint(Service):
         lags = await consumer_lag(self.faust_app, PROGRESS) if assigned else []
         gauges = CollectorRegistry()
         gauges.register(_Snapshot(assigned, lags))
-        body = exposition(WORKER, gauges)
+        body = exposition(self.registry, gauges)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def _assigned(self) -> int:

@@ -9,7 +9,9 @@ import signal
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.config import Settings
 from pipeline.workers import DELIVER_COMMAND
@@ -40,6 +42,16 @@ def _state_counts(settings: Settings, emsp: str) -> dict[str, int]:
         return deliveries.counts(conn, emsp)
 
 
+def _attempts(exposition: str) -> dict[str, float]:
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(exposition)
+        if family.name == "roamclear_delivery_attempts"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
 def test_kill_9_of_the_deliverer_loses_nothing_and_a_dead_emsp_holds_nobody_up(
     fresh_settings: Settings, tmp_path: Path
 ) -> None:
@@ -51,10 +63,16 @@ def test_kill_9_of_the_deliverer_loses_nothing_and_a_dead_emsp_holds_nobody_up(
             fresh_settings, PartyRef.parse("BE*EVB"), f"http://127.0.0.1:{free_port()}", "evb"
         )
         submit(fresh_settings, stream_of_cdrs(STREAM_CDRS))
+        port = free_port()  # each deliverer in turn serves its metrics there (Settings)
         with (
             workers(fresh_settings, tmp_path) as clearing,
             workers(
-                fresh_settings, tmp_path, DELIVER_COMMAND, "deliver", **FAST_RETRIES
+                fresh_settings,
+                tmp_path,
+                DELIVER_COMMAND,
+                "deliver",
+                ROAMCLEAR_METRICS_PORT=str(port),
+                **FAST_RETRIES,
             ) as deliverers,
         ):
             clearing.start()
@@ -74,6 +92,13 @@ def test_kill_9_of_the_deliverer_loses_nothing_and_a_dead_emsp_holds_nobody_up(
                 deliverers,
             )
             evb = _state_counts(fresh_settings, "BE*EVB")
+            ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10)
+            attempts = _attempts(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+    # the second deliverer's own count: the rest of DE*EMP's delivered (BE*EVB's, OFFLINE
+    # once its versions endpoint fails the still-alive check, wait without attempts)
+    assert ready.status_code == 200 and ready.json()["partitions"] > 0
+    assert 0 < attempts["delivered"] <= EMP_CDRS
+    assert set(attempts) <= {"delivered", "retrying", "dead"}
     # every CDR reached DE*EMP while BE*EVB's endpoint was dead throughout
     received = Counter(r.cdr["id"] for r in emp.received)
     expected = {f"CDR-S-{n:06d}" for n in range(STREAM_CDRS) if n % 3 != 1}

@@ -126,6 +126,8 @@ def test_settle_run_stops_cleanly_on_sigterm(fresh_database_url: str) -> None:
                 break
             time.sleep(0.2)
         metrics = _closer_metrics(port, deadline)
+        ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10)
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=30)
     finally:
@@ -138,6 +140,9 @@ def test_settle_run_stops_cleanly_on_sigterm(fresh_database_url: str) -> None:
     assert metrics["roamclear_closer_statements_total"][()] == 2
     assert metrics["roamclear_closer_run_duration_seconds_count"][()] >= 1
     assert metrics["roamclear_closer_last_success_timestamp_seconds"][()] > 0
+    # its last close did not fail: ready (the probes of deploy/ ask these)
+    assert (ready.status_code, ready.json()["ready"]) == (200, True)
+    assert health.json() == {"status": "up"}
 
 
 def _closer_metrics(port: int, deadline: float) -> dict[str, dict[tuple[str, ...], float]]:

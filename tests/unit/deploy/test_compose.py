@@ -85,10 +85,19 @@ def test_the_services_come_up_in_order() -> None:
         assert services[name]["healthcheck"]["test"], f"{name} is awaited healthy without a check"
 
 
-def test_only_the_api_keeps_the_image_healthcheck() -> None:
+def test_every_service_that_serves_http_is_checked_on_its_port() -> None:
     for name, service in roamclear_services().items():
-        disabled = service.get("healthcheck", {}).get("disable", False)
-        assert disabled == (name != "api"), name
+        command: list[str] = service["command"]
+        healthcheck = service.get("healthcheck", {})
+        if "--metrics-port" in command:  # worker, closer, deliverer: /ready on that port
+            port = command[command.index("--metrics-port") + 1]
+            (probe,) = [part for part in healthcheck["test"] if "urlopen" in part]
+            assert f"'http://127.0.0.1:{port}/ready'" in probe, name
+        elif name == "api":  # the image's own check (test_dockerfile)
+            assert "healthcheck" not in service
+        else:  # the one-shot jobs and the operators' shell serve no HTTP
+            assert healthcheck == {"disable": True}, name
+            assert name in (*SETUP_JOBS, "cli"), f"{name} runs for long without a check"
 
 
 def test_the_workers_fit_the_cdr_partitions() -> None:

@@ -12,12 +12,15 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from pipeline.config import Settings
 from pipeline.dbroles import DbRole
 from pipeline.topics import CDR_PARTITIONS
 from tests.unit.deploy.deployfiles import (
     DEPLOY,
     K8S,
     ROOT,
+    config_map_data,
+    dockerfile,
     manifest_paths,
     manifests,
     pod_spec,
@@ -101,19 +104,38 @@ def test_every_container_has_requests_limits_and_no_root() -> None:
             assert "command" not in container, "the image's entry point is roamclear"
 
 
-def test_what_serves_http_is_probed_on_its_port() -> None:
-    probed = 0
-    for name, container in roamclear_containers():
-        if not container.get("ports"):
+def _served_port(args: list[str]) -> str:
+    """The port a roamclear command serves HTTP on: the API's --port, else --metrics-port."""
+    option = "--port" if "--port" in args else "--metrics-port"
+    assert option in args, f"{args} serves no HTTP"
+    return args[args.index(option) + 1]
+
+
+def test_every_long_running_service_is_probed_on_the_port_it_serves() -> None:
+    probed = set()
+    for _, document in manifests():
+        if document["kind"] != "Deployment":
             continue
+        (container,) = document["spec"]["template"]["spec"]["containers"]
+        name = document["metadata"]["name"]
         (port,) = container["ports"]
-        assert container["args"][container["args"].index("--port") + 1] == str(
-            port["containerPort"]
-        )
-        for probe, path in (("livenessProbe", "/health"), ("readinessProbe", "/ready")):
+        assert _served_port(container["args"]) == str(port["containerPort"]), name
+        probes = {"startupProbe": "/health", "livenessProbe": "/health", "readinessProbe": "/ready"}
+        for probe, path in probes.items():
             assert container[probe]["httpGet"] == {"path": path, "port": port["name"]}, name
-        probed += 1
-    assert probed == 1  # the API
+        probed.add(name)
+    assert probed == set(DEPLOYMENT_ROLES)  # api, worker, closer, deliverer
+
+
+def test_the_metrics_ports_are_reachable_from_outside_the_container() -> None:
+    # the worker's, closer's and deliverer's port binds 127.0.0.1 unless told (Settings)
+    assert Settings.from_env({}).metrics_host == "127.0.0.1"
+    (runtime_env,) = [
+        i.arguments for i in dockerfile() if i.keyword == "ENV" and i.stage == "runtime"
+    ]
+    image = Settings.from_env(dict(a.split("=", 1) for a in runtime_env.split()))
+    assert image.metrics_host == "0.0.0.0"
+    assert "ROAMCLEAR_METRICS_HOST" not in config_map_data()  # the image's value holds
 
 
 def test_workers_scale_within_the_partitions_and_drain_one_at_a_time() -> None:
