@@ -16,6 +16,7 @@ from pipeline.cli import (
     keys,
     ocpi,
     rate,
+    rebuild,
     reference,
     rejected,
     schemas,
@@ -49,6 +50,7 @@ app.add_typer(reference.tariffs, name="tariffs")
 app.add_typer(reference.locations, name="locations")
 app.add_typer(reference.agreements, name="agreements")
 app.add_typer(books.ledger, name="ledger")
+app.add_typer(books.books, name="books")
 app.add_typer(rejected.app, name="rejected")
 app.add_typer(sessions.app, name="sessions")
 app.add_typer(ingest.app, name="ingest")
@@ -64,6 +66,7 @@ api_cli.register(app)
 rate.register(app)
 demo.register(app)
 trace.register(app)
+rebuild.register(app)
 
 
 def main() -> None:
