@@ -126,8 +126,9 @@ def _merge(section: str, a: _Counted, b: _Counted) -> Iterator[Difference]:
         else:
             fields_a, fields_b = row_a[1], row_b[1]
             for name in dict.fromkeys([*fields_a, *fields_b]):
-                if fields_a.get(name) != fields_b.get(name):
-                    yield Difference(section, row_a[0], name, fields_a.get(name), fields_b.get(name))
+                value_a, value_b = fields_a.get(name), fields_b.get(name)
+                if value_a != value_b:
+                    yield Difference(section, row_a[0], name, value_a, value_b)
             row_a, row_b = a.next(), b.next()
 
 

@@ -163,11 +163,11 @@ def show(
         console.print(table)
 
 
-books = typer.Typer(help="Comparing books: a rebuild against the live database.")
+books_app = typer.Typer(help="Comparing books: a rebuild against the live database.")
 DIFFERENCES_SHOWN_MAX = 50  # rows of the table for people (--json has every one kept)
 
 
-@books.command("diff")
+@books_app.command("diff")
 def diff(
     database_url_a: Annotated[str, typer.Argument(help="the first database, e.g. the live one")],
     database_url_b: Annotated[str, typer.Argument(help="the second, e.g. a rebuild")],
@@ -189,7 +189,8 @@ def diff(
     except psycopg.OperationalError as exc:
         raise fail(f"cannot read the books: {str(exc).strip()}") from None
     if json_output:
-        print_json({"a": redacted(database_url_a), "b": redacted(database_url_b), **found.as_json()})
+        names = {"a": redacted(database_url_a), "b": redacted(database_url_b)}
+        print_json({**names, **found.as_json()})
     else:
         _print_diff(found, redacted(database_url_a), redacted(database_url_b))
     if not found.identical:

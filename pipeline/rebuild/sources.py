@@ -158,9 +158,12 @@ async def reference_records(
                 unusable.append(UnusableReference(where, f"a {envelope.type} event"))
                 continue
             usable.append(
-                (record.timestamp_ms, rank, record.offset, ReferenceRecord(
-                    record.timestamp_ms, topic, envelope
-                ))
+                (
+                    record.timestamp_ms,
+                    rank,
+                    record.offset,
+                    ReferenceRecord(record.timestamp_ms, topic, envelope),
+                )
             )
     usable.sort(key=lambda item: item[:3])
     return [item[3] for item in usable], unusable

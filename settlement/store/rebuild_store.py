@@ -58,7 +58,9 @@ def assert_empty(conn: psycopg.Connection[Row]) -> None:
         raise TargetNotEmpty(f"the target database is not empty ({listed})")
 
 
-def copy_registry(source: psycopg.Connection[Row], target: psycopg.Connection[Row]) -> dict[str, int]:
+def copy_registry(
+    source: psycopg.Connection[Row], target: psycopg.Connection[Row]
+) -> dict[str, int]:
     """Copy every partner version, partner key and key revocation (in the target's current
     transaction); returns the rows copied per table."""
     copied: dict[str, int] = {}

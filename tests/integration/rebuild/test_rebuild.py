@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli.main import app as cli
 from pipeline.clearing.batch import Clearing, process_batch
 from pipeline.clearing.events import EventWriter
 from pipeline.clearing.refcache import ReferenceCache
+from pipeline.cli.main import app as cli
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_hub_keyring, record_proof_keys
@@ -86,15 +86,22 @@ def _tamper_one_posting(database_url: str) -> dict[str, Any]:
         ).fetchone()
         assert row is not None
         conn.execute("ALTER TABLE ledger_posting DISABLE TRIGGER ledger_posting_append_only")
-        conn.execute("UPDATE ledger_posting SET amount = amount + 0.01 WHERE posting_id = %s", row[:1])
+        conn.execute(
+            "UPDATE ledger_posting SET amount = amount + 0.01 WHERE posting_id = %s", row[:1]
+        )
         conn.execute("ALTER TABLE ledger_posting ENABLE TRIGGER ledger_posting_append_only")
     _, tid, account, side, currency, amount = row
-    return {"key": f"{tid}/{account}/{side}/{currency}#1", "amount": amount, "account": account,
-            "currency": currency, "side": side}
+    return {
+        "key": f"{tid}/{account}/{side}/{currency}#1",
+        "amount": amount,
+        "account": account,
+        "currency": currency,
+        "side": side,
+    }
 
 
 def test_rebuild_gives_identical_books_and_diff_finds_a_tampered_posting(
-    fresh_settings: Settings, postgres_server_url: str
+    fresh_settings: Settings, postgres_server_url: str, template_database: str
 ) -> None:
     settings = fresh_settings
     config = ScenarioConfig(cdrs=CDRS, seed=14)
@@ -111,8 +118,10 @@ def test_rebuild_gives_identical_books_and_diff_finds_a_tampered_posting(
     live_url = settings.database_url
     assert live_url is not None
     with (
-        scratch_database(postgres_server_url, "roamclear_rb", migrate=False) as from_topic,
-        scratch_database(postgres_server_url, "roamclear_ra", migrate=False) as from_archive,
+        # migrated already (from the template): the rebuild's own migration finds nothing
+        # to do, which keeps the test short
+        scratch_database(postgres_server_url, "roamclear_rb", template_database) as from_topic,
+        scratch_database(postgres_server_url, "roamclear_ra", template_database) as from_archive,
     ):
         code, summary = _run(settings, "rebuild", "--into", from_topic)
         assert code == 0 and summary["source"] == "topic" and summary["records"] == CDRS
