@@ -188,6 +188,8 @@ def diff(
             found = diff_books(read_books(a, scope), read_books(b, scope))
     except psycopg.OperationalError as exc:
         raise fail(f"cannot read the books: {str(exc).strip()}") from None
+    except psycopg.errors.UndefinedTable as exc:
+        raise fail(f"not a migrated roamclear database: {str(exc).strip()}") from None
     if json_output:
         names = {"a": redacted(database_url_a), "b": redacted(database_url_b)}
         print_json({**names, **found.as_json()})

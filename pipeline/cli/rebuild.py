@@ -62,6 +62,8 @@ def rebuild_command(
         raise fail(f"{exc}: {redacted(into)}") from None
     except psycopg.OperationalError as exc:
         raise fail(f"cannot use {redacted(into)}: {str(exc).strip()}") from None
+    except (LookupError, TimeoutError) as exc:  # a topic missing, a partition that stalls
+        raise fail(f"cannot read the broker: {exc}") from None
     if json_output:
         print_json({"into": redacted(into), **summary.as_json()})
         return
