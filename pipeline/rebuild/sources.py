@@ -22,8 +22,12 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.config import Settings
-from pipeline.kafka.client import read_from_beginning, records_in_topic
-from pipeline.kafka.hardened import harden
+from pipeline.kafka.client import (
+    consumed_record,
+    read_from_beginning,
+    records_in_topic,
+    start_reader,
+)
 from pipeline.topics import Topic, topic_name
 from schemas.events import (
     AgreementPublished,
@@ -71,22 +75,8 @@ async def submitted_in_time_order(
     bootstrap_servers: str, topic: str
 ) -> AsyncIterator[SubmittedRecord]:
     """Every record of `topic` up to each partition's high watermark, merged by broker time."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        group_id=None,
-    )
-    await consumer.start()
-    harden(consumer)
+    consumer, partitions = await start_reader(bootstrap_servers, topic)
     try:
-        metadata = await consumer._client.fetch_all_metadata()
-        numbers = sorted(metadata.partitions_for_topic(topic) or ())
-        if not numbers:
-            raise LookupError(f"topic {topic} does not exist (is the broker the live one?)")
-        partitions = [TopicPartition(topic, n) for n in numbers]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         buffers: dict[TopicPartition, deque[SubmittedRecord]] = {tp: deque() for tp in partitions}
         while buffers:
             await _fill(consumer, buffers)
@@ -122,16 +112,9 @@ async def _fill(
 
 
 def _submitted(message: object) -> SubmittedRecord:
-    headers = getattr(message, "headers", ()) or ()
+    r = consumed_record(message)
     return SubmittedRecord(
-        topic=message.topic,  # type: ignore[attr-defined]
-        partition=message.partition,  # type: ignore[attr-defined]
-        offset=message.offset,  # type: ignore[attr-defined]
-        timestamp_ms=message.timestamp,  # type: ignore[attr-defined]
-        key=message.key,  # type: ignore[attr-defined]
-        value=message.value,  # type: ignore[attr-defined]
-        headers=tuple(headers),
-        unreadable=getattr(message, "unreadable", None),
+        r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers, r.unreadable
     )
 
 
