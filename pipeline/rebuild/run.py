@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+
 from pipeline.clearing.batch import Clearing, process_batch
 from pipeline.clearing.events import EventWriter
 from pipeline.clearing.refcache import ReferenceCache
@@ -37,8 +39,10 @@ from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_hub_keyring, record_proof_keys
 from pipeline.kafka.client import records_in_topic
 from pipeline.rebuild.sources import (
+    ReferenceEnvelope,
     ReferenceRecord,
     UnusableReference,
+    in_time_order,
     moment_of,
     reference_records,
     submitted_in_time_order,
@@ -50,7 +54,7 @@ from schemas.hub.party import PartyRef
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.store import rebuild_store, reference_store
 from settlement.store.clearing_store import SubmittedRecord, prepare
-from settlement.store.db import connect, connect_async
+from settlement.store.db import Row, connect, connect_async
 from settlement.store.migrate import apply_migrations
 
 Progress = Callable[[int], None]
@@ -151,7 +155,10 @@ async def _records(settings: Settings, from_archive: bool) -> AsyncIterator[Subm
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
     if from_archive:
         with connect(role_url(settings, DbRole.READER)) as source:
-            for record in rebuild_store.archived_records(source, topic):
+            partitions = rebuild_store.archived_partitions(source, topic)
+            for record in in_time_order(
+                [rebuild_store.archived_records(source, topic, p) for p in partitions]
+            ):
                 yield record
         return
     assert settings.kafka_bootstrap_servers is not None
@@ -192,7 +199,10 @@ class _ReferenceApplier:
     transaction, with the functions the live system stores them with."""
 
     def __init__(
-        self, conn: Any, pending: Iterator[ReferenceRecord], summary: RebuildSummary
+        self,
+        conn: psycopg.Connection[Row],
+        pending: Iterator[ReferenceRecord],
+        summary: RebuildSummary,
     ) -> None:
         self.conn = conn
         self.pending = pending
@@ -223,7 +233,7 @@ class _ReferenceApplier:
         self.summary.reference[envelope.type] += 1
 
 
-def _store(conn: Any, envelope: object) -> None:
+def _store(conn: psycopg.Connection[Row], envelope: ReferenceEnvelope) -> None:
     if isinstance(envelope, TariffPublished):
         reference_store.store_tariff(conn, envelope.tariff, envelope.occurred_at)
     elif isinstance(envelope, TariffDeleted):

@@ -3,8 +3,10 @@ reference-data topics.
 
 cdr.submitted is read from the beginning of every partition without a consumer group (no
 offsets committed anywhere, nothing the live workers' group sees) and merged by broker
-timestamp, oldest first (ties: partition, then offset). Each partition's own order is kept
-exactly, which is what decides among records of one CDR key (they share a partition). A
+timestamp: of the partitions' next records, the oldest goes first (ties: the lower
+partition). Each partition's own order is kept exactly, whatever its timestamps: it is what
+decides among records of one CDR key (they share a partition). The archive
+(`--from-archive`) is merged by the same rule (`in_time_order`). A
 partition ends at the high watermark a fetch response carries, never at ListOffsets LATEST
 (the embedded broker answers it wrongly: docs/embedded-broker.md).
 """
@@ -12,10 +14,11 @@ partition ends at the high watermark a fetch response carries, never at ListOffs
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -69,6 +72,13 @@ class UnusableReference:
 def when(record: SubmittedRecord) -> int:
     """The record's broker time in ms (-1 when it has none: it sorts first)."""
     return -1 if record.timestamp_ms is None else record.timestamp_ms
+
+
+def in_time_order(partitions: Sequence[Iterable[SubmittedRecord]]) -> Iterator[SubmittedRecord]:
+    """The records of every partition (given in partition order, each in offset order) in
+    the order `submitted_in_time_order` reads the topic: the oldest head first, ties to the
+    lower partition; each partition's own order kept whatever its timestamps."""
+    return heapq.merge(*partitions, key=when)
 
 
 async def submitted_in_time_order(

@@ -43,9 +43,10 @@ _REGISTRY = (
 )
 _ARCHIVED = """
 SELECT topic, partition, "offset", broker_timestamp, key, value, headers
-  FROM raw_event WHERE topic = %s
- ORDER BY broker_timestamp NULLS FIRST, partition, "offset"
+  FROM raw_event WHERE topic = %s AND partition = %s
+ ORDER BY "offset"
 """
+_PARTITIONS = "SELECT DISTINCT partition FROM raw_event WHERE topic = %s ORDER BY partition"
 
 
 def assert_empty(conn: psycopg.Connection[Row]) -> None:
@@ -84,13 +85,20 @@ def _header_name(name: Any) -> str:
     return str(name)
 
 
-def archived_records(conn: psycopg.Connection[Row], topic: str) -> Iterator[SubmittedRecord]:
-    """Every archived record of `topic`, oldest broker time first, as the clearing agent
-    received it (except why a record was unreadable: the archive keeps its bytes, not the
-    client's reason)."""
-    with conn.cursor(name="rebuild_archive") as cursor:
+def archived_partitions(conn: psycopg.Connection[Row], topic: str) -> list[int]:
+    return [row["partition"] for row in conn.execute(_PARTITIONS, (topic,))]
+
+
+def archived_records(
+    conn: psycopg.Connection[Row], topic: str, partition: int
+) -> Iterator[SubmittedRecord]:
+    """Every archived record of one partition of `topic`, in offset order, as the clearing
+    agent received it (except why a record was unreadable: the archive keeps its bytes, not
+    the client's reason). Streams through a server-side cursor of its own, so one
+    connection can read every partition at once."""
+    with conn.cursor(name=f"rebuild_archive_{partition}") as cursor:
         cursor.itersize = FETCH_ROWS
-        cursor.execute(_ARCHIVED, (topic,))
+        cursor.execute(_ARCHIVED, (topic, partition))
         for row in cursor:
             moment = row["broker_timestamp"]
             headers = row["headers"]
