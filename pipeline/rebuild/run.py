@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -137,7 +137,8 @@ async def rebuild(
     try:
         with connect(target_url) as reference_conn:
             applier = _ReferenceApplier(reference_conn, pending, summary)
-            async for batch in _batches(_records(settings, from_archive), applier, settings):
+            records = _records(settings, from_archive)
+            async for batch in cut_batches(records, applier, settings.clearing_batch_max):
                 clock.moment = _batch_moment(batch, clock.moment, summary)
                 result = await process_batch(conn, batch, clearing)
                 summary.outcomes.update(result.outcomes)
@@ -166,10 +167,17 @@ async def _records(settings: Settings, from_archive: bool) -> AsyncIterator[Subm
         yield record
 
 
-async def _batches(
-    records: AsyncIterator[SubmittedRecord], applier: _ReferenceApplier, settings: Settings
+class PendingReferences(Protocol):
+    """Reference records not applied yet, by broker time (`_ReferenceApplier`)."""
+
+    def due(self, timestamp_ms: int) -> bool: ...
+    def apply_until(self, timestamp_ms: int | None) -> None: ...
+
+
+async def cut_batches(
+    records: AsyncIterator[SubmittedRecord], applier: PendingReferences, batch_max: int
 ) -> AsyncIterator[list[SubmittedRecord]]:
-    """Batches of at most `clearing_batch_max` records; a batch ends before a record that a
+    """Batches of at most `batch_max` records; a batch ends before a record that a pending
     reference record precedes, which is applied before that record's batch."""
     batch: list[SubmittedRecord] = []
     async for record in records:
@@ -178,7 +186,7 @@ async def _batches(
             batch = []
         applier.apply_until(when(record))
         batch.append(record)
-        if len(batch) >= settings.clearing_batch_max:
+        if len(batch) >= batch_max:
             yield batch
             batch = []
     if batch:
