@@ -18,6 +18,7 @@ from pipeline.cli import (
     migrate,
     ocpi,
     rate,
+    rebuild,
     reference,
     rejected,
     schemas,
@@ -53,6 +54,7 @@ app.add_typer(reference.tariffs, name="tariffs")
 app.add_typer(reference.locations, name="locations")
 app.add_typer(reference.agreements, name="agreements")
 app.add_typer(books.ledger, name="ledger")
+app.add_typer(books.books_app, name="books")
 app.add_typer(rejected.app, name="rejected")
 app.add_typer(sessions.app, name="sessions")
 app.add_typer(ingest.app, name="ingest")
@@ -70,6 +72,7 @@ demo.register(app)
 trace.register(app)
 migrate.register(app)
 status.register(app)
+rebuild.register(app)
 
 
 def main() -> None:

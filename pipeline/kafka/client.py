@@ -176,6 +176,26 @@ async def read_from_beginning(
     We stop at a count rather than at the end offsets, because the embedded broker reports
     wrong "latest" offsets (see ../shared/notes/embedded-broker.md).
     """
+    consumer, _ = await start_reader(bootstrap_servers, topic)
+    try:
+        records: list[Record] = []
+        deadline = time.monotonic() + timeout_s
+        while len(records) < count and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=int(FETCH_WAIT_S_MAX * 1000))
+            for messages in batches.values():
+                records.extend(consumed_record(message) for message in messages)
+            if until is not None and until(records):
+                break
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        await consumer.stop()
+
+
+async def start_reader(
+    bootstrap_servers: str, topic: str
+) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+    """A started consumer without a group (it commits nothing), hardened, assigned every
+    partition of `topic` from its beginning; the caller stops it."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         enable_auto_commit=False,
@@ -188,20 +208,13 @@ async def read_from_beginning(
         assignment = await _partitions(consumer, topic)
         consumer.assign(assignment)
         await consumer.seek_to_beginning(*assignment)
-        records: list[Record] = []
-        deadline = time.monotonic() + timeout_s
-        while len(records) < count and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=int(FETCH_WAIT_S_MAX * 1000))
-            for messages in batches.values():
-                records.extend(_record(message) for message in messages)
-            if until is not None and until(records):
-                break
-        return sorted(records, key=lambda r: (r.partition, r.offset))
-    finally:
+    except BaseException:
         await consumer.stop()
+        raise
+    return consumer, assignment
 
 
-def _record(message: object) -> Record:
+def consumed_record(message: object) -> Record:
     headers: Sequence[tuple[str, bytes]] = getattr(message, "headers", ()) or ()
     return Record(
         topic=message.topic,  # type: ignore[attr-defined]
