@@ -16,6 +16,7 @@ from pipeline.cli import (
     keys,
     ocpi,
     rate,
+    reconcile,
     reference,
     rejected,
     schemas,
@@ -64,6 +65,7 @@ api_cli.register(app)
 rate.register(app)
 demo.register(app)
 trace.register(app)
+reconcile.register(app)
 
 
 def main() -> None:
