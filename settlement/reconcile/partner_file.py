@@ -65,6 +65,8 @@ COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
 _FIELD_OF: Final = {alias: field for field, aliases in COLUMNS.items() for alias in aliases}
 _DECIMAL: Final = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
+# 7,25 or 1.234,56: a decimal comma (with dots grouping thousands), as many locales write
+_DECIMAL_COMMA: Final = re.compile(r"^[+-]?(\d+|\d{1,3}(\.\d{3})+),\d+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +361,7 @@ def _amount(value: Any, where: str, collector: _Collector) -> Decimal | None:
         collector.error(
             where,
             f"{text!r} has a decimal comma; write {dotted} (a dot, no thousands separator)"
-            if _DECIMAL.match(dotted)
+            if _DECIMAL_COMMA.match(text)
             else f"{text!r} has a comma: amounts take a decimal dot and no thousands separator",
         )
         return None
@@ -451,7 +453,7 @@ def _ocpi_fields(item: Mapping[str, Any]) -> dict[str, Any]:
     taxes = cost.get("taxes")
     if incl is None and "before_taxes" in cost and isinstance(taxes, list):
         amounts = [t.get("amount") for t in taxes if isinstance(t, dict)]
-        exact = [Decimal(a) for a in amounts if isinstance(a, Decimal | int) and a is not True]
+        exact = [Decimal(a) for a in amounts if isinstance(a, Decimal | int) and not isinstance(a, bool)]
         if isinstance(excl, Decimal | int) and len(exact) == len(taxes):
             incl = excl + sum(exact, Decimal(0))  # 2.3.0: after taxes = before + taxes
     return {
