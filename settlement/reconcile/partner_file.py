@@ -453,7 +453,9 @@ def _ocpi_fields(item: Mapping[str, Any]) -> dict[str, Any]:
     taxes = cost.get("taxes")
     if incl is None and "before_taxes" in cost and isinstance(taxes, list):
         amounts = [t.get("amount") for t in taxes if isinstance(t, dict)]
-        exact = [Decimal(a) for a in amounts if isinstance(a, Decimal | int) and not isinstance(a, bool)]
+        exact = [
+            Decimal(a) for a in amounts if isinstance(a, Decimal | int) and not isinstance(a, bool)
+        ]
         if isinstance(excl, Decimal | int) and len(exact) == len(taxes):
             incl = excl + sum(exact, Decimal(0))  # 2.3.0: after taxes = before + taxes
     return {
