@@ -161,6 +161,10 @@ def _compare(
     return reconcile(Sides(str(party), parsed, ours, facts), label, time_zone)
 
 
+def _reason(code: str | None, message: str) -> str:
+    return message if code is None else f"{code}: {message}"
+
+
 def _amount(value: Decimal | None) -> str:
     return "-" if value is None else str(value)
 
@@ -182,7 +186,8 @@ def show(found: Reconciliation) -> None:
     if found.amount_deltas:
         table = Table(Column("CDR", overflow="fold"), "theirs excl/incl", "ours excl/incl",
                       "delta excl/incl", "period", "their rows", Column("notes", overflow="fold"),
-                      "trace", title="Amount deltas (theirs − ours)")  # fmt: skip
+                      Column("trace", overflow="fold"),
+                      title="Amount deltas (theirs − ours)")  # fmt: skip
         for d in found.amount_deltas:
             table.add_row(
                 d.cdr_key,
@@ -201,12 +206,13 @@ def show(found: Reconciliation) -> None:
                 t.cdr_key,
                 f"{_amount(t.their_excl_vat)} / {_amount(t.their_incl_vat)} {t.currency}",
                 t.their_row, why.cause.value,
-                f"{why.reason_code}: {why.message}" if why.reason_code else why.message,
+                _reason(why.reason_code, why.message),
             )  # fmt: skip
         console.print(table)
     if found.only_ours:
         table = Table(Column("CDR", overflow="fold"), "ours excl/incl", "period",
-                      Column("notes", overflow="fold"), "trace", title="Only in ours")  # fmt: skip
+                      Column("notes", overflow="fold"), Column("trace", overflow="fold"),
+                      title="Only in ours")  # fmt: skip
         for o in found.only_ours:
             table.add_row(o.cdr_key, f"{o.our_excl_vat} / {o.our_incl_vat} {o.currency}",
                           o.period, "; ".join(o.notes), o.trace)  # fmt: skip
@@ -236,13 +242,13 @@ def show_invoice(check: InvoiceCheck) -> None:
             line.cdr_key or line.cdr_id,
             "-" if line.currency is None
             else f"{line.amount_excl_vat} / {line.amount_incl_vat} {line.currency}",
-            "" if why is None else f"{why.cause.value}: {why.reason_code or ''} {why.message}",
+            "" if why is None else f"{why.cause.value}: {_reason(why.reason_code, why.message)}",
         )  # fmt: skip
     console.print(table)
     console.print(
         f"hub total {check.hub_total_excl_vat} excl. / {check.hub_total_incl_vat} incl. VAT "
-        f"{check.currency}; invoice {check.invoice_amount} ({check.basis}); "
-        f"delta (invoice − hub) {check.delta}"
+        f"{check.currency} ({check.hub_total_rounded} {check.basis} to the cent); invoice "
+        f"{check.invoice_amount} {check.basis}; delta (invoice − hub) {check.delta}"
     )
     if check.other_currency:
         console.print(f"booked in another currency: {', '.join(check.other_currency)}")

@@ -33,6 +33,7 @@ from decimal import Decimal
 
 from schemas.hub.agreement import SettlementPeriod
 from schemas.hub.party import PartyRef
+from settlement.money import round_minor_unit
 from settlement.reconcile.model import (
     AmountDelta,
     DuplicateRow,
@@ -322,7 +323,8 @@ def check_invoice(
     time_zone: str,
 ) -> InvoiceCheck:
     """The hub's total for the record's CDRs against `invoice` (amount, currency, basis
-    `incl_vat` or `excl_vat`). Each listed id counts its own transactions: a charge with the
+    `incl_vat` or `excl_vat`), the hub's total rounded to the currency's minor unit (half-up)
+    as an invoice states it. Each listed id counts its own transactions: a charge with the
     dispute adjustments of it, a credit CDR its reversal; so an invoice listing both nets."""
     amount, currency, basis = invoice
     index = _Index(ours)
@@ -349,6 +351,7 @@ def check_invoice(
     booked = [line for line in lines if line.currency == currency]
     total_excl = sum((line.amount_excl_vat or Decimal(0) for line in booked), Decimal(0))
     total_incl = sum((line.amount_incl_vat or Decimal(0) for line in booked), Decimal(0))
+    rounded = round_minor_unit(total_incl if basis == "incl_vat" else total_excl, currency)
     return InvoiceCheck(
         partner=partner,
         invoice_id=record.invoice_id,
@@ -359,7 +362,8 @@ def check_invoice(
         invoice_amount=amount,
         hub_total_excl_vat=total_excl,
         hub_total_incl_vat=total_incl,
-        delta=amount - (total_incl if basis == "incl_vat" else total_excl),
+        hub_total_rounded=rounded,
+        delta=amount - rounded,
         lines=tuple(lines),
         other_currency=tuple(
             line.cdr_key for line in lines if line.cdr_key and line.currency != currency

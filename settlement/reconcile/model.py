@@ -225,7 +225,9 @@ class InvoiceCheck:
     invoice_amount: Decimal
     hub_total_excl_vat: Decimal  # over the lines booked in the invoice's currency
     hub_total_incl_vat: Decimal
-    delta: Decimal  # invoice − hub, on the basis
+    # the basis total to the currency's minor unit, half-up, as an invoice states amounts
+    hub_total_rounded: Decimal
+    delta: Decimal  # invoice − hub_total_rounded
     lines: tuple[InvoiceLine, ...]
     other_currency: tuple[str, ...]  # keys booked in another currency (not in the totals)
     duplicates: tuple[DuplicateRow, ...]

@@ -75,8 +75,10 @@ def _invoice_lines(check: InvoiceCheck) -> Iterator[_Line]:
                "" if why is None else why.cause.value,
                "" if why is None else _text(why.reason_code),
                "" if why is None else why.message, "")  # fmt: skip
-    ours = check.hub_total_incl_vat if check.basis == "incl_vat" else check.hub_total_excl_vat
-    detail = f"invoice {check.invoice_id}: {check.invoice_amount} {check.basis} vs hub {ours}"
+    detail = (
+        f"invoice {check.invoice_id}: {check.invoice_amount} {check.basis} vs hub "
+        f"{check.hub_total_rounded} (rounded to the minor unit)"
+    )
     yield ("invoice_total", "", check.currency, "", "", _text(check.hub_total_excl_vat),
            _text(check.hub_total_incl_vat), *(("", _text(check.delta)) if check.basis ==
            "incl_vat" else (_text(check.delta), "")), "", "", "", "", detail, "")  # fmt: skip
