@@ -162,6 +162,9 @@ def test_an_invoice_total_against_the_hubs() -> None:
     z = check.lines[-1]
     assert z.cdr_key is None and z.explanation is not None
     assert (z.explanation.cause, z.explanation.reason_code) == (MissingCause.REJECTED, "no_tariff")
+    cents = (_cdr("NL*TNM*F", "3.48", "4.2108"),)  # the invoice states 4.21: equal to the cent
+    assert check_invoice("NL*TNM", InvoiceRecord(None, None, "I", ("F",), (), None), cents, {},
+                         (D("4.21"), "EUR", "incl_vat"), "UTC").all_matched  # fmt: skip
     exact = InvoiceRecord(None, None, "INV-2", ("A", "B"), (), None)
     equal = check_invoice("NL*TNM", exact, OURS, {}, (D(15), "EUR", "excl_vat"), "UTC")
     assert equal.delta == 0 and equal.all_matched
