@@ -247,7 +247,7 @@ def show_invoice(check: InvoiceCheck) -> None:
     console.print(table)
     console.print(
         f"hub total {check.hub_total_excl_vat} excl. / {check.hub_total_incl_vat} incl. VAT "
-        f"{check.currency} ({check.hub_total_rounded} {check.basis} to the cent); invoice "
+        f"{check.currency} ({check.hub_total_rounded} {check.basis} to the minor unit); invoice "
         f"{check.invoice_amount} {check.basis}; delta (invoice − hub) {check.delta}"
     )
     if check.other_currency:
