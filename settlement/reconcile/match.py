@@ -94,6 +94,13 @@ class _Index:
             return candidates[0]
         return f"{partner}*{cdr_id}" if not candidates else tuple(candidates)
 
+    def find(
+        self, partner: str, cdr_id: str, cpo: PartyRef | None
+    ) -> tuple[str | tuple[str, ...], HubCdr | None]:
+        """What `resolve` gives, and the hub's CDR it names (None: none of ours)."""
+        resolved = self.resolve(partner, cdr_id, cpo)
+        return resolved, self.by_key.get(resolved) if isinstance(resolved, str) else None
+
 
 def keys_to_explain(
     partner: str, wanted: Iterable[tuple[str, PartyRef | None]], ours: Iterable[HubCdr]
@@ -138,8 +145,7 @@ def reconcile(sides: Sides, period: PeriodLabel | None, time_zone: str) -> Recon
     groups: defaultdict[str, list[TheirRow]] = defaultdict(list)
     only_theirs: list[OnlyTheirs] = []
     for row in kept:
-        resolved = index.resolve(sides.partner, row.cdr_id, row.cpo)
-        cdr = index.by_key.get(resolved) if isinstance(resolved, str) else None
+        resolved, cdr = index.find(sides.partner, row.cdr_id, row.cpo)
         if cdr is not None:
             groups[cdr.cdr_key].append(row)
             continue
@@ -291,8 +297,7 @@ def _period_sums(
     an amount adds nothing to that amount's sum."""
     tallies: defaultdict[tuple[str, str], _Tally] = defaultdict(_Tally)
     for row in rows:
-        resolved = index.resolve(partner, row.cdr_id, row.cpo)
-        cdr = index.by_key.get(resolved) if isinstance(resolved, str) else None
+        _, cdr = index.find(partner, row.cdr_id, row.cpo)
         if row.period is not None:
             label = row.period.text
         else:
@@ -330,8 +335,7 @@ def check_invoice(
     index = _Index(ours)
     lines: list[InvoiceLine] = []
     for cdr_id in record.cdr_ids:
-        resolved = index.resolve(partner, cdr_id, None)
-        cdr = index.by_key.get(resolved) if isinstance(resolved, str) else None
+        resolved, cdr = index.find(partner, cdr_id, None)
         if cdr is None or isinstance(resolved, tuple):
             explanation = (
                 Explanation(MissingCause.AMBIGUOUS_ID, None, f"CDRs {', '.join(resolved)}")
