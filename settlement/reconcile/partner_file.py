@@ -46,6 +46,7 @@ from schemas.hub.party import CdrKey, PartyRef
 from settlement.money import minor_unit_exponent
 from settlement.reconcile.periods import PeriodLabel
 
+FILE_BYTES_MAX: Final = 512 * 1024 * 1024  # read whole: a larger list is split by --period
 ROWS_MAX: Final = 2_000_000  # a year of a large partner's CDRs; a bigger file is split by period
 ERRORS_MAX: Final = 200  # every problem at once, up to a screenful that is still read
 CDR_ID_LENGTH_MAX: Final = 39  # OCPI CiString(36), 39 for a credit CDR's id
@@ -133,6 +134,10 @@ class FileErrors:
 def parse_partner_file(data: bytes, name: str) -> PartnerList | InvoiceRecord | FileErrors:
     """The file's rows (or invoice record), or all its problems; JSON when `name` ends in
     .json or the content starts with `[` or `{`, CSV otherwise."""
+    if len(data) > FILE_BYTES_MAX:
+        return FileErrors(
+            (FileError("", f"{len(data)} bytes, more than {FILE_BYTES_MAX}: split by period"),)
+        )
     text = _text(data)
     if isinstance(text, FileError):
         return FileErrors((text,))

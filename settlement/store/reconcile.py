@@ -121,6 +121,12 @@ def _cdrs(rows: Sequence[Row]) -> tuple[HubCdr, ...]:
     )
 
 
+def _theirs_to_see(partner: PartyRef, key: str, submitter: str | None) -> bool:
+    """A record under `key` the partner or the key's CPO submitted (or of unknown origin);
+    someone else's is not the partner's to see."""
+    return submitter is None or submitter in (str(partner), str(CdrKey.parse(key).party))
+
+
 def _facts(
     conn: psycopg.Connection[Row], partner: PartyRef, keys: Sequence[str]
 ) -> dict[str, KeyFacts]:
@@ -135,12 +141,12 @@ def _facts(
         who = record.authenticated_submitter or record.claimed_submitter
         if key is None or outcome.reason_code is None or key not in asked:
             continue
-        if who is not None and who not in (str(partner), str(CdrKey.parse(key).party)):
-            continue  # someone else's record under the key: not the partner's to see
-        rejections.setdefault(key, []).append((outcome.reason_code, outcome.message or ""))
+        if _theirs_to_see(partner, key, who):
+            rejections.setdefault(key, []).append((outcome.reason_code, outcome.message or ""))
     refusals: dict[str, list[tuple[str, str]]] = {}
     for key, refusal in refused:
-        refusals.setdefault(key, []).append((refusal.reason_code, refusal.message))
+        if _theirs_to_see(partner, key, None if refusal.http is None else refusal.http.partner):
+            refusals.setdefault(key, []).append((refusal.reason_code, refusal.message))
     return {
         key: KeyFacts(
             key,

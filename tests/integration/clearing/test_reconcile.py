@@ -25,7 +25,13 @@ from settlement.reconcile.periods import PeriodLabel
 from settlement.store import disputes
 from settlement.store.db import connect
 from settlement.store.reconcile import read_sides
-from tests.integration.clearing.helpers import mixed_batch, register_reference_data, submit
+from tests.integration.clearing.helpers import (
+    cdr_dict,
+    envelope,
+    mixed_batch,
+    register_reference_data,
+    submit,
+)
 from tests.integration.clearing.test_batch import _clear
 
 pytestmark = pytest.mark.integration
@@ -41,6 +47,8 @@ def _book(settings: Settings) -> dict[str, tuple[Decimal, Decimal]]:
     assert settings.database_url
     register_reference_data(settings)
     raw, _ = mixed_batch()
+    # NL*ABC submits a CDR in NL*TNM's name: rejected not_owner, and not NL*TNM's to see
+    raw.append((b"NL*TNM*CDR-BY-ABC", envelope(cdr_dict(0, id="CDR-BY-ABC"), "NL*ABC")))
     asyncio.run(_clear(settings, submit(settings, raw)))
     with connect(settings.database_url) as conn:
         opened = disputes.open_dispute(conn, DISPUTED, "BE*EVB", "AMOUNT_INCORRECT", "1", "", "t")
@@ -125,6 +133,7 @@ def test_a_partners_list_against_the_booked_ledger(
     charged = _book(settings)
     _check_cli(settings, _their_file(tmp_path, charged), charged)
     wanted = [("CDR-2026-0003", None), ("CDR-2026-0001-CR", None), ("NEVER-SENT", None)]
+    wanted.append(("CDR-BY-ABC", None))
     with connect(role_url(settings, DbRole.READER)) as conn:
         april = PeriodLabel.parse("2026-04").window("UTC")
         none_in_april, facts = read_sides(conn, TNM, april, wanted)
@@ -134,6 +143,12 @@ def test_a_partners_list_against_the_booked_ledger(
     assert none_in_april == () and no_facts == {}
     assert facts[CHARGED].booked_for_partner and facts[f"{CREDITED}-CR"].booked_end is not None
     assert "NL*TNM*NEVER-SENT" not in facts
+    assert "NL*TNM*CDR-BY-ABC" not in facts  # NL*ABC's rejected record is not NL*TNM's
+    with connect(settings.database_url or "") as conn:  # ... though the archive holds it
+        (abc,) = conn.execute(
+            "SELECT reason_code FROM rejection WHERE cdr_key = 'NL*TNM*CDR-BY-ABC'"
+        ).fetchall()
+    assert abc["reason_code"] == "not_owner"
     record = InvoiceRecord(TNM, "IRR-1", "INV-2026-03", ("CDR-2026-0003", "CDR-X"), (), None)
     _, incl_3 = charged[CHARGED]
     stated = incl_3.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # as an invoice has it
