@@ -103,7 +103,8 @@ def reconcile_command(
     ] = Basis.INCL_VAT,
 ) -> None:
     """Compare a partner's own CDR list (or OCPI 2.3.0 invoice reconciliation record) with
-    the hub's ledger: matched, amount deltas, only theirs (with why), only ours, per period."""
+    the hub's ledger: matched, amount deltas, only theirs (with why), only ours, per period.
+    Exit 0 all matched, 1 differences, 2 a bad file or option. File format: docs/ops.md."""
     party = party_option(partner, "--partner")
     label, invoice = _options(period, invoice_amount, invoice_currency)
     parsed = _read(file)
