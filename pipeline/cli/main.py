@@ -19,6 +19,7 @@ from pipeline.cli import (
     ocpi,
     rate,
     rebuild,
+    reconcile,
     reference,
     rejected,
     schemas,
@@ -73,6 +74,7 @@ trace.register(app)
 migrate.register(app)
 status.register(app)
 rebuild.register(app)
+reconcile.register(app)
 
 
 def main() -> None:

@@ -114,7 +114,7 @@ SELECT e.archive_id, e.topic, e.partition, e."offset", e.broker_timestamp, e.rec
 """
 
 _REFUSED: Final = """
-SELECT j.rejection_id, j.reason_code, j.message, j.rejected_at,
+SELECT j.rejection_id, j.cdr_key, j.reason_code, j.message, j.rejected_at,
        r.receipt_id::text AS receipt_id, r.partner AS http_partner, r.request_id,
        r.correlation_id, r.received_at AS http_received_at
   FROM rejection j LEFT JOIN ocpi_cdr_receipt r ON r.rejection_id = j.rejection_id
@@ -182,6 +182,20 @@ def read_trace(conn: psycopg.Connection[Row], key: CdrKey) -> CdrTrace:
         pricing=pricing,
         transactions=tuple(_transaction(row, postings) for row in booked),
         deliveries=deliveries,
+    )
+
+
+def rejections_naming(
+    conn: psycopg.Connection[Row], keys: Sequence[str]
+) -> tuple[tuple[ArchivedRecord, ...], tuple[tuple[str, RefusedAtIngest], ...]]:
+    """The archived records rejected under `keys` and what the OCPI door refused (each with
+    the key it named), by the trace's own queries: `roamclear reconcile` asks this of the
+    CDRs a partner lists and the hub did not book. Runs in the caller's transaction."""
+    records = conn.execute(_RECORDS, {"ids": [], "keys": list(keys)}).fetchall()
+    refused = conn.execute(_REFUSED, {"keys": list(keys)}).fetchall()
+    return (
+        tuple(_record(row) for row in records),
+        tuple((row["cdr_key"], _refused(row)) for row in refused),
     )
 
 
