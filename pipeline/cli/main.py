@@ -18,6 +18,7 @@ from pipeline.cli import (
     rate,
     reference,
     rejected,
+    replay,
     schemas,
     sessions,
     settle,
@@ -64,6 +65,7 @@ api_cli.register(app)
 rate.register(app)
 demo.register(app)
 trace.register(app)
+replay.register(app)
 
 
 def main() -> None:
