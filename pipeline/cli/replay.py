@@ -21,6 +21,7 @@ from pipeline.cli.common import live_settings, party_option
 from pipeline.cli.console import console, fail, print_json
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
+from pipeline.gctune import tuned_gc
 from pipeline.hubkeys import load_hub_keyring, record_proof_keys
 from pipeline.topics import Topic, topic_name
 from settlement.batches.periods import utc_unless_offset
@@ -85,7 +86,7 @@ def shadow(
     """Replay the range into `run`, writing every row to `report` when given."""
     keys = record_proof_keys(load_hub_keyring(settings))
     limits = PlausibilityLimits(energy_kwh_max=settings.energy_kwh_max)
-    with connect(role_url(settings, DbRole.READER)) as conn:
+    with connect(role_url(settings, DbRole.READER)) as conn, tuned_gc():
         total = selected.count(conn)
         conn.rollback()
         with Progress(console=console, transient=True, disable=quiet) as progress:

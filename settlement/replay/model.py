@@ -12,12 +12,11 @@ core's decision gives now. For a charge booked at 7.2500 excl. VAT and re-priced
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 from schemas.hub.ledger import TransactionKind
 from settlement.clearing.entry import Amounts
@@ -72,14 +71,6 @@ class PricedWith:
         zone = charge.time_zone if isinstance(trace, ChargeTrace) else None
         agreement = (charge.agreement.agreement_id, charge.agreement.version)
         return cls(charge.tariff.content_hash, agreement, zone)
-
-    @classmethod
-    def of_rating(cls, rating: Mapping[str, Any]) -> PricedWith:
-        """From a stored ledger_transaction.rating (a reversal names its original's)."""
-        charge = rating.get("original", rating)
-        tariff, agreement = charge.get("tariff") or {}, charge.get("agreement") or {}
-        named = (agreement["agreement_id"], int(agreement["version"])) if agreement else None
-        return cls(tariff.get("content_hash"), named, rating.get("time_zone"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,13 @@ _IN_RANGE = """EXISTS (SELECT 1 FROM raw_event e WHERE e.archive_id = {column}
 _RECORDS = """
 SELECT e.archive_id, e.topic, e.partition, e."offset", e.broker_timestamp, e.value, e.headers,
        o.outcome, o.decided_at, o.transaction_id, t.cdr_key AS booked_key, t.kind, t.cpo,
-       t.emsp, t.currency, t.amount_excl_vat, t.amount_incl_vat, t.fee, t.rating,
+       t.emsp, t.currency, t.amount_excl_vat, t.amount_incl_vat, t.fee,
+       -- only the references a cause is told by (a reversal names its original's): the
+       -- whole record parsed would cost a replay more than deciding the CDR again
+       coalesce(t.rating->'tariff', t.rating->'original'->'tariff')->>'content_hash'
+           AS tariff_hash,
+       coalesce(t.rating->'agreement', t.rating->'original'->'agreement') AS agreement,
+       t.rating->>'time_zone' AS time_zone,
        j.reason_code, j.cdr_key AS rejected_key, j.submitter
   FROM raw_event e
   JOIN cdr_outcome o USING (archive_id)
@@ -147,6 +153,12 @@ def _headers(stored: list[list[Any]]) -> tuple[tuple[str, bytes | None], ...]:
     return tuple(pairs)
 
 
+def _priced_with(row: Row) -> PricedWith:
+    agreement = row["agreement"]
+    named = None if agreement is None else (agreement["agreement_id"], int(agreement["version"]))
+    return PricedWith(row["tariff_hash"], named, row["time_zone"])
+
+
 def archived_record(row: Row) -> ArchivedRecord:
     outcome = OriginalOutcome(row["outcome"])
     ledgered = outcome is OriginalOutcome.LEDGERED
@@ -164,7 +176,7 @@ def archived_record(row: Row) -> ArchivedRecord:
             if ledgered
             else None
         ),
-        priced_with=PricedWith.of_rating(row["rating"]) if ledgered else None,
+        priced_with=_priced_with(row) if ledgered else None,
         reason=row["reason_code"],
     )
     unreadable = row["reason_code"] == Reason.UNREADABLE_RECORD.value
