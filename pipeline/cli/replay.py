@@ -8,8 +8,9 @@ Exit codes: 0 replayed; 2 bad arguments.
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,11 +27,14 @@ from pipeline.hubkeys import load_hub_keyring, record_proof_keys
 from pipeline.topics import Topic, topic_name
 from settlement.batches.periods import utc_unless_offset
 from settlement.clearing.plausibility import PlausibilityLimits
+from settlement.replay.corrections import corrections
 from settlement.replay.model import Change, Reference, ReferenceMode, Verdict
 from settlement.replay.report import Totals, verdict_json, write_csv
+from settlement.store import replay_apply
 from settlement.store.db import connect
 from settlement.store.replay import ReplayRange
 from settlement.store.replay import replay as run_replay
+from settlement.store.replay_apply import AppliedRun, RunNotFound
 
 # Changed records listed in the table (all of them in --json and --report).
 TABLE_ROWS_MAX = 50
@@ -109,6 +113,38 @@ def shadow(
                 write_csv(verdicts, out)
 
 
+def apply_run(
+    settings: Settings,
+    selected: ReplayRange,
+    reference: Reference,
+    run: ReplayRun,
+    report: Path | None,
+    quiet: bool,
+    at: datetime | None = None,
+) -> AppliedRun:
+    """The replay and its corrections under the apply lock, booked in one transaction as the
+    clearing writer: the replay reads the bookings every earlier apply left in force.
+    `at`: the corrections' value time (default now: the open period)."""
+    with connect(role_url(settings, DbRole.WORKER)) as writer:
+        replay_apply.lock(writer)
+        shadow(settings, selected, reference, run, report, quiet)
+        params = selected.params
+        header = replay_apply.RunHeader(
+            params["topic"],
+            params["start"],
+            params["end"],
+            run.partner,
+            reference,
+            f"cli:{getpass.getuser()}",
+            sum(run.totals.changes.values()),
+            {change.value: run.totals.changes[change.value] for change in Change},
+        )
+        moment = at or datetime.now(UTC)
+        applied = replay_apply.apply(writer, header, corrections(run.changed), moment)
+        writer.commit()
+    return applied
+
+
 def replay(
     start: Annotated[str, typer.Option("--from", help="first broker time (inclusive)")],
     end: Annotated[str, typer.Option("--to", help="last broker time (exclusive)")],
@@ -122,10 +158,18 @@ def replay(
     report: Annotated[
         Path | None, typer.Option("--report", help="write every record's verdict as CSV")
     ] = None,
+    apply_changes: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="book the differences (amount_changed, now_booked) in open periods"
+        ),
+    ] = False,
 ) -> None:
     """Re-price the archived records of a time range with the chosen reference data and
     compare each with what the hub booked: same, amount_changed (per component, with the
-    cause), now_rejected, now_booked; totals per partner and currency. Writes nothing."""
+    cause), now_rejected, now_booked; totals per partner and currency. Writes nothing unless
+    --apply: then each amount_changed CDR gets an ADJUSTMENT reversal and charge, each
+    now_booked CDR its booking, as one run (`roamclear replays`)."""
     t1, t2 = parse_moment(start, "--from"), parse_moment(end, "--to")
     if t1 >= t2:
         raise fail(f"--from {start} is not before --to {end}", 2)
@@ -134,8 +178,12 @@ def replay(
     settings = live_settings()
     selected = ReplayRange(topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED), t1, t2)
     run = ReplayRun(who)
-    shadow(settings, selected, chosen, run, report, json_output)
-    summary = {
+    applied = None
+    if apply_changes:
+        applied = apply_run(settings, selected, chosen, run, report, json_output)
+    else:
+        shadow(settings, selected, chosen, run, report, json_output)
+    summary: dict[str, Any] = {
         "from": t1.isoformat(),
         "to": t2.isoformat(),
         "reference": str(chosen),
@@ -143,6 +191,12 @@ def replay(
         "records": sum(run.totals.changes.values()),
         "changes": {change.value: run.totals.changes[change.value] for change in Change},
     }
+    if applied is not None:
+        summary["applied"] = {
+            "run_id": applied.run_id,
+            "booked": applied.booked,
+            "already_booked": applied.already,
+        }
     if json_output:
         print_json(
             summary
@@ -195,7 +249,79 @@ def show(summary: dict[str, Any], run: ReplayRun, report: Path | None) -> None:
     console.print(totals)
     if report is not None:
         console.print(f"every record's verdict: {report}")
+    if "applied" in summary:
+        applied = summary["applied"]
+        console.print(
+            f"applied as run {applied['run_id']}: {applied['booked']} CDR(s) corrected, "
+            f"{applied['already_booked']} corrected before (booked nothing)"
+        )
+
+
+replays = typer.Typer(help="Applied replay runs and what each booked.", no_args_is_help=True)
+
+
+@replays.command("list")
+def list_runs(
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="newest runs shown")] = 50,
+) -> None:
+    """Applied replay runs, newest first."""
+    with connect(role_url(live_settings(), DbRole.READER)) as conn:
+        rows = replay_apply.runs(conn, limit)
+    if json_output:
+        print_json(rows)
+        return
+    table = Table(title="applied replay runs")
+    for column in ("run", "applied at", "range", "reference", "partner", "records", "booked"):
+        table.add_column(column)
+    for row in rows:
+        reference = row["reference"] + (
+            "" if row["reference_as_of"] is None else f" {row['reference_as_of']:%Y-%m-%dT%H:%MZ}"
+        )
+        table.add_row(
+            str(row["run_id"]),
+            f"{row['applied_at']:%Y-%m-%d %H:%M:%S}",
+            f"{row['range_from']:%Y-%m-%d %H:%M} → {row['range_to']:%Y-%m-%d %H:%M}",
+            reference,
+            row["partner"] or "all",
+            str(row["records"]),
+            str(row["corrections"]),
+        )
+    console.print(table)
+
+
+@replays.command("show")
+def show_run(
+    run_id: Annotated[int, typer.Argument(help="the run id (`replays list`)")],
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """One applied run: what it replayed, and per CDR what it booked."""
+    with connect(role_url(live_settings(), DbRole.READER)) as conn:
+        try:
+            run, booked = replay_apply.run_detail(conn, run_id)
+        except RunNotFound as exc:
+            raise fail(str(exc)) from None
+    if json_output:
+        print_json({"run": run, "corrections": booked})
+        return
+    console.print(
+        f"[bold]replay run {run['run_id']}[/] by {run['recorded_by']} at {run['applied_at']}: "
+        f"{run['records']} records, {run['corrections']} CDR(s) corrected; changes "
+        + ", ".join(f"{n} {change}" for change, n in run["changes"].items() if n)
+    )
+    table = Table()
+    for column in ("CDR", "change", "corrects", "reversal", "charge", "was incl.", "now incl."):
+        table.add_column(column)
+    for row in booked:
+        table.add_row(
+            row["cdr_key"], row["change"], str(row["corrects"] or "-"),
+            str(row["reversal_id"] or "-"), str(row["charge_id"]),
+            str(row["was_incl_vat"] if row["was_incl_vat"] is not None else "-"),
+            f"{row['amount_incl_vat']} {row['currency']}",
+        )  # fmt: skip
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     app.command("replay")(replay)
+    app.add_typer(replays, name="replays")

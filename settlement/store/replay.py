@@ -46,10 +46,14 @@ from settlement.store.reference_store import (
 
 _IN_RANGE = """EXISTS (SELECT 1 FROM raw_event e WHERE e.archive_id = {column}
     AND e.topic = %(topic)s AND e.broker_timestamp >= %(start)s AND e.broker_timestamp < %(end)s)"""
+# A record is compared with the booking in force: its last correction's charge when an
+# applied replay corrected it (replay_correction), else what clearing booked.
 _RECORDS = """
 SELECT e.archive_id, e.topic, e.partition, e."offset", e.broker_timestamp, e.value, e.headers,
-       o.outcome, o.decided_at, o.transaction_id, t.cdr_key AS booked_key, t.kind, t.cpo,
-       t.emsp, t.currency, t.amount_excl_vat, t.amount_incl_vat, t.fee,
+       CASE WHEN c.charge_id IS NULL THEN o.outcome ELSE 'LEDGERED' END AS outcome,
+       o.decided_at, coalesce(c.charge_id, o.transaction_id) AS transaction_id,
+       coalesce(c.cdr_key, t.cdr_key) AS booked_key, t.kind, t.cpo, t.emsp, t.currency,
+       t.amount_excl_vat, t.amount_incl_vat, t.fee,
        -- only the references a cause is told by (a reversal names its original's): the
        -- whole record parsed would cost a replay more than deciding the CDR again
        coalesce(t.rating->'tariff', t.rating->'original'->'tariff')->>'content_hash'
@@ -59,7 +63,10 @@ SELECT e.archive_id, e.topic, e.partition, e."offset", e.broker_timestamp, e.val
        j.reason_code, j.cdr_key AS rejected_key, j.submitter
   FROM raw_event e
   JOIN cdr_outcome o USING (archive_id)
-  LEFT JOIN ledger_transaction t ON t.transaction_id = o.transaction_id
+  LEFT JOIN LATERAL (SELECT c.charge_id, c.cdr_key FROM replay_correction c
+                      WHERE c.archive_id = e.archive_id
+                      ORDER BY c.correction_id DESC LIMIT 1) c ON true
+  LEFT JOIN ledger_transaction t ON t.transaction_id = coalesce(c.charge_id, o.transaction_id)
   LEFT JOIN rejection j ON j.rejection_id = o.rejection_id
  WHERE e.topic = %(topic)s AND e.broker_timestamp >= %(start)s AND e.broker_timestamp < %(end)s
  ORDER BY e.archive_id
