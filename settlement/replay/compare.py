@@ -36,7 +36,7 @@ def verdict(record: ArchivedRecord, replayed: Outcome) -> Verdict:
         deltas = _deltas(record, replayed)
         if not deltas:
             return Verdict(record, Change.SAME, replayed, key, *parties)
-        causes = _causes(original.priced_with, PricedWith.of_trace(replayed.entry.trace))
+        causes = causes_of(original.priced_with, PricedWith.of_trace(replayed.entry.trace))
         return Verdict(record, Change.AMOUNT_CHANGED, replayed, key, *parties, causes, deltas)
     known = (original.cdr_key, original.cpo, original.emsp, original.currency)
     if isinstance(replayed, Duplicate):
@@ -73,7 +73,7 @@ def _deltas(record: ArchivedRecord, replayed: Booked) -> tuple[ComponentDelta, .
     return tuple(ComponentDelta(name, old, new) for name, old, new in pairs if old != new)
 
 
-def _causes(booked: PricedWith | None, replayed: PricedWith) -> tuple[Cause, ...]:
+def causes_of(booked: PricedWith | None, replayed: PricedWith) -> tuple[Cause, ...]:
     """Which inputs differ; none: the engine (a booking whose trace is not stored names
     no inputs, so every input counts as changed)."""
     if booked is None:
