@@ -29,7 +29,7 @@ from settlement.batches.periods import utc_unless_offset
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.replay.corrections import corrections
 from settlement.replay.model import Change, Reference, ReferenceMode, Verdict
-from settlement.replay.report import Totals, verdict_json, write_csv
+from settlement.replay.report import Totals, effect, verdict_json, write_csv
 from settlement.store import replay_apply
 from settlement.store.db import connect
 from settlement.store.replay import ReplayRange
@@ -221,7 +221,10 @@ def show(summary: dict[str, Any], run: ReplayRun, report: Path | None) -> None:
         for verdict in run.changed[:TABLE_ROWS_MAX]:
             why = " ".join(c.value for c in verdict.causes) or (verdict.reason or "")
             if not verdict.deltas:
-                table.add_row(verdict.cdr_key or "-", verdict.change.value, why, "", "", "", "")
+                # a now_booked CDR: what it would book (incl. VAT)
+                now = effect(verdict).get("incl_vat")
+                cells = ("", "", "") if now is None else ("incl_vat", "-", str(now))
+                table.add_row(verdict.cdr_key or "-", verdict.change.value, why, *cells, "")
             for delta in verdict.deltas:
                 table.add_row(
                     verdict.cdr_key or "-",
