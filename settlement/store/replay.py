@@ -11,6 +11,7 @@ partners and their keys are read as they are now.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
@@ -49,7 +50,8 @@ _IN_RANGE = """EXISTS (SELECT 1 FROM raw_event e WHERE e.archive_id = {column}
 # A record is compared with the booking in force: its last correction's charge when an
 # applied replay corrected it (replay_correction), else what clearing booked.
 _RECORDS = """
-SELECT e.archive_id, e.topic, e.partition, e."offset", e.broker_timestamp, e.value, e.headers,
+SELECT e.archive_id, e.topic, e.partition, e."offset", e.broker_timestamp, e.value,
+       e.headers::text AS headers,  -- names and hex only: no need of the exact JSON loader
        CASE WHEN c.charge_id IS NULL THEN o.outcome ELSE 'LEDGERED' END AS outcome,
        o.decided_at, coalesce(c.charge_id, o.transaction_id) AS transaction_id,
        coalesce(c.cdr_key, t.cdr_key) AS booked_key, t.kind, t.cpo, t.emsp, t.currency,
@@ -58,7 +60,10 @@ SELECT e.archive_id, e.topic, e.partition, e."offset", e.broker_timestamp, e.val
        -- whole record parsed would cost a replay more than deciding the CDR again
        coalesce(t.rating->'tariff', t.rating->'original'->'tariff')->>'content_hash'
            AS tariff_hash,
-       coalesce(t.rating->'agreement', t.rating->'original'->'agreement') AS agreement,
+       coalesce(t.rating->'agreement', t.rating->'original'->'agreement')->>'agreement_id'
+           AS agreement_id,
+       (coalesce(t.rating->'agreement', t.rating->'original'->'agreement')->>'version')::int
+           AS agreement_version,
        t.rating->>'time_zone' AS time_zone,
        j.reason_code, j.cdr_key AS rejected_key, j.submitter
   FROM raw_event e
@@ -161,8 +166,8 @@ def _headers(stored: list[list[Any]]) -> tuple[tuple[str, bytes | None], ...]:
 
 
 def _priced_with(row: Row) -> PricedWith:
-    agreement = row["agreement"]
-    named = None if agreement is None else (agreement["agreement_id"], int(agreement["version"]))
+    agreement = row["agreement_id"]
+    named = None if agreement is None else (agreement, row["agreement_version"])
     return PricedWith(row["tariff_hash"], named, row["time_zone"])
 
 
@@ -194,7 +199,7 @@ def archived_record(row: Row) -> ArchivedRecord:
         offset=row["offset"],
         broker_time=row["broker_timestamp"],
         value=None if row["value"] is None else bytes(row["value"]),
-        headers=_headers(row["headers"]),
+        headers=_headers(json.loads(row["headers"])),
         original=original,
         unreadable="the Kafka client could not read it when it was cleared" if unreadable else None,
     )
