@@ -21,15 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from pipeline.bench.clearing import HUB, KEYRING, TOPIC
+from pipeline.bench.clearing import HUB, KEYRING, TOPIC, simulated_records
 from pipeline.bench.scratch import scratch_database
 from pipeline.clearing.batch import Clearing, commit_batch, decode_batch
 from pipeline.clearing.events import EventWriter, OutputRecord
 from pipeline.clearing.refcache import ReferenceCache
 from pipeline.gctune import tuned_gc
-from pipeline.hubkeys import HubSigner, record_proof_keys
+from pipeline.hubkeys import record_proof_keys
 from pipeline.simulate import ScenarioConfig, build_reference
-from pipeline.simulate.scenario import iter_submissions
 from settlement.clearing.batch import decide_batch
 from settlement.clearing.decode import decode
 from settlement.clearing.plausibility import PlausibilityLimits
@@ -65,21 +64,7 @@ class ReplayBench:
 
 def _records(cdrs: int, at: datetime) -> tuple[ScenarioConfig, list[SubmittedRecord]]:
     config = ScenarioConfig(cdrs=cdrs, seed=1)
-    data = build_reference(config)
-    sign, stamp = HubSigner(KEYRING), int(at.timestamp() * 1000)
-    records = [
-        SubmittedRecord(
-            TOPIC,
-            0,
-            offset,
-            stamp,
-            submission.key,
-            submission.value,
-            tuple(sign(TOPIC, submission.value)) if submission.signed else (),
-        )
-        for offset, submission in enumerate(iter_submissions(config, data))
-    ]
-    return config, records
+    return config, simulated_records(config, build_reference(config), int(at.timestamp() * 1000))
 
 
 def _load_reference(url: str, config: ScenarioConfig) -> None:

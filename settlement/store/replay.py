@@ -16,11 +16,10 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import psycopg
 
-from schemas.hub.ledger import Posting, Side, TransactionKind
+from schemas.hub.ledger import TransactionKind
 from schemas.hub.party import CdrKey
 from settlement.clearing.entry import Amounts, Booking
 from settlement.clearing.plausibility import PlausibilityLimits
@@ -36,7 +35,7 @@ from settlement.replay.model import (
     Verdict,
 )
 from settlement.replay.run import Replay, Views
-from settlement.store.clearing_store import stored_booking
+from settlement.store.clearing_store import BOOKING_POSTINGS, stored_bookings
 from settlement.store.db import Row
 from settlement.store.reference_store import (
     SNAPSHOT_QUERIES,
@@ -87,10 +86,6 @@ SELECT t.cdr_key, t.transaction_id, t.content_hash, t.kind, r.transaction_id AS 
  WHERE t.cdr_key = ANY(%(keys)s) AND t.kind IN ('CHARGE', 'REVERSAL')
    AND NOT {_IN_RANGE.format(column="t.archive_id")}
 """
-_POSTINGS = """
-SELECT transaction_id, account, side, amount, currency FROM ledger_posting
- WHERE transaction_id = ANY(%s) ORDER BY posting_id
-"""
 # Reference rows with the hub's time of each (`stored`), for views as of a moment.
 _TIMED_QUERIES = {
     "tariffs": "SELECT body, published_at AS stored FROM tariff_version "
@@ -136,20 +131,7 @@ class ReplayRange:
         if not rows:
             return {}
         ids = [row["transaction_id"] for row in rows]
-        postings: dict[UUID, list[Posting]] = {tid: [] for tid in ids}
-        for p in conn.execute(_POSTINGS, (ids,)).fetchall():
-            postings[p["transaction_id"]].append(
-                Posting.model_construct(
-                    account=p["account"],
-                    side=Side(p["side"]),
-                    amount=p["amount"],
-                    currency=p["currency"],
-                )
-            )
-        return {
-            asked[row["cdr_key"]]: stored_booking(row, tuple(postings[row["transaction_id"]]))
-            for row in rows
-        }
+        return stored_bookings(asked, rows, conn.execute(BOOKING_POSTINGS, (ids,)).fetchall())
 
 
 def _headers(stored: list[list[Any]]) -> tuple[tuple[str, bytes | None], ...]:
