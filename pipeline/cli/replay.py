@@ -256,7 +256,7 @@ def show(summary: dict[str, Any], run: ReplayRun, report: Path | None) -> None:
         applied = summary["applied"]
         console.print(
             f"applied as run {applied['run_id']}: {applied['booked']} CDR(s) corrected, "
-            f"{applied['already_booked']} corrected before (booked nothing)"
+            f"{applied['already_booked']} held already (booked nothing)"
         )
 
 

@@ -5,9 +5,9 @@
   (by content hash), the agreement version, the time zone differ from the booking's; none
   of them: `engine_changed` (the same inputs priced otherwise: the code changed);
 - booked (or a duplicate), now rejected: `now_rejected`, with the reason;
-- rejected (or a duplicate), now booked: `now_booked`;
+- rejected, now booked: `now_booked`;
 - rejected both times for the same reason, or a duplicate both times: `same`; anything else
-  (another reason, booked → duplicate): `outcome_changed`.
+  (another reason, booked → duplicate, duplicate → booked): `outcome_changed`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ def verdict(record: ArchivedRecord, replayed: Outcome) -> Verdict:
         transaction = replayed.transaction
         parties = (str(replayed.cpo), str(replayed.emsp), replayed.cdr.currency)
         key = str(transaction.cdr_key)
-        if original.outcome is not OriginalOutcome.LEDGERED:
+        if original.outcome is OriginalOutcome.REJECTED:
             return Verdict(record, Change.NOW_BOOKED, replayed, key, *parties)
+        if original.outcome is OriginalOutcome.DUPLICATE:  # its key is booked already
+            return Verdict(record, Change.OUTCOME_CHANGED, replayed, key, *parties)
         deltas = _deltas(record, replayed)
         if not deltas:
             return Verdict(record, Change.SAME, replayed, key, *parties)

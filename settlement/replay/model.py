@@ -111,8 +111,8 @@ class Change(StrEnum):
     SAME = "same"  # the same outcome, to the last digit
     AMOUNT_CHANGED = "amount_changed"  # booked both times, some amount differs
     NOW_REJECTED = "now_rejected"  # was booked (or a duplicate), would now be rejected
-    NOW_BOOKED = "now_booked"  # was rejected (or a duplicate), would now book
-    OUTCOME_CHANGED = "outcome_changed"  # rejected for another reason, or booked → duplicate
+    NOW_BOOKED = "now_booked"  # was rejected, would now book
+    OUTCOME_CHANGED = "outcome_changed"  # another rejection reason, booked ↔ duplicate
 
 
 class Cause(StrEnum):

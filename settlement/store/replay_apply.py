@@ -3,8 +3,10 @@ replay_correction row and its ledger transactions, in one PostgreSQL transaction
 
 The correction row goes first, `ON CONFLICT DO NOTHING`: when PostgreSQL already holds the
 same correction (constraint one_correction_per_booking_and_reference) the CDR books nothing
-this time. Every transaction's postings go in one statement (the ledger checks each
-statement's transactions balance). Runs as the clearing writer (roamclear_worker).
+this time. A now_booked CDR's CHARGE goes first instead, `ON CONFLICT DO NOTHING` too: a key
+booked meanwhile (one booking per CDR key) books nothing either. Every transaction's
+postings go in one statement (the ledger checks each statement's transactions balance).
+Runs as the clearing writer (roamclear_worker).
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ SELECT %(id)s::uuid, account, CASE side WHEN 'DEBIT' THEN 'CREDIT' ELSE 'DEBIT' 
        amount, currency, %(at)s::timestamptz, settlement_period
   FROM ledger_posting WHERE transaction_id = %(corrects)s ORDER BY posting_id
 """
+_CHARGE_ONCE = f"""
+INSERT INTO ledger_transaction ({_TRANSACTION_COLUMNS})
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT DO NOTHING RETURNING transaction_id
+"""
 _POSTING_COLUMNS = "transaction_id, account, side, amount, currency, value_time, settlement_period"
 
 
@@ -91,7 +98,7 @@ class RunHeader:
 class AppliedRun:
     run_id: int
     booked: int  # corrections booked by this run
-    already: int  # corrections PostgreSQL held already (booked by an earlier run)
+    already: int  # not booked: held already (an earlier run), or the key booked meanwhile
 
 
 def lock(conn: psycopg.Connection[Row]) -> None:
@@ -127,8 +134,15 @@ def apply(
 
 
 def _book(conn: psycopg.Connection[Row], run_id: int, c: Correction, at: datetime) -> bool:
-    """One correction; False when PostgreSQL holds it already."""
+    """One correction; False when PostgreSQL holds it already (or, for a now_booked CDR,
+    another record's booking holds its key: a re-send booked since, or a conflicting one)."""
     record = c.verdict.record
+    if c.reversal_id is None:  # now_booked: the CHARGE clearing would have booked
+        row = transaction_row(c.booked, record.archive_id, at)
+        booked = conn.execute(_CHARGE_ONCE, row).fetchone()
+        if booked is None:
+            return False
+        _insert(conn, [], posting_rows(c.booked))
     inserted = conn.execute(
         _CORRECTION,
         (
@@ -143,9 +157,9 @@ def _book(conn: psycopg.Connection[Row], run_id: int, c: Correction, at: datetim
         ),
     ).fetchone()
     if inserted is None:
+        assert c.reversal_id is not None, "a now_booked CDR's charge was new"
         return False
-    if c.reversal_id is None:  # now_booked: the CHARGE clearing would have booked
-        _insert(conn, [transaction_row(c.booked, record.archive_id, at)], posting_rows(c.booked))
+    if c.reversal_id is None:
         return True
     ids = {"id": c.reversal_id, "key": c.reversal_key, "corrects": c.corrects, "at": at}
     conn.execute(_REVERSAL, ids | {"run": run_id, "cdr_key": c.verdict.cdr_key})
