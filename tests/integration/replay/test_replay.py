@@ -10,8 +10,9 @@ real PostgreSQL), then replayed from the archive with the CLI.
   published sees none of it;
 - `--apply` books them into the open period (the closed March batches untouched), each
   correction linked to its original and its run; statements verify, the ledger sums to
-  zero, every booking is explained; applying again books nothing (and PostgreSQL refuses
-  the same correction twice); `replays list|show`.
+  zero, every booking is explained; applying again books nothing (the replay finds every
+  record the same; the same corrections sent again are refused by PostgreSQL's
+  constraints); `replays list|show`.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from pipeline import reference
 from pipeline.cli.main import app as cli
 from pipeline.cli.replay import ReplayRun, apply_run
 from pipeline.config import Settings
+from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import load_seal_keys
 from pipeline.topics import Topic, topic_name
 from schemas.validation import parse_agreement, parse_tariff
 from settlement.batches.model import ClosePolicy
+from settlement.replay.corrections import Correction, corrections
 from settlement.replay.model import Reference, ReferenceMode
-from settlement.store import books, statements
+from settlement.store import books, replay_apply, statements
 from settlement.store.closing import close_once
 from settlement.store.db import connect
 from settlement.store.replay import ReplayRange
@@ -199,23 +202,38 @@ def test_replay_as_booked_is_same_and_a_correction_changes_exactly_the_later_cdr
     only_abc = _replay(settings, "--reference", "current", "--partner", "NL*ABC")
     assert only_abc["records"] == 1 and only_abc["changes"]["same"] == 1
 
-    run_id = _apply_in_april(settings)
+    run_id, applied = _apply_in_april(settings)
+    _apply_again(settings, applied)
     _check_applied(settings, run_id, after)
     _close(settings, None)  # April to last month: the corrections close with April
     closed = _verify_books(settings)
     assert len(closed) > len(march)
 
 
-def _apply_in_april(settings: Settings) -> int:
+def _apply_in_april(settings: Settings) -> tuple[int, list[Correction]]:
     """`replay --reference current --apply` as if run on 15 April (its corrections' value
-    time), through the command's own function; returns the run id."""
+    time), through the command's own function; returns the run id and its corrections."""
     now = datetime.now(UTC)
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
     selected = ReplayRange(topic, now - timedelta(hours=1), now + timedelta(hours=1))
-    reference = Reference(ReferenceMode.CURRENT)
-    applied = apply_run(settings, selected, reference, ReplayRun(None), None, True, APRIL_15)
+    reference, run = Reference(ReferenceMode.CURRENT), ReplayRun(None)
+    applied = apply_run(settings, selected, reference, run, None, True, APRIL_15)
     assert (applied.booked, applied.already) == (4, 0)
-    return applied.run_id
+    return applied.run_id, corrections(run.changed)
+
+
+def _apply_again(settings: Settings, again: list[Correction]) -> None:
+    """The same corrections booked once more, straight to the store: PostgreSQL books none
+    (the correction rows' constraint; the now_booked CDR's key is booked)."""
+    header = replay_apply.RunHeader(
+        "t", APRIL_15, APRIL_15 + timedelta(hours=1), None, Reference(ReferenceMode.CURRENT),
+        "test", len(again), {},
+    )  # fmt: skip
+    with connect(role_url(settings, DbRole.WORKER)) as writer:
+        replay_apply.lock(writer)
+        applied = replay_apply.apply(writer, header, again, APRIL_15)
+        writer.commit()
+    assert (applied.booked, applied.already) == (0, 4)
 
 
 _CORRECTIONS = """
@@ -267,6 +285,7 @@ def _check_applied(settings: Settings, run_id: int, after: set[str]) -> None:
     assert again["changes"]["same"] == again["records"]  # compared with the corrections
     assert again["applied"]["booked"] == 0
     listed = _cli(settings, "replays", "list", "--json")
-    assert [run["run_id"] for run in listed] == [again["applied"]["run_id"], run_id]
+    assert [run["run_id"] for run in listed] == [again["applied"]["run_id"], run_id + 1, run_id]
+    assert [run["corrections"] for run in listed] == [0, 0, 4]
     shown = _cli(settings, "replays", "show", str(run_id), "--json")
     assert shown["run"]["corrections"] == 4 and len(shown["corrections"]) == 4
