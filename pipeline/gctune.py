@@ -12,6 +12,8 @@ the garbage. The API's CPU per CDR POST fell from about 1,700 µs to about 1,100
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
 GC_GENERATION0_THRESHOLD: Final = 1_000_000
@@ -22,3 +24,16 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_GENERATION0_THRESHOLD, 20, 20)
+
+
+@contextmanager
+def tuned_gc() -> Iterator[None]:
+    """`tune_gc` for the length of one long command run in-process (a replay), then the
+    collector as it was."""
+    threshold = gc.get_threshold()
+    tune_gc()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()

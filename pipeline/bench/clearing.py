@@ -86,6 +86,25 @@ def load_reference(database_url: str, data: ReferenceData) -> ReferenceSnapshot:
         return reference_store.load_snapshot(conn)
 
 
+def simulated_records(
+    config: ScenarioConfig, data: ReferenceData, timestamp_ms: int | None = None
+) -> list[SubmittedRecord]:
+    """The scenario's records as the worker consumes them, signed with the bench hub key."""
+    sign = HubSigner(KEYRING)
+    return [
+        SubmittedRecord(
+            TOPIC,
+            0,
+            offset,
+            timestamp_ms,
+            submission.key,
+            submission.value,
+            tuple(sign(TOPIC, submission.value)) if submission.signed else (),
+        )
+        for offset, submission in enumerate(iter_submissions(config, data))
+    ]
+
+
 def _cpu_s(step: Callable[[], object]) -> float:
     started = time.process_time()
     step()
@@ -141,19 +160,7 @@ def run(
     config = ScenarioConfig(cdrs=cdrs, seed=1)
     data = build_reference(config)
     refs = load_reference(database_url, data)
-    sign = HubSigner(KEYRING)
-    records = [
-        SubmittedRecord(
-            TOPIC,
-            0,
-            offset,
-            None,
-            submission.key,
-            submission.value,
-            tuple(sign(TOPIC, submission.value)) if submission.signed else (),
-        )
-        for offset, submission in enumerate(iter_submissions(config, data))
-    ]
+    records = simulated_records(config, data)
     # as `roamclear worker` runs: the start-up heap frozen, young objects collected rarely
     gc.collect()
     gc.freeze()

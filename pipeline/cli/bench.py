@@ -159,6 +159,52 @@ def clearing(
     console.print(table)
 
 
+@app.command("replay")
+def replay(
+    cdrs: int = typer.Option(20_000, "--cdrs", min=100, help="simulated records to archive"),
+    json_output: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Archived records replayed per second (as-booked, shadow), against the live path's
+    decode + decide CPU time over the same records (scratch database)."""
+    from rich.progress import Progress
+
+    from pipeline.bench import replay as bench
+    from pipeline.config import Settings
+    from pipeline.embedded import devstack
+
+    settings = devstack.resolve(Settings.from_env())
+    assert settings.database_url is not None
+    with Progress(console=console, transient=True, disable=json_output) as progress:
+        loading = progress.add_task(f"clearing {cdrs:,} records (not timed)", total=1)
+        replaying = progress.add_task("replaying", total=cdrs)
+
+        def step(stage: str, done: int) -> None:
+            if stage == "loaded":
+                progress.update(loading, completed=1)
+            else:
+                progress.advance(replaying, done)
+
+        result = bench.run(settings.database_url, cdrs, step)
+    figures = {
+        "cdrs": result.cdrs,
+        "per_s": round(result.per_s, 1),
+        "cpu_per_s": round(result.cpu_per_s, 1),
+        "live_decode_decide_per_s": round(result.live_per_s, 1),
+        "same": result.same,
+    }
+    if json_output:
+        typer.echo(json.dumps(figures))
+        return
+    table = Table(title=f"replay of {result.cdrs:,} archived records, as-booked, one process")
+    table.add_column("figure")
+    table.add_column("records/s", justify="right")
+    table.add_row("replay, wall time (PostgreSQL reads included)", f"{result.per_s:,.0f}")
+    table.add_row("replay, CPU time", f"{result.cpu_per_s:,.0f}")
+    table.add_row("live path decode + decide, CPU time", f"{result.live_per_s:,.0f}")
+    console.print(table)
+    console.print(f"{result.same:,} of {result.cdrs:,} records the same as booked")
+
+
 @app.command("pipeline")
 def pipeline_bench(
     cdrs: int = typer.Option(20_000, "--cdrs", min=100, help="simulated CDRs to clear"),

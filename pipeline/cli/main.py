@@ -22,6 +22,7 @@ from pipeline.cli import (
     reconcile,
     reference,
     rejected,
+    replay,
     schemas,
     sessions,
     settle,
@@ -75,6 +76,7 @@ migrate.register(app)
 status.register(app)
 rebuild.register(app)
 reconcile.register(app)
+replay.register(app)
 
 
 def main() -> None:

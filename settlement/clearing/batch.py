@@ -171,6 +171,19 @@ def decide_batch(
     return decisions
 
 
+def ledger_after(
+    held: Mapping[CdrKey, Booking], decisions: Sequence[Decision]
+) -> dict[CdrKey, Booking]:
+    """What the ledger holds for `held`'s keys and the decisions' own keys once their
+    bookings are made, as `decide_batch` saw it: a replay carries it from one batch to the
+    next instead of writing the bookings."""
+    books = _BatchLedger(held)
+    for decision in decisions:
+        if isinstance(decision.outcome, Booked):
+            books.record(decision.outcome)
+    return books.bookings
+
+
 def lost_bookings(decisions: Sequence[Decision], inserted: set[TransactionId]) -> list[int]:
     """Positions of the bookings PostgreSQL refused (their transaction id not `inserted`)."""
     return [

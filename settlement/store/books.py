@@ -62,15 +62,20 @@ def ingest_counts(conn: psycopg.Connection[Row]) -> dict[str, int]:
 # A booking the clearing path did not make: every CDR transaction came from exactly one
 # archived record whose outcome is LEDGERED with it, and the other way round; a rounding
 # transaction belongs to exactly one settlement batch; an adjustment to exactly one accepted
-# dispute (dispute_accept_by_adjustment, migration 0018). Rows inserted by hand (a forged
-# balanced transaction) break one of these, whatever triggers they got past.
+# dispute (dispute_accept_by_adjustment, migration 0018) or to an applied replay, as does
+# the CHARGE of a record a replay found would now book (replay_correction, 0020). Rows
+# inserted by hand (a forged balanced transaction) break one of these, whatever triggers
+# they got past.
 _UNEXPLAINED = {
     "transactions_without_ledgered_record": """
         SELECT count(*) AS n FROM ledger_transaction t
          WHERE t.kind IN ('CHARGE', 'REVERSAL') AND NOT EXISTS (
                SELECT 1 FROM cdr_outcome o
                 WHERE o.outcome = 'LEDGERED' AND o.transaction_id = t.transaction_id
-                  AND o.archive_id = t.archive_id)""",
+                  AND o.archive_id = t.archive_id)
+           AND NOT EXISTS (SELECT 1 FROM replay_correction c
+                            WHERE c.charge_id = t.transaction_id AND c.change = 'now_booked'
+                              AND c.archive_id = t.archive_id)""",
     "ledgered_records_without_transaction": """
         SELECT count(*) AS n FROM cdr_outcome o
          WHERE o.outcome = 'LEDGERED' AND NOT EXISTS (
@@ -83,7 +88,9 @@ _UNEXPLAINED = {
     "adjustment_without_dispute": """
         SELECT count(*) AS n FROM ledger_transaction t
          WHERE t.kind = 'ADJUSTMENT' AND NOT EXISTS (
-               SELECT 1 FROM dispute d WHERE d.adjustment_id = t.transaction_id)""",
+               SELECT 1 FROM dispute d WHERE d.adjustment_id = t.transaction_id)
+           AND NOT EXISTS (SELECT 1 FROM replay_correction c
+                            WHERE t.transaction_id IN (c.reversal_id, c.charge_id))""",
     "rounding_without_batch": """
         SELECT count(*) AS n FROM ledger_transaction t
          WHERE t.kind = 'ROUNDING' AND 1 <> (

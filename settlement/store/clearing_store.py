@@ -45,7 +45,7 @@ SELECT t.cdr_key, t.transaction_id, t.content_hash, t.kind, r.transaction_id AS 
   LEFT JOIN ledger_transaction r ON r.reverses = t.transaction_id
  WHERE t.cdr_key = ANY(%s)
 """
-_POSTINGS = """
+BOOKING_POSTINGS = """
 SELECT transaction_id, account, side, amount, currency FROM ledger_posting
  WHERE transaction_id = ANY(%s) ORDER BY posting_id
 """
@@ -217,9 +217,18 @@ async def bookings(
     if not rows:
         return {}
     ids = [row["transaction_id"] for row in rows]
-    postings: dict[UUID, list[Posting]] = {tid: [] for tid in ids}
-    for p in await (await conn.execute(_POSTINGS, (ids,))).fetchall():
-        postings[p["transaction_id"]].append(
+    postings = await (await conn.execute(BOOKING_POSTINGS, (ids,))).fetchall()
+    return stored_bookings(asked, rows, postings)
+
+
+def stored_bookings(
+    asked: dict[str, CdrKey], rows: list[Row], postings: list[Row]
+) -> dict[CdrKey, Booking]:
+    """`_BOOKINGS`-shaped rows and their `BOOKING_POSTINGS` rows as the decision reads them,
+    by the key asked for (`asked`: each key's text → the key)."""
+    by_transaction: dict[UUID, list[Posting]] = {row["transaction_id"]: [] for row in rows}
+    for p in postings:
+        by_transaction[p["transaction_id"]].append(
             Posting.model_construct(
                 account=p["account"],
                 side=Side(p["side"]),
@@ -228,7 +237,7 @@ async def bookings(
             )
         )
     return {
-        asked[row["cdr_key"]]: stored_booking(row, tuple(postings[row["transaction_id"]]))
+        asked[row["cdr_key"]]: stored_booking(row, tuple(by_transaction[row["transaction_id"]]))
         for row in rows
     }
 

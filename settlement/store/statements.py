@@ -393,7 +393,7 @@ class Verification:
 
 # Member transactions the clearing path and the closer cannot account for: a CDR transaction
 # without its archived record's LEDGERED outcome, a rounding transaction not the batch's, or
-# an adjustment no accepted dispute names.
+# an adjustment no accepted dispute names; unless an applied replay booked it (0020).
 # A balanced booking forged before the close is sealed in with the rest: this names it.
 _UNEXPLAINED_MEMBERS = """
 SELECT count(DISTINCT p.transaction_id) AS n
@@ -409,6 +409,9 @@ SELECT count(DISTINCT p.transaction_id) AS n
                            WHERE o.outcome = 'LEDGERED' AND o.transaction_id = t.transaction_id
                              AND o.archive_id = t.archive_id)
        END
+   -- an applied replay's corrections: its ADJUSTMENTs, and the CHARGE of a now_booked CDR
+   AND NOT EXISTS (SELECT 1 FROM replay_correction c
+                    WHERE t.transaction_id IN (c.reversal_id, c.charge_id))
 """
 
 

@@ -82,6 +82,9 @@ RULES: Final = {
     # dispute_guard: only with its history row; what was disputed never changes)
     "dispute": STATE_MACHINE,
     "dispute_transition": APPEND_ONLY,
+    # an applied replay run and what it booked (migration 0020)
+    "replay_run": APPEND_ONLY,
+    "replay_correction": APPEND_ONLY,
     "_yoyo_log": MIGRATIONS,
     "_yoyo_migration": MIGRATIONS,
     "_yoyo_version": MIGRATIONS,
@@ -218,7 +221,7 @@ def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) ->
         )
         conn.commit()
         # settlement_run: the closer's (test_invariants_db); tokens: the finance API's;
-        # dispute_transition: settlement/test_disputes_db
+        # dispute_transition: settlement/test_disputes_db; replay_*: replay/test_replay
         populated = [
             t
             for t, rule in RULES.items()
@@ -229,6 +232,8 @@ def test_the_books_refuse_changes_to_rows_they_hold(fresh_settings: Settings) ->
                 "finance_api_token",
                 "finance_api_token_revocation",
                 "dispute_transition",
+                "replay_run",
+                "replay_correction",
             }
         ]
         for table in populated:

@@ -170,3 +170,9 @@ REVOKE ALL ON FUNCTION dispute_accept_by_adjustment(bigint, numeric, text, text,
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION dispute_accept_by_adjustment(bigint, numeric, text, text, timestamptz)
     TO roamclear_operator, roamclear_api;
+
+-- Replays (0020): `roamclear replay --apply` books corrections as the clearing writer does (the
+-- worker's role: it alone inserts CDR bookings) and records its run and what it booked.
+GRANT SELECT, INSERT ON replay_run, replay_correction TO roamclear_worker;
+GRANT USAGE ON SEQUENCE replay_run_run_id_seq, replay_correction_correction_id_seq
+    TO roamclear_worker;
