@@ -11,7 +11,7 @@ Layout: settlement.statements.csv_export.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Final, TextIO
 
 import psycopg
@@ -20,6 +20,7 @@ from psycopg.rows import tuple_row
 from schemas.hub.agreement import SettlementPeriod
 from schemas.hub.batch import BatchState
 from schemas.hub.ledger import TransactionKind
+from settlement.disputes import StatementMark, marks_text
 from settlement.statements.build import (
     NEGATIVE_KIND,
     SELF_BILLING_CPO,
@@ -127,8 +128,13 @@ COPY (SELECT 'line', NULL, NULL, posting_id, cdr_key, kind, role,
        {_TS.format("session_start")}, {_TS.format("session_end")}, location_id, energy_kwh,
        sign * amount_excl_vat, sign * amount_incl_vat, sign * fee,
        CASE role WHEN 'ROUNDING' THEN 0 ELSE expected - net END, side, amount, net,
-       CASE WHEN late THEN 'true' ELSE 'false' END, transaction_id
-  FROM statement_figures ORDER BY posting_id) TO STDOUT (FORMAT csv)
+       CASE WHEN late THEN 'true' ELSE 'false' END, transaction_id, coalesce(m.text, '')
+  FROM statement_figures LEFT JOIN pg_temp.statement_line_marks m USING (transaction_id)
+ ORDER BY posting_id) TO STDOUT (FORMAT csv)
+"""
+# a line is disputed when a mark names its transaction (settlement.disputes.disputed_lines)
+_DISPUTED: Final = """
+SELECT count(*) AS n FROM statement_figures JOIN pg_temp.statement_line_marks USING (transaction_id)
 """
 
 
@@ -200,8 +206,35 @@ def _materialise(conn: psycopg.Connection[Row], batch_id: int) -> None:
     conn.execute("CREATE TEMP TABLE statement_figures ON COMMIT DROP AS " + _FIGURES, (batch_id,))
 
 
-def export_csv(conn: psycopg.Connection[Row], batch_id: int, out: TextIO) -> int:
-    """Write the statement of a closed batch as CSV; returns the number of line rows.
+def _marks(
+    conn: psycopg.Connection[Row], header: StatementHeader, marks: Sequence[StatementMark]
+) -> int:
+    """The marks' texts by transaction in a temporary table the lines' COPY joins; returns
+    how many lines they mark."""
+    conn.execute("DROP TABLE IF EXISTS pg_temp.statement_line_marks")
+    conn.execute(
+        "CREATE TEMP TABLE statement_line_marks (transaction_id uuid PRIMARY KEY, text text)"
+        " ON COMMIT DROP"
+    )
+    texts = marks_text(marks, header.period_kind, header.settlement_tz)
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO pg_temp.statement_line_marks VALUES (%s, %s)", list(texts.items())
+        )
+    row = conn.execute(_DISPUTED).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+def export_csv(
+    conn: psycopg.Connection[Row],
+    batch_id: int,
+    out: TextIO,
+    marks: Sequence[StatementMark] = (),
+) -> int:
+    """Write the statement of a closed batch as CSV, its lines marked with the disputes in
+    `marks` (settlement.store.disputes.statement_marks, those the reader may see); returns
+    the number of line rows.
 
     The batch's lines are materialised once in a temporary table (dropped at commit), then
     read three times: totals, VAT, and the lines streamed by COPY.
@@ -210,17 +243,17 @@ def export_csv(conn: psycopg.Connection[Row], batch_id: int, out: TextIO) -> int
         _materialise(conn, batch_id)
         totals, roles = _totals(conn)
         batch = _batch_row(conn, batch_id)
+        header = _header(batch, roles)
+        disputed = _marks(conn, header, marks)
         # the totals rows are the stored figures, as in the JSON (equal once it verifies)
-        write_csv_head(
-            _header(batch, roles), stored_over(totals, stored_totals(batch)), _vat(conn), out
-        )
+        write_csv_head(header, stored_over(totals, stored_totals(batch)), _vat(conn), out, disputed)
         lines = 0
         with conn.cursor().copy(_LINES_COPY) as copy:
             for chunk in copy:
                 text = bytes(chunk).decode()
                 out.write(text)
                 lines += text.count("\n")
-        conn.execute("DROP TABLE pg_temp.statement_figures")
+        conn.execute("DROP TABLE pg_temp.statement_figures, pg_temp.statement_line_marks")
     assert lines == totals.postings, (lines, totals.postings)
     return lines
 
