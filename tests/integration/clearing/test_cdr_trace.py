@@ -32,6 +32,7 @@ from settlement.disputes import HUB, Action
 from settlement.store import disputes, ocpi_tokens
 from settlement.store.closing import close_once
 from settlement.store.db import connect, connect_async
+from settlement.store.statements import load_statement
 from settlement.store.trace import TraceNotFound, read_trace
 from tests.integration.clearing.helpers import (
     cdr_dict,
@@ -161,6 +162,28 @@ def _traces(settings: Settings) -> dict[str, CdrTrace]:
     return traces
 
 
+def _check_credit_on_its_statement(settings: Settings, trace: CdrTrace) -> None:
+    """The charge and its credit (as clearing books them: the REVERSAL's amounts negative)
+    on DE*EMP's closed statement: they cancel in the gross, the fees and the VAT."""
+    (statement_id,) = {
+        p.statement.statement_id
+        for t in trace.transactions
+        for p in t.postings
+        if p.statement is not None and p.account == "partner:DE*EMP"
+    }
+    with connect(role_url(settings, DbRole.READER)) as conn:
+        statement = load_statement(conn, statement_id)
+    ours = [line for line in statement.lines if line.cdr_key.startswith(CDR_0)]
+    assert sorted((line.kind.value, line.fee_paid) for line in ours) == [
+        ("CHARGE", 0),
+        ("REVERSAL", 0),
+    ]
+    assert sum(line.amount_incl_vat for line in ours) == 0
+    assert sum(p.incl_vat for line in ours for p in line.vat_breakdown) == 0
+    others = [line for line in statement.lines if not line.cdr_key.startswith(CDR_0)]
+    assert statement.totals.payable_as_emsp == sum(line.amount_incl_vat for line in others)
+
+
 def _dispute_cdr_1(settings: Settings) -> tuple[int, int]:
     """BE*EVB, CDR_1's eMSP, disputes it and the hub accepts by an adjustment; its CPO's own
     dispute stays open."""
@@ -254,6 +277,7 @@ def test_trace_tells_each_cdr_story_in_the_cli_and_over_the_api(fresh_settings: 
         dispute_ids = _dispute_cdr_1(settings)
         traces = _traces(settings)
         _check_disputes(traces[CDR_1], url, tokens, dispute_ids)
+        _check_credit_on_its_statement(settings, traces[CDR_0])
         _check_charge_and_credit(traces[CDR_0], settings)
         _check_pricing(traces[CDR_0], settings)
         expected = json.loads(json.dumps(traces[CDR_0].as_json()))

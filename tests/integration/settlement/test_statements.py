@@ -12,13 +12,13 @@ import pytest
 
 from schemas.hub.ledger import Side, TransactionKind
 from settlement.batches.model import ClosePolicy
-from settlement.statements.build import role_of, sign_of, statement_json, totals_json
+from settlement.statements.build import role_of, statement_json, totals_json
 from settlement.statements.model import LineRole
 from settlement.statements.pdf import render_pdf
 from settlement.store.closing import close_once
 from settlement.store.db import connect
 from settlement.store.statements import list_statements, load_statement
-from settlement.store.statements_csv import export_csv, role_sql, sign_sql, statement_totals
+from settlement.store.statements_csv import export_csv, role_sql, statement_totals
 from tests.integration.settlement.factories import SEAL_KEY, TEST_KEYS, at, book
 
 pytestmark = pytest.mark.integration
@@ -144,14 +144,12 @@ def test_the_csv_role_and_sign_are_the_python_ones_on_every_case(settle_db: str)
         for side in Side
     ]
     partner, cpo_, emsp_, kind_, side_ = (f"%({name})s::text" for name in _ROLE_PARAMS)
-    query = (
-        f"SELECT {role_sql(partner, cpo_, emsp_, kind_, side_)} AS role, {sign_sql(kind_)} AS sign"
-    )
+    query = f"SELECT {role_sql(partner, cpo_, emsp_, kind_, side_)} AS role"
     with connect(settle_db) as conn:
         for cpo, emsp, kind, side in cases:
             params = {"partner": "A", "cpo": cpo, "emsp": emsp, "kind": kind, "side": side}
             row = conn.execute(query, params).fetchone()
             assert row is not None
-            expected = (role_of("A", cpo, emsp, kind, side).value, sign_of(kind))
-            assert (row["role"], row["sign"]) == expected, (cpo, emsp, kind, side)
+            expected = role_of("A", cpo, emsp, kind, side).value
+            assert row["role"] == expected, (cpo, emsp, kind, side)
     assert {role_of("A", *case) for case in cases} == set(LineRole)

@@ -64,7 +64,7 @@ def line(
         side,
         Decimal(amount),
         late,
-        vat_parts(None, incl, incl, sign),
+        vat_parts(None, incl, incl),
     )
 
 
@@ -111,10 +111,11 @@ def test_role_of_self_billing_uses_the_side() -> None:
 
 
 def test_vat_breakdown_is_read_or_falls_back() -> None:
-    raw = [{"vat": "21.0", "excl_vat": "8.2645", "incl_vat": "10.0000"}]
-    assert vat_parts(raw, Decimal(0), Decimal(0), -1)[0].incl_vat == Decimal("-10.0000")
-    assert vat_parts({"bad": 1}, Decimal(1), Decimal(2), 1)[0].vat is None
-    assert vat_parts([{"vat": "9"}], Decimal(1), Decimal(2), 1)[0].incl_vat == Decimal(2)
+    # a reversal's breakdown is stored negated, as clearing books it: read as booked
+    raw = [{"vat": "21.0", "excl_vat": "-8.2645", "incl_vat": "-10.0000"}]
+    assert vat_parts(raw, Decimal(0), Decimal(0))[0].incl_vat == Decimal("-10.0000")
+    assert vat_parts({"bad": 1}, Decimal(1), Decimal(2))[0].vat is None
+    assert vat_parts([{"vat": "9"}], Decimal(1), Decimal(2))[0].incl_vat == Decimal(2)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +132,7 @@ def test_vat_breakdown_is_read_or_falls_back() -> None:
 )
 def test_a_malformed_breakdown_counts_whole_under_rate_unknown(raw: object) -> None:
     # all or nothing: no well-formed item of it is kept, the line's own amounts stand
-    parts = vat_parts(raw, Decimal("-3.3058"), Decimal("-4.0000"), -1)
+    parts = vat_parts(raw, Decimal("-3.3058"), Decimal("-4.0000"))
     assert [(p.vat, p.excl_vat, p.incl_vat) for p in parts] == [
         (None, Decimal("-3.3058"), Decimal("-4.0000"))
     ]
