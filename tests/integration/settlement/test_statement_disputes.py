@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pypdf
@@ -106,3 +107,36 @@ def test_disputes_are_marked_on_every_form_and_the_seal_holds(
     assert "VAT 21 %" in first and "unknown" not in first
     for batch in (may, june):
         assert json.loads(_cli(env, "statements", "verify", batch, "--json"))["matches"]
+
+
+def test_an_adjustment_is_split_over_its_originals_rates_exactly(settle_db: str) -> None:
+    """dispute_adjustment_vat: in proportion to what the original charged at each rate, the
+    last rate taking what rounding leaves; an untaxed line (no rate, no rest) keeps no rate;
+    nothing to split by gives no breakdown."""
+    two_rates = [
+        {"vat": "21", "excl_vat": "8.2645", "incl_vat": "10.0000"},
+        {"vat": "9", "excl_vat": "4.5872", "incl_vat": "5.0000"},
+        {"vat": None, "excl_vat": "1.0000", "incl_vat": "1.0000"},
+    ]
+    with connect(settle_db) as conn:
+
+        def split(original: object, incl: str, excl: str) -> object:
+            row = conn.execute(
+                "SELECT dispute_adjustment_vat(%s::jsonb, %s, %s) AS v",
+                (json.dumps(original), incl, excl),
+            ).fetchone()
+            assert row is not None
+            return row["v"]
+
+        parts = split(two_rates, "-1.0000", "-0.9000")
+        assert isinstance(parts, list)
+        assert [p["vat"] for p in parts] == ["21", "9", None]
+        assert sum(Decimal(p["incl_vat"]) for p in parts) == Decimal("-1.0000")
+        assert sum(Decimal(p["excl_vat"]) for p in parts) == Decimal("-0.9000")
+        assert Decimal(parts[0]["incl_vat"]) == Decimal("-0.6250")  # 10 of 16
+        assert split(PRICED_WITH_A_REST, "-4", "-3.3058") == [
+            {"vat": "21", "excl_vat": "-3.3058", "incl_vat": "-4.0000"}
+        ]
+        assert split(None, "1", "1") is None
+        assert split([{"vat": "21", "excl_vat": "0", "incl_vat": "0"}], "1", "1") is None
+        assert split([{"vat": "21", "incl_vat": "x"}], "1", "1") is None
