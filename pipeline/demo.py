@@ -29,6 +29,7 @@ from pipeline.cli.simulate import answers_table
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.delivery.watch import wait_for_deliveries
+from pipeline.demo_ops import step_ops
 from pipeline.embedded import devstack
 from pipeline.hubkeys import hub_signer, load_seal_keys
 from pipeline.kafka.admin import create_topics
@@ -454,3 +455,5 @@ def run(settings: Settings, keep: bool, console: Console, cdrs: int = DEMO_CDRS)
         step_clear(live, cdrs, console)
         console.rule("4. close settlement batches and write the statements")
         step_settle(live, console, Path("out"))
+        console.rule("5. ops: trace a CDR, settle a dispute by a hub adjustment")
+        step_ops(live, console)

@@ -7,7 +7,10 @@ outcome; what was refused at the OCPI door before reaching the topic; how the ch
 priced (tariff version, location and time zone, agreement version and rounding, the
 per-period breakdown, declared vs computed totals); every transaction linked to it (the
 charge, its reversal) with its postings and the settled batch and statement line each
-posting landed in; and its deliveries to the eMSP. Its JSON is stable machine output: money
+posting landed in; its deliveries to the eMSP; and its disputes, each with its history
+(who moved it, when, why) and, when a hub adjustment settled it, that ADJUSTMENT transaction
+with its postings and statement lines (a credit that settled one is among the transactions,
+named by the dispute's `credit_cdr_key`). Its JSON is stable machine output: money
 and volumes are decimal strings, times ISO 8601, closed sets their names.
 
     >>> TRACE_JSON_VERSION
@@ -26,11 +29,13 @@ from enum import Enum
 from typing import Any, Final
 
 from settlement.clearing.trace import VatLine
+from settlement.disputes import Dispute
 from settlement.rating import RatedCdr
 from settlement.rating.report import rated_cdr_json
 
 TRACE_JSON_VERSION: Final = 1
-"""Bumped when a field of the JSON changes meaning or goes away (new fields do not)."""
+"""Bumped when a field of the JSON changes meaning or goes away (new fields do not:
+`disputes` came in version 1)."""
 
 
 def plain(value: Any) -> Any:
@@ -232,7 +237,7 @@ class PostingTrace:
 @dataclass(frozen=True, slots=True)
 class TransactionTrace:
     transaction_id: str
-    kind: str  # CHARGE or REVERSAL
+    kind: str  # CHARGE, REVERSAL, or ADJUSTMENT (a dispute's, keyed DISPUTE*<id>)
     cdr_key: str
     reverses: str | None
     reversed_by: str | None
@@ -290,8 +295,20 @@ class DeliveryTrace:
 
 
 @dataclass(frozen=True, slots=True)
+class DisputeTrace:
+    """One dispute of the CDR, as `roamclear disputes show` gives it (state, history), with
+    the ADJUSTMENT transaction that settled it when a hub adjustment did."""
+
+    dispute: Dispute
+    adjustment: TransactionTrace | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.dispute.json(), "adjustment": plain(self.adjustment)}
+
+
+@dataclass(frozen=True, slots=True)
 class CdrTrace:
-    """One CDR's whole story (see the module docstring). Disputes are not part of it yet."""
+    """One CDR's whole story (see the module docstring)."""
 
     cdr_key: str
     cpo: str  # the key's party: a CDR's key names its CPO
@@ -302,6 +319,7 @@ class CdrTrace:
     transactions: tuple[TransactionTrace, ...]  # charge, then reversal
     deliveries: tuple[DeliveryTrace, ...]
     hidden_records: int = 0  # records of other submitters left out of a partner's view
+    disputes: tuple[DisputeTrace, ...] = ()  # oldest first
 
     def parties(self) -> frozenset[str]:
         """Who may read it besides finance: the CDR's CPO and eMSP."""
@@ -309,11 +327,16 @@ class CdrTrace:
 
     def seen_by(self, partner: str) -> CdrTrace:
         """The trace as one of its parties sees it: records another partner submitted (a
-        third party naming this key, refused) are counted, not shown."""
+        third party naming this key, refused) are counted, not shown; disputes are those it
+        opened, the disputes API's rule (another's is not even counted: it does not exist
+        for this partner)."""
         assert partner in self.parties(), f"{partner} is not a party to {self.cdr_key}"
         parties = self.parties()
         kept = tuple(r for r in self.records if _submitted_by_party(r, parties))
-        return replace(self, records=kept, hidden_records=len(self.records) - len(kept))
+        own = tuple(d for d in self.disputes if d.dispute.opened_by == partner)
+        return replace(
+            self, records=kept, hidden_records=len(self.records) - len(kept), disputes=own
+        )
 
     def as_json(self) -> dict[str, Any]:
         body = {f.name: plain(getattr(self, f.name)) for f in fields(self)}

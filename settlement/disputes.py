@@ -20,13 +20,17 @@ Every state after `open` is final. The eMSP DE*EMP disputes CDR NL*TNM*CDR1 (20.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
+from schemas.hub.agreement import SettlementPeriod
 from schemas.hub.party import PartyRef
+from settlement.batches.periods import period_of
 
 NOTE_CHARS_MAX: Final = 2000
 """A note (an opening's or a decision's) is at most this long (the table's CHECK too)."""
@@ -321,19 +325,63 @@ class StatementMark:
         }
 
 
+def marks_by_transaction(
+    marks: Iterable[StatementMark],
+) -> dict[str, tuple[StatementMark, ...]]:
+    """The one rule of every statement format: a line is disputed when a mark names its
+    transaction (its CDR's charge or reversal, or the adjustment that settled a dispute)."""
+    found: dict[str, list[StatementMark]] = {}
+    for mark in marks:
+        found.setdefault(mark.transaction_id, []).append(mark)
+    return {transaction_id: tuple(own) for transaction_id, own in found.items()}
+
+
+def disputed_lines(transaction_ids: Iterable[str], marks: Iterable[StatementMark]) -> int:
+    """How many of a statement's lines (one transaction id per line) are disputed."""
+    marked = marks_by_transaction(marks)
+    return sum(1 for transaction_id in transaction_ids if transaction_id in marked)
+
+
+def mark_text(mark: StatementMark, period_kind: SettlementPeriod, time_zone: str) -> str:
+    """A mark as the CSV, the PDF and `statements show` print it; an adjustment's names its
+    dispute, the CDR it adjusts and that CDR's period (in the statement's grid):
+
+        dispute 7 accepted (DE*EMP, AMOUNT_INCORRECT): adjusts NL*TNM*CDR1 of period
+        2025-05-01..2025-06-01
+    """
+    text = f"dispute {mark.dispute_id} {mark.state.value} ({mark.opened_by}, {mark.reason.value})"
+    if mark.adjusts is None:
+        return text
+    text += f": adjusts {mark.adjusts}"
+    if mark.original_value_time is None:
+        return text
+    period = period_of(datetime.fromisoformat(mark.original_value_time), period_kind, time_zone)
+    local = ZoneInfo(time_zone)
+    start, end = period.start.astimezone(local), period.end.astimezone(local)
+    return f"{text} of period {start:%Y-%m-%d}..{end:%Y-%m-%d}"
+
+
+def marks_text(
+    marks: Iterable[StatementMark], period_kind: SettlementPeriod, time_zone: str
+) -> dict[str, str]:
+    """Each disputed line's marks as one text, by transaction id."""
+    return {
+        transaction_id: "; ".join(mark_text(m, period_kind, time_zone) for m in own)
+        for transaction_id, own in marks_by_transaction(marks).items()
+    }
+
+
 def mark_statement(body: dict[str, Any], marks: tuple[StatementMark, ...]) -> dict[str, Any]:
     """A statement's JSON with its disputes: each line's `disputes` and the count of disputed
     lines in `totals.disputed_lines`. The marks are today's, not part of what was closed and
     sealed (the checksum covers ledger figures only), so a dispute opened after the close
     shows on the statement without changing it."""
-    by_transaction: dict[str, list[dict[str, Any]]] = {}
-    for mark in marks:
-        by_transaction.setdefault(mark.transaction_id, []).append(mark.json())
+    by_transaction = marks_by_transaction(marks)
     lines = [
-        {**line, "disputes": by_transaction.get(line["transaction_id"], [])}
+        {**line, "disputes": [m.json() for m in by_transaction.get(line["transaction_id"], ())]}
         for line in body.get("lines", [])
     ]
-    disputed = sum(1 for line in lines if line["disputes"])
+    disputed = disputed_lines((line["transaction_id"] for line in lines), marks)
     marked = {**body, "totals": {**body["totals"], "disputed_lines": disputed}}
     if "lines" in body:
         marked["lines"] = lines

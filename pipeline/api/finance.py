@@ -37,7 +37,7 @@ from pipeline.api.errors import invalid
 from pipeline.api.tokens import Principal, principal_of
 from schemas.hub.party import PartyRef
 from settlement.batches.seal import SealKeys, SealStatus
-from settlement.disputes import mark_statement
+from settlement.disputes import StatementMark, mark_statement
 from settlement.statements.build import statement_json
 from settlement.statements.pdf import render_pdf
 from settlement.store.db import Row
@@ -177,7 +177,7 @@ def statement_csv(statement_id: int, conn: Conn, who: Who, keys: Keys) -> Respon
     _readable(conn, who, statement_id)
     verified = _document(conn, keys, statement_id)
     buffer = io.StringIO()
-    export_csv(conn, statement_id, buffer)
+    export_csv(conn, statement_id, buffer, _marks(conn, who, statement_id))
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -188,13 +188,21 @@ def statement_csv(statement_id: int, conn: Conn, who: Who, keys: Keys) -> Respon
     )
 
 
+def _marks(
+    conn: psycopg.Connection[Row], who: Principal, statement_id: int
+) -> tuple[StatementMark, ...]:
+    """The disputes on a statement's lines as of now, outside the seal, in every format: a
+    partner sees the ones it opened (the disputes API's rule)."""
+    return tuple(m for m in statement_marks(conn, statement_id) if who.may_read(m.opened_by))
+
+
 @router.get(
     "/statements/{statement_id}.pdf", summary="One statement as PDF", response_class=Response
 )
 def statement_pdf(statement_id: int, conn: Conn, who: Who, keys: Keys) -> Response:
     _readable(conn, who, statement_id)
     verified = _document(conn, keys, statement_id)
-    data = render_pdf(load_statement(conn, statement_id))
+    data = render_pdf(load_statement(conn, statement_id), _marks(conn, who, statement_id))
     return Response(
         data,
         media_type="application/pdf",
@@ -214,8 +222,7 @@ def statement(
 ) -> dict[str, Any]:
     _readable(conn, who, statement_id)
     result = verify(conn, statement_id, keys)
-    # disputes on its lines as of now (a partner sees the ones it opened), outside the seal
-    marks = tuple(m for m in statement_marks(conn, statement_id) if who.may_read(m.opened_by))
+    marks = _marks(conn, who, statement_id)
     body = mark_statement(statement_json(load_statement(conn, statement_id)), marks)
     body["verification"] = result.json()
     if not result.matches:

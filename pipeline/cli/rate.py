@@ -3,6 +3,8 @@
     roamclear rate --cdr cdr.json                       # the CDR's embedded tariff
     roamclear rate --cdr cdr.json --tariff t.json --timezone Europe/Berlin --json
     roamclear rate --cdr cdr.json --explain             # a table of periods and components
+    roamclear rate --cdr fragment.json --tariff t.json --lenient   # a CDR without identity or
+                                                        # location details: says what it filled
 
 Exit codes: 0 priced; 2 the CDR cannot be priced (``reason_code: message`` on stderr) or an
 input file is schema-invalid (every violation on stderr). Never a silent zero.
@@ -19,11 +21,14 @@ import typer
 from rich.table import Table
 
 from pipeline.cli.console import console, error_console
+from schemas.base import loads_exact
 from schemas.hub.party import PartyRef
-from schemas.ocpi.v211 import parse_cdr_any, parse_tariff_any
+from schemas.ocpi.cdr import Cdr
+from schemas.ocpi.v211 import detect_cdr_version, parse_cdr_any, parse_tariff_any
 from schemas.validation import SchemaInvalid
 from settlement.money import to_decimal
 from settlement.rating import RatedCdr, RatingError, rate_cdr
+from settlement.rating.fragment import complete_for_pricing
 from settlement.rating.report import rated_cdr_json
 from settlement.rating.results import TOTAL_FIELDS
 
@@ -53,6 +58,23 @@ def _schema_invalid(path: Path, error: SchemaInvalid) -> typer.Exit:
     for violation in error.violations:
         _stderr.print(f"  {violation}")
     return typer.Exit(EXIT_UNPRICEABLE)
+
+
+def _lenient_cdr(path: Path) -> tuple[Cdr, tuple[str, ...]]:
+    """A 2.2.1 CDR fragment completed for pricing, and the fields filled."""
+    try:
+        data = loads_exact(_read(path))
+    except ValueError as error:
+        _stderr.print(f"schema_invalid: {path}: not JSON ({error})")
+        raise typer.Exit(EXIT_UNPRICEABLE) from error
+    if not isinstance(data, dict) or detect_cdr_version(data) != "2.2.1":
+        _stderr.print(f"lenient_refused: {path}: --lenient completes an OCPI 2.2.1 CDR object")
+        raise typer.Exit(EXIT_UNPRICEABLE)
+    completed = complete_for_pricing(data)
+    try:
+        return parse_cdr_any(completed.cdr), completed.filled
+    except SchemaInvalid as error:
+        raise _schema_invalid(path, error) from error
 
 
 def explain_table(rated: RatedCdr) -> Table:
@@ -95,13 +117,22 @@ def rate(
     explain: bool = typer.Option(False, "--explain", help="table of periods and components"),
     tolerance: str = typer.Option("0.01", "--tolerance", help="accepted delta per total"),
     owner: str | None = typer.Option(None, "--owner", help="CPO of 2.1.1 input, e.g. NL*TNM"),
+    lenient: bool = typer.Option(
+        False,
+        "--lenient",
+        help="fill what pricing does not need (identity, location details) and list it",
+    ),
 ) -> None:
     """Price a CDR with the OCPI 2.2.1 tariff semantics and compare with its declared totals."""
     party = _owner(owner)
-    try:
-        parsed_cdr = parse_cdr_any(_read(cdr), owner=party)
-    except SchemaInvalid as error:
-        raise _schema_invalid(cdr, error) from error
+    filled: tuple[str, ...] = ()
+    if lenient:
+        parsed_cdr, filled = _lenient_cdr(cdr)
+    else:
+        try:
+            parsed_cdr = parse_cdr_any(_read(cdr), owner=party)
+        except SchemaInvalid as error:
+            raise _schema_invalid(cdr, error) from error
     parsed_tariff = None
     if tariff is not None:
         try:
@@ -116,6 +147,14 @@ def rate(
         _stderr.print(f"{error.reason_code}: {error.message}")
         raise typer.Exit(EXIT_UNPRICEABLE) from error
     document: dict[str, Any] = rated_cdr_json(rated)
+    if lenient:
+        document["filled"] = list(filled)
+        if not json_output:
+            _stderr.print(
+                "filled for pricing (placeholders, not the partner's): "
+                + (", ".join(filled) or "nothing"),
+                highlight=False,
+            )
     if json_output:
         typer.echo(json.dumps(document, indent=2))
         return

@@ -8,7 +8,10 @@
     roamclear statements token list [--json]         ids, scopes, dates; never a token
     roamclear statements token revoke ID [--reason R]
 
-``list --json`` gives objects with ``id``, ``partner``, ``currency``, ``period_start``,
+Disputes are marked as of now, outside the sealed figures, in every form (``show``, its
+``--json``, and the CSV, JSON and PDF exports): the disputed lines, each dispute on them, and
+the count in ``disputed_lines``; an adjustment's mark names the CDR it adjusts and its
+period. ``list --json`` gives objects with ``id``, ``partner``, ``currency``, ``period_start``,
 ``period_end``, ``net_amount`` (signed decimal string, positive when the hub pays the
 partner), ``postings`` and ``seal_status`` (the stored row's seal, checked without reading
 the ledger). ``show`` prints the stored figures and verifies them against the ledger, in red
@@ -48,11 +51,13 @@ from pipeline.hubkeys import load_seal_keys
 from schemas.hub.party import PartyRef
 from settlement.batches.periods import utc_unless_offset
 from settlement.batches.seal import SealKeys, SealStatus
+from settlement.disputes import StatementMark, mark_statement, marks_text
 from settlement.keys import HubKeyInvalid
 from settlement.statements.build import statement_json
 from settlement.statements.model import Statement
 from settlement.statements.pdf import render_pdf
 from settlement.store.db import connect
+from settlement.store.disputes import statement_marks
 from settlement.store.statements import (
     StatementNotFound,
     Verification,
@@ -207,13 +212,30 @@ def list_command(
 _FAILING = (SealStatus.INVALID, SealStatus.UNKNOWN_KEY)
 
 
-def _load(statement_id: int) -> tuple[Statement, Verification]:
+def _load(statement_id: int) -> tuple[Statement, Verification, tuple[StatementMark, ...]]:
     url, keys = _servers()
     with connect(url) as conn:
         try:
-            return load_statement(conn, statement_id), verify(conn, statement_id, keys)
+            statement = load_statement(conn, statement_id)
+            return statement, verify(conn, statement_id, keys), statement_marks(conn, statement_id)
         except StatementNotFound as exc:
             raise fail(str(exc), 2) from exc
+
+
+def _disputed_table(statement: Statement, marks: tuple[StatementMark, ...]) -> Table | None:
+    """The disputed lines, each with its disputes (None: no line is disputed)."""
+    header = statement.header
+    texts = marks_text(marks, header.period_kind, header.settlement_tz)
+    disputed = [line for line in statement.lines if line.transaction_id in texts]
+    if not disputed:
+        return None
+    table = Table("posting", "CDR", "kind", "net", "disputes", title="disputed lines (as of now)")
+    for line in disputed:
+        table.add_row(
+            str(line.posting_id), line.cdr_key, line.kind.value, str(line.net),
+            texts[line.transaction_id],
+        )  # fmt: skip
+    return table
 
 
 @app.command("show")
@@ -223,15 +245,15 @@ def show(
 ) -> None:
     """Header, stored totals and VAT of one statement, verified against the ledger and its
     seal (``--json``: with every line and a ``verification`` object)."""
-    statement, result = _load(statement_id)
+    statement, result, marks = _load(statement_id)
     if json_output:
-        body = statement_json(statement)
+        body = mark_statement(statement_json(statement), marks)
         body["verification"] = result.json()
         print_json(body)
         if not result.matches:
             error_console.print(_verdict(result), highlight=False)
         return
-    body = statement_json(statement, lines=False)
+    body = mark_statement(statement_json(statement), marks)
     head = Table(show_header=False, title=f"statement {statement_id}")
     for name in (
         "partner",
@@ -259,6 +281,9 @@ def show(
         for row in body["vat_breakdown"]:
             vat.add_row(row["role"], str(row["vat"] or "unknown"), row["excl_vat"], row["incl_vat"])
         console.print(vat)
+    disputed = _disputed_table(statement, marks)
+    if disputed is not None:
+        console.print(disputed)
     _print_verification(result)
 
 
@@ -282,15 +307,16 @@ def export(
                 for difference in result.differences:
                     error_console.print(f"  {difference}", highlight=False)
                 raise fail("not exported: a statement that does not verify is not a document", 1)
+            marks = statement_marks(conn, statement_id)
             if export_format is ExportFormat.CSV:
                 buffer = io.StringIO()
-                export_csv(conn, statement_id, buffer)
+                export_csv(conn, statement_id, buffer, marks)
                 data = buffer.getvalue().encode()
             elif export_format is ExportFormat.JSON:
-                text = json.dumps(statement_json(load_statement(conn, statement_id)), indent=2)
-                data = (text + "\n").encode()
+                body = mark_statement(statement_json(load_statement(conn, statement_id)), marks)
+                data = (json.dumps(body, indent=2) + "\n").encode()
             else:
-                data = render_pdf(load_statement(conn, statement_id))
+                data = render_pdf(load_statement(conn, statement_id), marks)
         except StatementNotFound as exc:
             raise fail(str(exc), 2) from exc
     if output is None:

@@ -49,7 +49,8 @@ def trace(
 ) -> None:
     """Everything that made a CDR's figures: its archived records and outcomes, the tariff,
     location and agreement versions, the per-period price, declared vs computed totals, its
-    transactions and postings with their statements, credits, and deliveries to the eMSP."""
+    transactions and postings with their statements, credits, deliveries to the eMSP, and
+    disputes (history, and the adjustment that settled one)."""
     key = parse_key(cdr_key)
     settings = live_settings()
     url = role_url(settings, DbRole.READER)
@@ -79,6 +80,7 @@ def show(found: CdrTrace) -> None:
     for transaction in found.transactions:
         _transaction(transaction)
     _deliveries(found)
+    _disputes(found)
 
 
 def _records(found: CdrTrace) -> None:
@@ -209,6 +211,33 @@ def _deliveries(found: CdrTrace) -> None:
             _when(d.delivered_at),
         )
     console.print(table)
+
+
+def _disputes(found: CdrTrace) -> None:
+    if not found.disputes:
+        console.print("Disputes: none")
+        return
+    for traced in found.disputes:
+        d = traced.dispute
+        settled = (
+            f", settled by the credit CDR {d.credit_cdr_key}"
+            if d.credit_cdr_key
+            else f", settled by ADJUSTMENT {d.adjustment_id}"
+            if d.adjustment_id
+            else ""
+        )
+        console.print(
+            f"[bold]Dispute {d.dispute_id}[/] by {d.opened_by}: {d.reason.value}, claims "
+            f"{d.claimed_amount} {d.currency}; {d.state.value}{settled}",
+            highlight=False,
+        )
+        table = Table("#", "from → to", "by", "recorded by", "when", Column("why", overflow="fold"))
+        for t in d.history:
+            edge = f"{t.from_state.value if t.from_state else '-'} → {t.to_state.value}"
+            table.add_row(str(t.seq), edge, t.actor, t.recorded_by, _when(t.at), t.note)
+        console.print(table)
+        if traced.adjustment is not None:
+            _transaction(traced.adjustment)
 
 
 def register(root: typer.Typer) -> None:

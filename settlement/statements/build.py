@@ -28,16 +28,13 @@ from settlement.statements.model import (
     VatRow,
 )
 
-# the rules the CSV's SQL is rendered from too (settlement.store.statements_csv)
-NEGATIVE_KIND: Final = TransactionKind.REVERSAL
-"""A line of this kind shows its transaction's amounts negated; every other kind as booked."""
+# the rule the CSV's SQL is rendered from too (settlement.store.statements_csv). A line shows
+# its transaction's amounts as booked: the ledger row holds them signed as a statement reads
+# them (a REVERSAL's are its original's negated, settlement.clearing.entry.Amounts, and so is
+# its VAT breakdown; an ADJUSTMENT's are signed by the dispute it settles).
 SELF_BILLING_CPO: Final = (TransactionKind.CHARGE, Side.CREDIT)
 """Self-billing (partner both CPO and eMSP): the posting is the CPO side exactly when its
 kind is the CHARGE and its side the CREDIT, or neither (a REVERSAL's DEBIT)."""
-
-
-def sign_of(kind: TransactionKind) -> int:
-    return -1 if kind == NEGATIVE_KIND else 1
 
 
 def role_of(partner: str, cpo: str, emsp: str, kind: TransactionKind, side: Side) -> LineRole:
@@ -53,16 +50,17 @@ def role_of(partner: str, cpo: str, emsp: str, kind: TransactionKind, side: Side
     return LineRole.CPO if credits_cpo else LineRole.EMSP
 
 
-def vat_parts(raw: object, excl_vat: Decimal, incl_vat: Decimal, sign: int) -> tuple[VatPart, ...]:
-    """``rating->'vat_breakdown'`` as parts (signed like the line). Absent or malformed (not
-    a non-empty list, or any item without both amounts as finite decimals): one part with
-    unknown rate carrying the line's own amounts. All or nothing: the well-formed items of a
-    malformed breakdown would not say which rate the rest of the line's amount is at."""
-    parts = _breakdown(raw, sign)
+def vat_parts(raw: object, excl_vat: Decimal, incl_vat: Decimal) -> tuple[VatPart, ...]:
+    """``rating->'vat_breakdown'`` as parts (signed like the line: as booked). Absent or
+    malformed (not a non-empty list, or any item without both amounts as finite decimals):
+    one part with unknown rate carrying the line's own amounts. All or nothing: the
+    well-formed items of a malformed breakdown would not say which rate the rest of the
+    line's amount is at."""
+    parts = _breakdown(raw)
     return parts or (VatPart(None, excl_vat, incl_vat),)
 
 
-def _breakdown(raw: object, sign: int) -> tuple[VatPart, ...]:
+def _breakdown(raw: object) -> tuple[VatPart, ...]:
     """The parts of a well-formed breakdown; () when it is absent or malformed."""
     if not isinstance(raw, list):
         return ()
@@ -74,7 +72,7 @@ def _breakdown(raw: object, sign: int) -> tuple[VatPart, ...]:
         if excl is None or incl is None:
             return ()
         rate = item.get("vat")
-        parts.append(VatPart(None if rate is None else str(rate), excl * sign, incl * sign))
+        parts.append(VatPart(None if rate is None else str(rate), excl, incl))
     return tuple(parts)
 
 

@@ -5,6 +5,10 @@ The first column, ``record``, says what a row is: ``header`` (``name``, ``value`
 incl. VAT, ``amount_excl_vat``) and ``line`` (one posting, the line columns). The totals
 rows carry exactly the figures of the JSON form; the ``net`` column of the lines adds up to
 ``net_amount``. Times are UTC, ``2025-05-01T10:00:00.000000+00:00``.
+
+Disputes are marked as of the export, outside the sealed figures: a line's ``disputes``
+column names each dispute on it (settlement.disputes.mark_text; an adjustment's names the
+CDR it adjusts and that CDR's period), and the ``disputed_lines`` total counts those lines.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final, TextIO
 
+from settlement.disputes import StatementMark, disputed_lines, marks_text
 from settlement.statements.build import header_json, totals_json
 from settlement.statements.model import Statement, StatementHeader, StatementTotals, VatRow
 
@@ -36,6 +41,7 @@ LINE_COLUMNS: Final = (
     "net",
     "late",
     "transaction_id",
+    "disputes",
 )
 COLUMNS: Final = ("record", "name", "value", *LINE_COLUMNS)
 _PAD: Final = ("",) * len(LINE_COLUMNS)
@@ -46,9 +52,14 @@ def csv_time(moment: datetime) -> str:
 
 
 def write_csv_head(
-    header: StatementHeader, totals: StatementTotals, vat: Sequence[VatRow], out: TextIO
+    header: StatementHeader,
+    totals: StatementTotals,
+    vat: Sequence[VatRow],
+    out: TextIO,
+    disputed: int = 0,
 ) -> None:
-    """The column names, header, total and vat rows (the lines follow)."""
+    """The column names, header, total and vat rows (the lines follow); `disputed`: how many
+    lines are disputed."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for name, value in header_json(header).items():
@@ -56,6 +67,7 @@ def write_csv_head(
         writer.writerow(("header", name, text, *_PAD))
     for name, value in totals_json(totals).items():
         writer.writerow(("total", name, value, *_PAD))
+    writer.writerow(("total", "disputed_lines", disputed, *_PAD))
     excl_at = LINE_COLUMNS.index("amount_excl_vat")
     for row in vat:
         pad = list(_PAD)
@@ -65,9 +77,13 @@ def write_csv_head(
         )
 
 
-def write_csv(statement: Statement, out: TextIO) -> int:
-    """Write the whole statement from memory; returns the number of line rows."""
-    write_csv_head(statement.header, statement.totals, statement.vat, out)
+def write_csv(statement: Statement, out: TextIO, marks: Sequence[StatementMark] = ()) -> int:
+    """Write the whole statement from memory, its lines marked with `marks`; returns the
+    number of line rows."""
+    header = statement.header
+    disputed = disputed_lines((line.transaction_id for line in statement.lines), marks)
+    write_csv_head(header, statement.totals, statement.vat, out, disputed)
+    texts = marks_text(marks, header.period_kind, header.settlement_tz)
     csv.writer(out, lineterminator="\n").writerows(
         (
             "line",
@@ -91,6 +107,7 @@ def write_csv(statement: Statement, out: TextIO) -> int:
             line.net,
             "true" if line.late else "false",
             line.transaction_id,
+            texts.get(line.transaction_id, ""),
         )
         for line in statement.lines
     )

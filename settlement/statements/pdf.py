@@ -5,33 +5,42 @@ totals with the direction of payment and the VAT breakdown; the lines follow as 
 as many pages as needed, the column titles repeated on each, ``Page n/N`` in every footer.
 Statements longer than ``PDF_LINES_MAX`` lines list the first ones and say where the rest is
 (the CSV export carries every line). Fonts are the PDF core fonts (Latin-1 text).
+
+Disputes are marked as of rendering, outside the sealed figures: the ``Dispute`` column
+gives the ids of the disputes on a line, page 1 counts the disputed lines and lists each
+dispute (settlement.disputes.mark_text: an adjustment's names the CDR it adjusts and that
+CDR's period).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
 from fpdf import FPDF
 
+from settlement.disputes import StatementMark, disputed_lines, mark_text, marks_by_transaction
 from settlement.statements.model import Direction, Statement, StatementLine
 
 PDF_LINES_MAX: Final = 50_000
+_DISPUTES_LISTED_MAX: Final = 200  # page 1 lists this many disputed lines; the CSV has all
 _LINE_HEIGHT_MM: Final = 5.0
 _COLUMNS: Final = (
     ("Posting", 18, "R"),
-    ("CDR", 58, "L"),
+    ("CDR", 52, "L"),
     ("Role", 18, "L"),
     ("Counterparty", 22, "L"),
-    ("Session end (UTC)", 30, "L"),
-    ("Location", 24, "L"),
+    ("Session end (UTC)", 26, "L"),
+    ("Location", 22, "L"),
     ("kWh", 16, "R"),
     ("Excl. VAT", 20, "R"),
     ("Incl. VAT", 20, "R"),
     ("Fee paid", 16, "R"),
     ("Net", 22, "R"),
     ("Late", 10, "C"),
+    ("Dispute", 14, "L"),
 )
 _DIRECTION_TEXT: Final = {
     Direction.HUB_PAYS_PARTNER: "The hub pays the partner",
@@ -79,7 +88,7 @@ def _pairs(pdf: FPDF, rows: list[tuple[str, str]], label_mm: float = 70) -> None
         pdf.cell(0, 6, _latin1(value), new_x="LMARGIN", new_y="NEXT")
 
 
-def _summary(pdf: FPDF, statement: Statement) -> None:
+def _summary(pdf: FPDF, statement: Statement, marks: Sequence[StatementMark]) -> None:
     header, totals, cur = statement.header, statement.totals, statement.header.currency
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 10, "Settlement statement", new_x="LMARGIN", new_y="NEXT")
@@ -123,6 +132,10 @@ def _summary(pdf: FPDF, statement: Statement) -> None:
                 f"{_money(totals.late_adjustments, cur)} ({totals.late_postings} late postings)",
             ),
             ("Postings", str(totals.postings)),
+            (
+                "Disputed lines (as of printing)",
+                str(disputed_lines((line.transaction_id for line in statement.lines), marks)),
+            ),
         ],
     )
     if statement.vat:
@@ -139,6 +152,27 @@ def _summary(pdf: FPDF, statement: Statement) -> None:
                 for row in statement.vat
             ],
         )
+    _disputes(pdf, statement, marks)
+
+
+def _disputes(pdf: FPDF, statement: Statement, marks: Sequence[StatementMark]) -> None:
+    by_transaction = marks_by_transaction(marks)
+    disputed = [line for line in statement.lines if line.transaction_id in by_transaction]
+    if not disputed:
+        return
+    header = statement.header
+    pdf.ln(3)
+    pdf.set_font("Helvetica", "B", 12)
+    pdf.cell(0, 8, "Disputes (not part of the sealed figures)", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 9)
+    for line in disputed[:_DISPUTES_LISTED_MAX]:
+        for mark in by_transaction[line.transaction_id]:
+            text = mark_text(mark, header.period_kind, header.settlement_tz)
+            pdf.cell(0, 5, _latin1(f"Posting {line.posting_id} ({line.cdr_key}): {text}"),
+                     new_x="LMARGIN", new_y="NEXT")  # fmt: skip
+    if len(disputed) > _DISPUTES_LISTED_MAX:
+        pdf.cell(0, 5, f"... {len(disputed) - _DISPUTES_LISTED_MAX} more disputed lines: "
+                 "see the CSV export", new_x="LMARGIN", new_y="NEXT")  # fmt: skip
 
 
 def _table_head(pdf: FPDF) -> None:
@@ -149,7 +183,7 @@ def _table_head(pdf: FPDF) -> None:
     pdf.set_font("Helvetica", "", 7)
 
 
-def _cells(line: StatementLine) -> tuple[str, ...]:
+def _cells(line: StatementLine, ids: Mapping[str, tuple[StatementMark, ...]]) -> tuple[str, ...]:
     return (
         str(line.posting_id),
         line.cdr_key[:40],
@@ -163,17 +197,21 @@ def _cells(line: StatementLine) -> tuple[str, ...]:
         str(line.fee_paid),
         str(line.net),
         "yes" if line.late else "",
+        ",".join(str(m.dispute_id) for m in ids.get(line.transaction_id, ()))[:9],
     )
 
 
-def render_pdf(statement: Statement) -> bytes:
+def render_pdf(statement: Statement, marks: Sequence[StatementMark] = ()) -> bytes:
+    """The statement as PDF bytes, its lines marked with `marks` (the disputes the reader
+    may see: settlement.store.disputes.statement_marks)."""
     header = statement.header
+    by_transaction = marks_by_transaction(marks)
     pdf = _StatementPdf(
         f"roamclear settlement statement {header.batch_id} - {header.partner} - "
         f"{header.currency} - {_when(header.period_start)}"
     )
     pdf.add_page()
-    _summary(pdf, statement)
+    _summary(pdf, statement, marks)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(0, 8, f"Lines ({statement.totals.postings})", new_x="LMARGIN", new_y="NEXT")
@@ -193,7 +231,7 @@ def render_pdf(statement: Statement) -> bytes:
         if pdf.get_y() > bottom:
             pdf.add_page()
             _table_head(pdf)
-        for text, (_, width, align) in zip(_cells(line), _COLUMNS, strict=True):
+        for text, (_, width, align) in zip(_cells(line, by_transaction), _COLUMNS, strict=True):
             pdf.cell(width, _LINE_HEIGHT_MM, _latin1(text), align=align)
         pdf.ln()
     pdf.set_font("Helvetica", "B", 9)

@@ -238,6 +238,15 @@ def list_disputes(
     return [_dispute(row) for row in rows]
 
 
+def disputes_of(conn: psycopg.Connection[Row], cdr_keys: list[str]) -> tuple[Dispute, ...]:
+    """Every dispute of these CDRs, oldest first, each with its history (for the trace)."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM dispute WHERE cdr_key = ANY(%s::text[]) ORDER BY dispute_id",
+        (cdr_keys,),
+    ).fetchall()
+    return tuple(_dispute(row, _history(conn, row["dispute_id"])) for row in rows)
+
+
 _MARKS: Final = """
 SELECT DISTINCT p.transaction_id::text, d.dispute_id, d.state, d.opened_by, d.reason,
        t.rating->>'adjusts' AS adjusts, t.rating->>'original_value_time' AS original_value_time

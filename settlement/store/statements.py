@@ -46,7 +46,6 @@ from settlement.statements.build import (
     build_statement,
     role_of,
     roles_of,
-    sign_of,
     vat_parts,
     with_stored_totals,
 )
@@ -302,7 +301,6 @@ def _lines(conn: psycopg.Connection[Row], batch_id: int, partner: str) -> Iterat
                 vat,
             ) in rows:
                 side, kind = Side(side_text), TransactionKind(kind_text)
-                sign = sign_of(kind)
                 role = role_of(partner, cpo, emsp, kind, side)
                 counterparty = emsp if role is LineRole.CPO else cpo
                 if kind is TransactionKind.ROUNDING:
@@ -318,13 +316,13 @@ def _lines(conn: psycopg.Connection[Row], batch_id: int, partner: str) -> Iterat
                     end,
                     location,
                     energy,
-                    excl * sign,
-                    incl * sign,
-                    fee * sign,
+                    excl,
+                    incl,
+                    fee,
                     side,
                     amount,
                     late,
-                    vat_parts(vat, excl * sign, incl * sign, sign),
+                    vat_parts(vat, excl, incl),
                 )
 
 

@@ -1,9 +1,9 @@
 """CSV export straight from PostgreSQL: totals by one aggregate, lines by ``COPY … TO STDOUT``.
 
-The same figures as ``settlement.statements.build`` computes in Python (role, sign, fee paid,
+The same figures as ``settlement.statements.build`` computes in Python (role, fee paid,
 net per line, the totals by role), expressed in SQL so a 100,000-line statement streams out
 in about a second; each rule's SQL is rendered from its Python definition (``role_sql``,
-``sign_sql``, ``expected_net_sql``, ``fold_sql``), and a test holds the two to the same
+``expected_net_sql``, ``fold_sql``), and a test holds the two to the same
 totals. The VAT rows are not in SQL: the lines' breakdowns
 are read and summed by the Python rule itself (``vat_parts``, ``vat_rows_of``).
 Layout: settlement.statements.csv_export.
@@ -11,7 +11,7 @@ Layout: settlement.statements.csv_export.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Final, TextIO
 
 import psycopg
@@ -20,8 +20,8 @@ from psycopg.rows import tuple_row
 from schemas.hub.agreement import SettlementPeriod
 from schemas.hub.batch import BatchState
 from schemas.hub.ledger import TransactionKind
+from settlement.disputes import StatementMark, marks_text
 from settlement.statements.build import (
-    NEGATIVE_KIND,
     SELF_BILLING_CPO,
     TOTAL_FOLDS,
     Figure,
@@ -44,11 +44,6 @@ from settlement.store.db import Row
 from settlement.store.statements import LINES_FETCH_ROWS, StatementNotFound, stored_totals
 
 
-def sign_sql(kind: str) -> str:
-    """``sign_of`` in SQL, rendered from its definition (``NEGATIVE_KIND``)."""
-    return f"CASE {kind} WHEN '{NEGATIVE_KIND}' THEN -1 ELSE 1 END"
-
-
 def role_sql(partner: str, cpo: str, emsp: str, kind: str, side: str) -> str:
     """``role_of`` in SQL, its branches in its order, with the same constants (cpo and emsp
     are NOT NULL, so ``<>`` is Python's ``!=``); a test holds the two equal on every case."""
@@ -69,7 +64,7 @@ def expected_net_sql(role: str, gross: str) -> str:
 # A figure of a line as the figures table below names it (Figure's Python definitions:
 # settlement.statements.build.Figure.of, model.StatementLine)
 _FIGURE_SQL: Final = {
-    Figure.GROSS: "sign * amount_incl_vat",
+    Figure.GROSS: "amount_incl_vat",
     Figure.FEE_PAID: "expected - net",
     Figure.NET: "net",
 }
@@ -84,13 +79,12 @@ def fold_sql(name: str, fold: Fold) -> str:
 
 
 _FIGURES: Final = f"""
-SELECT line.*, {expected_net_sql("role", "sign * amount_incl_vat")} AS expected
+SELECT line.*, {expected_net_sql("role", "amount_incl_vat")} AS expected
   FROM (
     SELECT p.posting_id, p.transaction_id, t.kind, t.cdr_key, t.location_id, t.energy_kwh,
            t.session_start, t.session_end, p.side, p.amount,
            t.rating->'vat_breakdown' AS vat_breakdown,
            p.value_time < b.period_start AS late,
-           {sign_sql("t.kind")} AS sign,
            CASE WHEN p.side = 'CREDIT' THEN p.amount ELSE -p.amount END AS net,
            t.amount_excl_vat, t.amount_incl_vat, t.fee,
            {role_sql("b.partner", "t.cpo", "t.emsp", "t.kind", "p.side")} AS role,
@@ -115,7 +109,7 @@ SELECT count(*) AS postings, count(*) FILTER (WHERE late) AS late_postings,
 # the VAT rows are summed in Python (``vat_rows_of``, ``vat_parts``): one rule for every
 # format, and the breakdown's JSON numbers read as the PDF/JSON read them
 _VAT_LINES: Final = """
-SELECT role, sign, amount_excl_vat, amount_incl_vat, vat_breakdown
+SELECT role, amount_excl_vat, amount_incl_vat, vat_breakdown
   FROM statement_figures WHERE role <> 'ROUNDING'
 """
 
@@ -125,10 +119,15 @@ _LINES_COPY: Final = f"""
 COPY (SELECT 'line', NULL, NULL, posting_id, cdr_key, kind, role,
        CASE role WHEN 'CPO' THEN emsp WHEN 'EMSP' THEN cpo END,
        {_TS.format("session_start")}, {_TS.format("session_end")}, location_id, energy_kwh,
-       sign * amount_excl_vat, sign * amount_incl_vat, sign * fee,
+       amount_excl_vat, amount_incl_vat, fee,
        CASE role WHEN 'ROUNDING' THEN 0 ELSE expected - net END, side, amount, net,
-       CASE WHEN late THEN 'true' ELSE 'false' END, transaction_id
-  FROM statement_figures ORDER BY posting_id) TO STDOUT (FORMAT csv)
+       CASE WHEN late THEN 'true' ELSE 'false' END, transaction_id, coalesce(m.text, '')
+  FROM statement_figures LEFT JOIN pg_temp.statement_line_marks m USING (transaction_id)
+ ORDER BY posting_id) TO STDOUT (FORMAT csv)
+"""
+# a line is disputed when a mark names its transaction (settlement.disputes.disputed_lines)
+_DISPUTED: Final = """
+SELECT count(*) AS n FROM statement_figures JOIN pg_temp.statement_line_marks USING (transaction_id)
 """
 
 
@@ -188,8 +187,8 @@ def _vat(conn: psycopg.Connection[Row]) -> tuple[VatRow, ...]:
 
         def parts() -> Iterator[tuple[LineRole, tuple[VatPart, ...]]]:
             while rows := cursor.fetchmany(LINES_FETCH_ROWS):
-                for role, sign, excl, incl, raw in rows:
-                    yield LineRole(role), vat_parts(raw, excl * sign, incl * sign, sign)
+                for role, excl, incl, raw in rows:
+                    yield LineRole(role), vat_parts(raw, excl, incl)
 
         return vat_rows_of(parts())
 
@@ -200,8 +199,35 @@ def _materialise(conn: psycopg.Connection[Row], batch_id: int) -> None:
     conn.execute("CREATE TEMP TABLE statement_figures ON COMMIT DROP AS " + _FIGURES, (batch_id,))
 
 
-def export_csv(conn: psycopg.Connection[Row], batch_id: int, out: TextIO) -> int:
-    """Write the statement of a closed batch as CSV; returns the number of line rows.
+def _marks(
+    conn: psycopg.Connection[Row], header: StatementHeader, marks: Sequence[StatementMark]
+) -> int:
+    """The marks' texts by transaction in a temporary table the lines' COPY joins; returns
+    how many lines they mark."""
+    conn.execute("DROP TABLE IF EXISTS pg_temp.statement_line_marks")
+    conn.execute(
+        "CREATE TEMP TABLE statement_line_marks (transaction_id uuid PRIMARY KEY, text text)"
+        " ON COMMIT DROP"
+    )
+    texts = marks_text(marks, header.period_kind, header.settlement_tz)
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO pg_temp.statement_line_marks VALUES (%s, %s)", list(texts.items())
+        )
+    row = conn.execute(_DISPUTED).fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+def export_csv(
+    conn: psycopg.Connection[Row],
+    batch_id: int,
+    out: TextIO,
+    marks: Sequence[StatementMark] = (),
+) -> int:
+    """Write the statement of a closed batch as CSV, its lines marked with the disputes in
+    `marks` (settlement.store.disputes.statement_marks, those the reader may see); returns
+    the number of line rows.
 
     The batch's lines are materialised once in a temporary table (dropped at commit), then
     read three times: totals, VAT, and the lines streamed by COPY.
@@ -210,17 +236,17 @@ def export_csv(conn: psycopg.Connection[Row], batch_id: int, out: TextIO) -> int
         _materialise(conn, batch_id)
         totals, roles = _totals(conn)
         batch = _batch_row(conn, batch_id)
+        header = _header(batch, roles)
+        disputed = _marks(conn, header, marks)
         # the totals rows are the stored figures, as in the JSON (equal once it verifies)
-        write_csv_head(
-            _header(batch, roles), stored_over(totals, stored_totals(batch)), _vat(conn), out
-        )
+        write_csv_head(header, stored_over(totals, stored_totals(batch)), _vat(conn), out, disputed)
         lines = 0
         with conn.cursor().copy(_LINES_COPY) as copy:
             for chunk in copy:
                 text = bytes(chunk).decode()
                 out.write(text)
                 lines += text.count("\n")
-        conn.execute("DROP TABLE pg_temp.statement_figures")
+        conn.execute("DROP TABLE pg_temp.statement_figures, pg_temp.statement_line_marks")
     assert lines == totals.postings, (lines, totals.postings)
     return lines
 

@@ -8,10 +8,11 @@ committed meanwhile cannot appear half) of seven small queries, each by an index
 transactions linked to the key (its charge, the reversal of it, or, for a credit's own key,
 the charge it reversed), their postings with the closed batch each landed in, the archived
 records (booked, duplicates, rejections naming the key) with their HTTP receipts, what the
-OCPI door refused, the deliveries and their attempts, and the reference data the charge
-names. Then its archived record is re-rated for the per-period breakdown
-(settlement.rerating). Read-only: `roamclear_reader` and `roamclear_api` may run it (SELECT
-on every table, post-apply.sql).
+OCPI door refused, the deliveries and their attempts, the reference data the charge
+names, and the disputes of the CDR with the ADJUSTMENT transactions that settled any. Then
+its archived record is re-rated for the per-period breakdown (settlement.rerating).
+Read-only: `roamclear_reader` and `roamclear_api` may run it (SELECT on every table,
+post-apply.sql).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from settlement.cdr_trace import (
     CdrTrace,
     DeliveryAttempt,
     DeliveryTrace,
+    DisputeTrace,
     HttpReceipt,
     LocationAsBooked,
     PostingTrace,
@@ -45,6 +47,7 @@ from settlement.clearing.decode import Decoded, decode_validated
 from settlement.clearing.trace import ChargeTrace
 from settlement.rerating import rerate_as_booked
 from settlement.store.db import Row
+from settlement.store.disputes import disputes_of
 
 
 class TraceNotFound(LookupError):
@@ -71,6 +74,13 @@ SELECT t.*, t.transaction_id::text AS id, t.reverses::text AS reverses_id,
 
 # A closed batch holds a posting by the membership rule of migration 0003
 # (settlement_batch_postings): its key, at or below its watermark, on time or late.
+# the ADJUSTMENT transactions that settled the CDR's disputes (dispute.adjustment_id)
+_ADJUSTMENTS: Final = """
+SELECT t.*, t.transaction_id::text AS id, NULL::text AS reverses_id, NULL::text AS reversed_by
+  FROM ledger_transaction t WHERE t.transaction_id = ANY(%(ids)s::uuid[])
+ ORDER BY t.booked_at
+"""
+
 _POSTINGS: Final = """
 SELECT p.posting_id, p.transaction_id::text AS transaction_id, p.account, p.side, p.amount,
        p.currency, p.value_time, p.settlement_period, b.batch_id, b.partner, b.period_kind,
@@ -173,6 +183,7 @@ def read_trace(conn: psycopg.Connection[Row], key: CdrKey) -> CdrTrace:
         deliveries = _deliveries(conn, keys)
         charge = next((row for row in booked if row["kind"] == "CHARGE"), None)
         pricing = None if charge is None else _pricing(conn, charge, records)
+        disputes = _disputes(conn, keys)
     return CdrTrace(
         cdr_key=text,
         cpo=str(key.party) if charge is None else charge["cpo"],
@@ -182,6 +193,7 @@ def read_trace(conn: psycopg.Connection[Row], key: CdrKey) -> CdrTrace:
         pricing=pricing,
         transactions=tuple(_transaction(row, postings) for row in booked),
         deliveries=deliveries,
+        disputes=disputes,
     )
 
 
@@ -197,6 +209,18 @@ def rejections_naming(
         tuple(_record(row) for row in records),
         tuple((row["cdr_key"], _refused(row)) for row in refused),
     )
+
+
+def _disputes(conn: psycopg.Connection[Row], keys: list[str]) -> tuple[DisputeTrace, ...]:
+    """The disputes of the CDR (a dispute names the CHARGE's key), with their adjustments."""
+    found = disputes_of(conn, keys)
+    ids = [d.adjustment_id for d in found if d.adjustment_id is not None]
+    if not ids:
+        return tuple(DisputeTrace(d, None) for d in found)
+    rows = conn.execute(_ADJUSTMENTS, {"ids": ids}).fetchall()
+    postings = conn.execute(_POSTINGS, {"ids": ids}).fetchall()
+    adjustments = {row["id"]: _transaction(row, postings) for row in rows}
+    return tuple(DisputeTrace(d, adjustments.get(d.adjustment_id or "")) for d in found)
 
 
 def _http(row: Row) -> HttpReceipt | None:

@@ -1,7 +1,8 @@
 """`roamclear trace` through the real path: CDRs posted over OCPI HTTP and produced to
 cdr.submitted, cleared by the clearing batch, delivered by the delivery intake, settled by
 the closer; then each CDR's trace read from PostgreSQL (as `roamclear_reader`), printed by
-the CLI, and served over real HTTP with its partner isolation."""
+the CLI, and served over real HTTP with its partner isolation, disputes included (a partner
+sees the disputes it opened, as over the disputes API)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ from schemas.hub.party import CdrKey, PartyRef
 from schemas.wire import encode_json
 from settlement.batches.model import ClosePolicy
 from settlement.cdr_trace import BreakdownSource, CdrTrace
-from settlement.store import ocpi_tokens
+from settlement.disputes import HUB, Action
+from settlement.store import disputes, ocpi_tokens
 from settlement.store.closing import close_once
 from settlement.store.db import connect, connect_async
+from settlement.store.statements import load_statement
 from settlement.store.trace import TraceNotFound, read_trace
 from tests.integration.clearing.helpers import (
     cdr_dict,
@@ -159,6 +162,71 @@ def _traces(settings: Settings) -> dict[str, CdrTrace]:
     return traces
 
 
+def _check_credit_on_its_statement(settings: Settings, trace: CdrTrace) -> None:
+    """The charge and its credit (as clearing books them: the REVERSAL's amounts negative)
+    on DE*EMP's closed statement: they cancel in the gross, the fees and the VAT."""
+    (statement_id,) = {
+        p.statement.statement_id
+        for t in trace.transactions
+        for p in t.postings
+        if p.statement is not None and p.account == "partner:DE*EMP"
+    }
+    with connect(role_url(settings, DbRole.READER)) as conn:
+        statement = load_statement(conn, statement_id)
+    ours = [line for line in statement.lines if line.cdr_key.startswith(CDR_0)]
+    assert sorted((line.kind.value, line.fee_paid) for line in ours) == [
+        ("CHARGE", 0),
+        ("REVERSAL", 0),
+    ]
+    assert sum(line.amount_incl_vat for line in ours) == 0
+    assert sum(p.incl_vat for line in ours for p in line.vat_breakdown) == 0
+    others = [line for line in statement.lines if not line.cdr_key.startswith(CDR_0)]
+    assert statement.totals.payable_as_emsp == sum(line.amount_incl_vat for line in others)
+
+
+def _dispute_cdr_1(settings: Settings) -> tuple[int, int]:
+    """BE*EVB, CDR_1's eMSP, disputes it and the hub accepts by an adjustment; its CPO's own
+    dispute stays open."""
+    with connect(role_url(settings, DbRole.OPERATOR)) as conn:
+        emsp = disputes.open_dispute(
+            conn, CDR_1, "BE*EVB", "AMOUNT_INCORRECT", "1.50", "idle fee twice", "cli:test"
+        )
+        cpo = disputes.open_dispute(conn, CDR_1, "NL*TNM", "OTHER", "0.10", "", "cli:test")
+        disputes.move(conn, emsp.dispute_id, Action.ACCEPT, HUB, "refund", "cli:t", None, "1.25")
+        conn.commit()
+    return emsp.dispute_id, cpo.dispute_id
+
+
+def _check_disputes(
+    trace: CdrTrace, url: str, tokens: dict[str, str], ids: tuple[int, int]
+) -> None:
+    emsp_id, cpo_id = ids
+    accepted, still_open = trace.disputes
+    assert (accepted.dispute.dispute_id, still_open.dispute.dispute_id) == ids
+    assert [(t.from_state, t.to_state.value, t.actor) for t in accepted.dispute.history] == [
+        (None, "open", "BE*EVB"),
+        (accepted.dispute.history[0].to_state, "accepted", "hub"),
+    ]
+    adjustment = accepted.adjustment
+    assert adjustment is not None and still_open.adjustment is None
+    assert (adjustment.kind, adjustment.cdr_key) == ("ADJUSTMENT", f"DISPUTE*{emsp_id}")
+    assert adjustment.transaction_id == accepted.dispute.adjustment_id
+    assert {(p.account, p.side, p.amount) for p in adjustment.postings} == {
+        ("partner:BE*EVB", "CREDIT", Decimal("1.2500")),
+        ("partner:NL*TNM", "DEBIT", Decimal("1.2500")),
+    }
+
+    def seen(token: str) -> list[tuple[int, str]]:
+        answer = httpx.get(f"{url}/finance/v1/cdrs/{CDR_1}/trace", timeout=30,
+                           headers={"Authorization": f"Bearer {tokens[token]}"})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        return [(d["id"], d["state"]) for d in answer.json()["disputes"]]
+
+    assert seen("finance") == [(emsp_id, "accepted"), (cpo_id, "open")]
+    assert seen("BE*EVB") == [(emsp_id, "accepted")]  # each party its own, as /disputes
+    assert seen("NL*TNM") == [(cpo_id, "open")]
+
+
 def _check_cli(settings: Settings, expected: dict[str, Any]) -> None:
     env = {
         "DATABASE_URL": settings.database_url or "",
@@ -206,7 +274,10 @@ def test_trace_tells_each_cdr_story_in_the_cli_and_over_the_api(fresh_settings: 
         _book_everything(settings, url, ocpi_token)
         _deliver(settings)
         close_once(settings.database_url, None, ClosePolicy(), load_seal_keys(settings).current)
+        dispute_ids = _dispute_cdr_1(settings)
         traces = _traces(settings)
+        _check_disputes(traces[CDR_1], url, tokens, dispute_ids)
+        _check_credit_on_its_statement(settings, traces[CDR_0])
         _check_charge_and_credit(traces[CDR_0], settings)
         _check_pricing(traces[CDR_0], settings)
         expected = json.loads(json.dumps(traces[CDR_0].as_json()))

@@ -40,13 +40,14 @@ def _key(conn: Conn, transaction_id: str) -> str:
 
 
 def _credit(conn: Conn, original_id: str, key: str) -> None:
-    """A credit CDR's booking as clearing makes it: a REVERSAL mirroring every posting."""
+    """A credit CDR's booking as clearing makes it: a REVERSAL mirroring every posting, its
+    amounts its original's negated."""
     conn.execute(
         "INSERT INTO ledger_transaction (transaction_id, cdr_key, kind, reverses, content_hash,"
         " currency, cpo, emsp, session_start, session_end, location_id, energy_kwh,"
         " amount_excl_vat, amount_incl_vat, fee, rating) SELECT gen_random_uuid(), %s,"
         " 'REVERSAL', transaction_id, content_hash, currency, cpo, emsp, session_start,"
-        " session_end, location_id, energy_kwh, amount_excl_vat, amount_incl_vat, fee, rating"
+        " session_end, location_id, energy_kwh, -amount_excl_vat, -amount_incl_vat, -fee, rating"
         " FROM ledger_transaction WHERE transaction_id = %s",
         (key, original_id),
     )

@@ -12,13 +12,13 @@ import pytest
 
 from schemas.hub.ledger import Side, TransactionKind
 from settlement.batches.model import ClosePolicy
-from settlement.statements.build import role_of, sign_of, statement_json, totals_json
+from settlement.statements.build import role_of, statement_json, totals_json
 from settlement.statements.model import LineRole
 from settlement.statements.pdf import render_pdf
 from settlement.store.closing import close_once
 from settlement.store.db import connect
 from settlement.store.statements import list_statements, load_statement
-from settlement.store.statements_csv import export_csv, role_sql, sign_sql, statement_totals
+from settlement.store.statements_csv import export_csv, role_sql, statement_totals
 from tests.integration.settlement.factories import SEAL_KEY, TEST_KEYS, at, book
 
 pytestmark = pytest.mark.integration
@@ -61,7 +61,9 @@ def test_csv_json_and_pdf_carry_the_same_totals(settle_db: str) -> None:
     )
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
     csv_totals = {r["name"]: r["value"] for r in rows if r["record"] == "total"}
-    assert csv_totals == {k: str(v) for k, v in totals_json(totals).items()}
+    # the totals of the finance API's JSON, disputes counted (none here)
+    expected = {k: str(v) for k, v in totals_json(totals).items()}
+    assert csv_totals == {**expected, "disputed_lines": "0"}
     line_rows = [r for r in rows if r["record"] == "line"]
     assert len(line_rows) == lines == totals.postings == len(body["lines"])
     assert sum(Decimal(r["net"]) for r in line_rows) == totals.net_amount
@@ -142,14 +144,12 @@ def test_the_csv_role_and_sign_are_the_python_ones_on_every_case(settle_db: str)
         for side in Side
     ]
     partner, cpo_, emsp_, kind_, side_ = (f"%({name})s::text" for name in _ROLE_PARAMS)
-    query = (
-        f"SELECT {role_sql(partner, cpo_, emsp_, kind_, side_)} AS role, {sign_sql(kind_)} AS sign"
-    )
+    query = f"SELECT {role_sql(partner, cpo_, emsp_, kind_, side_)} AS role"
     with connect(settle_db) as conn:
         for cpo, emsp, kind, side in cases:
             params = {"partner": "A", "cpo": cpo, "emsp": emsp, "kind": kind, "side": side}
             row = conn.execute(query, params).fetchone()
             assert row is not None
-            expected = (role_of("A", cpo, emsp, kind, side).value, sign_of(kind))
-            assert (row["role"], row["sign"]) == expected, (cpo, emsp, kind, side)
+            expected = role_of("A", cpo, emsp, kind, side).value
+            assert row["role"] == expected, (cpo, emsp, kind, side)
     assert {role_of("A", *case) for case in cases} == set(LineRole)
