@@ -1,7 +1,7 @@
 """Disputes marked on every form of a statement finance sends (`statements show`, its JSON,
 the CSV and the PDF) as of now, without changing what was sealed; an adjustment's line
 names its dispute and its original's period, and its VAT is at the original's rate even
-when the original's breakdown has a rest line without one (migration 0020)."""
+when the original's breakdown has a rest line without one (migration 0021)."""
 
 from __future__ import annotations
 

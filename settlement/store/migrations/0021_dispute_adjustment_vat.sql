@@ -4,7 +4,7 @@
 -- declared total, rounding) has a second line without a rate (`"adjustment": true`), so its
 -- adjustments showed "unknown" on statements. dispute_adjustment_vat splits the adjustment
 -- over the original's rates; dispute_accept_by_adjustment (0018) is the same but for that.
--- depends: 0018_disputes
+-- depends: 0018_disputes 0020_replays
 
 -- The VAT lines of an adjustment of `incl_vat` (excl. `excl_vat`, both signed as the line)
 -- from its original's breakdown: each rate's share in proportion to what the original
