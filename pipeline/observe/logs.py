@@ -145,9 +145,10 @@ def logging_config(settings: Settings, level: str | int) -> dict[str, Any]:
             }
         },
         "root": {"level": _level(level), "handlers": ["default"]},
-        # uvicorn's own loggers pass their lines to ours instead of printing them
+        # uvicorn's own loggers pass their lines to ours instead of printing them, at the
+        # root's level unless uvicorn is given one (an earlier server may have set another)
         "loggers": {
-            name: {"handlers": [], "propagate": True}
+            name: {"handlers": [], "propagate": True, "level": "NOTSET"}
             for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
         },
     }
