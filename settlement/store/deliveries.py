@@ -348,18 +348,21 @@ async def finish(conn: psycopg.AsyncConnection[Row], answers: Sequence[Answered]
 async def next_due_in_s(conn: psycopg.AsyncConnection[Row], emsp: str) -> float | None:
     """Seconds until the eMSP's next claimable delivery falls due (0 if one is due), None if
     none waits. A credit whose original is not delivered yet is not claimable: counting it
-    would have its dispatcher poll without pause until the original's answer."""
+    would have its dispatcher poll without pause until the original's answer. (min() over
+    no rows is NULL, and greatest() skips NULLs: the wait is taken apart in Python, or an
+    idle eMSP would read as "due now".)"""
     cursor = await conn.execute(
-        f"""SELECT greatest(0, extract(epoch FROM min(greatest(c.next_attempt_at,
-                                                              coalesce(c.lease_until, now())))
-                                        - now()))::float8 AS wait_s
+        f"""SELECT extract(epoch FROM min(greatest(c.next_attempt_at,
+                                                  coalesce(c.lease_until, now())))
+                                  - now())::float8 AS wait_s
               FROM cdr_delivery c
              WHERE c.emsp = %s AND c.state IN ('PENDING', 'RETRYING')
                AND {_ORIGINAL_DELIVERED}""",
         (emsp,),
     )
     row = await cursor.fetchone()
-    return None if row is None else row["wait_s"]
+    wait_s = None if row is None else row["wait_s"]
+    return None if wait_s is None else max(0.0, wait_s)
 
 
 # -- what people read ---------------------------------------------------------------------

@@ -371,3 +371,27 @@ def test_finance_sees_every_delivery_and_a_partner_those_of_its_own_cdrs(
         assert get(tokens["emp"], f"/finance/v1/deliveries/{evb_id}").status_code == 404
         assert get(tokens["emp"], "/finance/v1/deliveries/999999").status_code == 404
         assert client.get("/finance/v1/deliveries").status_code == 401
+
+
+def test_a_credit_held_by_its_dead_original_does_not_keep_its_loop_polling(
+    fresh_settings: Settings,
+) -> None:
+    _book(fresh_settings, [cdr_dict(0), credit_of(0)])  # DE*EMP's CDR and its credit
+    connect_emsp(fresh_settings, EMP, f"http://127.0.0.1:{free_port()}", "emp-token")
+    assert _intake(fresh_settings) == 2
+    final = _dispatch_until(fresh_settings, lambda c: c["DEAD"] == 1)
+    assert final == {"PULL": 0, "PENDING": 1, "RETRYING": 0, "DELIVERED": 0, "DEAD": 1}
+
+    async def due(emsp: PartyRef) -> float | None:
+        assert fresh_settings.database_url is not None
+        conn = await connect_async(fresh_settings.database_url, autocommit=True)
+        try:
+            return await deliveries.next_due_in_s(conn, str(emsp))
+        finally:
+            await conn.close()
+
+    # the credit is PENDING and due, but not claimable until its original is delivered:
+    # "nothing waits" (the loop sleeps its idle poll), not "due now" (it would spin); the
+    # same for an eMSP with nothing at all
+    assert asyncio.run(due(EMP)) is None
+    assert asyncio.run(due(EVB)) is None
