@@ -15,17 +15,17 @@ from __future__ import annotations
 from settlement.clearing.outcome import Booked, Duplicate, Outcome
 from settlement.replay.model import (
     COMPONENTS,
-    ArchivedRecord,
     Cause,
     Change,
     ComponentDelta,
     OriginalOutcome,
     PricedWith,
+    ReplayedRecord,
     Verdict,
 )
 
 
-def verdict(record: ArchivedRecord, replayed: Outcome) -> Verdict:
+def verdict(record: ReplayedRecord, replayed: Outcome) -> Verdict:
     original = record.original
     if isinstance(replayed, Booked):
         transaction = replayed.transaction
@@ -62,7 +62,7 @@ def verdict(record: ArchivedRecord, replayed: Outcome) -> Verdict:
     )
 
 
-def _deltas(record: ArchivedRecord, replayed: Booked) -> tuple[ComponentDelta, ...]:
+def _deltas(record: ReplayedRecord, replayed: Booked) -> tuple[ComponentDelta, ...]:
     booked = record.original.amounts
     assert booked is not None, f"archive {record.archive_id}: a booking without its amounts"
     now = replayed.entry.amounts

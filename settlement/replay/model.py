@@ -91,8 +91,9 @@ class Original:
 
 
 @dataclass(frozen=True, slots=True)
-class ArchivedRecord:
-    """A raw_event row as the batch decision reads it (a `Submitted`), with its outcome."""
+class ReplayedRecord:
+    """An archived record to replay: a raw_event row as the batch decision reads it (a
+    `Submitted`), with what was decided for it then."""
 
     archive_id: int
     topic: str
@@ -144,7 +145,7 @@ class ComponentDelta:
 class Verdict:
     """One archived record's replay."""
 
-    record: ArchivedRecord
+    record: ReplayedRecord
     change: Change
     replayed: Outcome
     cdr_key: str | None

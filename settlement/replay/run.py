@@ -34,7 +34,7 @@ from settlement.clearing.entry import Booking
 from settlement.clearing.outcome import Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.replay.compare import verdict
-from settlement.replay.model import ArchivedRecord, Verdict
+from settlement.replay.model import ReplayedRecord, Verdict
 
 Views = Callable[[datetime], ClearingReferences]  # decided_at -> the reference view
 Before = Callable[[set[CdrKey]], Mapping[CdrKey, Booking]]  # keys -> bookings before
@@ -51,7 +51,7 @@ class Replay:
     _ledger: dict[CdrKey, Booking] = field(default_factory=dict)
     _asked: set[CdrKey] = field(default_factory=set)
 
-    def chunk(self, records: Sequence[ArchivedRecord]) -> list[Verdict]:
+    def chunk(self, records: Sequence[ReplayedRecord]) -> list[Verdict]:
         """The verdicts of `records` (the next ones in archive order), in order."""
         decoded = [decode_submitted(record) for record in records]
         wanted = ledger_keys(decoded) - self._asked
@@ -65,7 +65,7 @@ class Replay:
         return verdicts
 
     def _batch(
-        self, decided_at: datetime, batch: list[tuple[ArchivedRecord, Decoded | Rejected]]
+        self, decided_at: datetime, batch: list[tuple[ReplayedRecord, Decoded | Rejected]]
     ) -> Iterator[Verdict]:
         held = {
             key: self._ledger[key]

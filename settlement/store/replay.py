@@ -26,12 +26,12 @@ from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.clearing.reasons import Reason
 from settlement.replay.model import (
     REPLAY_CHUNK_MAX,
-    ArchivedRecord,
     Original,
     OriginalOutcome,
     PricedWith,
     Reference,
     ReferenceMode,
+    ReplayedRecord,
     Verdict,
 )
 from settlement.replay.run import Replay, Views
@@ -115,7 +115,7 @@ class ReplayRange:
         assert row is not None
         return int(row["n"])
 
-    def records(self, conn: psycopg.Connection[Row]) -> Iterator[list[ArchivedRecord]]:
+    def records(self, conn: psycopg.Connection[Row]) -> Iterator[list[ReplayedRecord]]:
         """The records in archive order, a chunk at a time (a server-side cursor)."""
         with conn.cursor(name="replay_records") as cursor:
             cursor.execute(_RECORDS, self.params)
@@ -153,7 +153,7 @@ def _priced_with(row: Row) -> PricedWith:
     return PricedWith(row["tariff_hash"], named, row["time_zone"])
 
 
-def archived_record(row: Row) -> ArchivedRecord:
+def archived_record(row: Row) -> ReplayedRecord:
     outcome = OriginalOutcome(row["outcome"])
     ledgered = outcome is OriginalOutcome.LEDGERED
     original = Original(
@@ -174,7 +174,7 @@ def archived_record(row: Row) -> ArchivedRecord:
         reason=row["reason_code"],
     )
     unreadable = row["reason_code"] == Reason.UNREADABLE_RECORD.value
-    return ArchivedRecord(
+    return ReplayedRecord(
         archive_id=row["archive_id"],
         topic=row["topic"],
         partition=row["partition"],

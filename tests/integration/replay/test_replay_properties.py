@@ -22,11 +22,11 @@ from settlement.clearing.entry import Booking
 from settlement.clearing.outcome import Booked, Duplicate, Outcome, Rejected
 from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.replay.model import (
-    ArchivedRecord,
     Change,
     Original,
     OriginalOutcome,
     PricedWith,
+    ReplayedRecord,
 )
 from settlement.replay.run import Replay
 from settlement.store.clearing_store import SubmittedRecord
@@ -92,7 +92,7 @@ def test_replay_as_booked_is_a_no_op(
     refs, records = stream
     keys, limits = record_proof_keys(KEYRING), PlausibilityLimits()
     ledger: dict[CdrKey, Booking] = {}
-    archived: list[ArchivedRecord] = []
+    archived: list[ReplayedRecord] = []
     for number, (start, end) in enumerate(_slices(len(records), batches)):
         batch = [(r, decode_submitted(r)) for r in records[start:end]]
         moment = START + timedelta(seconds=number)
@@ -101,7 +101,7 @@ def test_replay_as_booked_is_a_no_op(
         for i, ((r, _), d) in enumerate(zip(batch, decisions, strict=True)):
             original = _original(d.outcome, moment)
             archived.append(
-                ArchivedRecord(start + i, r.topic, r.partition, r.offset, None, r.value,
+                ReplayedRecord(start + i, r.topic, r.partition, r.offset, None, r.value,
                                r.headers, original)
             )  # fmt: skip
     replay = Replay(lambda _: refs, _nothing_before, keys, limits)

@@ -16,13 +16,13 @@ from settlement.clearing.outcome import ClaimedCdrKey, Duplicate, Rejected
 from settlement.clearing.reasons import Reason, Stage
 from settlement.replay.compare import causes_of, verdict
 from settlement.replay.model import (
-    ArchivedRecord,
     Cause,
     Change,
     Original,
     OriginalOutcome,
     PricedWith,
     ReferenceMode,
+    ReplayedRecord,
 )
 from settlement.replay.report import Totals, csv_row
 
@@ -30,7 +30,7 @@ AT = datetime(2026, 3, 2, 10, tzinfo=UTC)
 KEY = "NL*TNM*CDR-1"
 
 
-def record(outcome: OriginalOutcome, reason: str | None = None) -> ArchivedRecord:
+def record(outcome: OriginalOutcome, reason: str | None = None) -> ReplayedRecord:
     ledgered = outcome is OriginalOutcome.LEDGERED
     original = Original(
         outcome=outcome,
@@ -47,7 +47,7 @@ def record(outcome: OriginalOutcome, reason: str | None = None) -> ArchivedRecor
         priced_with=PricedWith("h1", ("TNM-DEFAULT", 1), "Europe/Amsterdam") if ledgered else None,
         reason=reason,
     )
-    return ArchivedRecord(1, "t", 0, 7, AT, b"{}", (), original)
+    return ReplayedRecord(1, "t", 0, 7, AT, b"{}", (), original)
 
 
 def rejected(reason: Reason) -> Rejected:
