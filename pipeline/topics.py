@@ -55,11 +55,22 @@ def topic_name(prefix: str, topic: Topic) -> str:
     return f"{prefix}.{topic.value}"
 
 
-def topic_specs(prefix: str, replication_factor: int = 1) -> list[TopicSpec]:
+def topic_specs(
+    prefix: str, replication_factor: int = 1, cdr_partitions: int = CDR_PARTITIONS
+) -> list[TopicSpec]:
+    """Every topic's spec; `cdr_partitions` other than CDR_PARTITIONS gives the CDR-keyed
+    topics another count (all of them alike, so keys stay co-partitioned): the scale-out
+    test runs more workers than CDR_PARTITIONS. Workers read the count from the broker.
+
+    >>> {s.name: s.partitions for s in topic_specs("p", cdr_partitions=12)}["p.cdr.rated"]
+    12
+    >>> {s.name: s.partitions for s in topic_specs("p", cdr_partitions=12)}["p.rejected"]
+    4
+    """
     return [
         TopicSpec(
             name=topic_name(prefix, topic),
-            partitions=partitions,
+            partitions=cdr_partitions if partitions == CDR_PARTITIONS else partitions,
             configs=configs,
             replication_factor=replication_factor,
         )

@@ -7,9 +7,8 @@ import asyncio
 import json
 import signal
 import subprocess
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,13 @@ from pipeline.api.serving import free_port
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
 from pipeline.hubkeys import hub_key_env
-from pipeline.kafka.admin import create_topics
-from pipeline.topics import CDR_PARTITIONS, Topic, topic_name, topic_specs
+from pipeline.topics import CDR_PARTITIONS, Topic, topic_name
 from settlement.store.db import connect
-from tests.conftest import scratch_database
 from tests.e2e.workers import (
     balances,
     counts,
     log_text,
+    own_servers,
     wait_for_books,
     wait_until,
     workers,
@@ -233,13 +231,11 @@ def test_two_workers_book_exactly_what_one_worker_books(
 
 @pytest.fixture
 def second_settings(
-    settings: Settings, postgres_server_url: str, template_database: str, kafka_bootstrap: str
+    settings: Settings, postgres_server_url: str, template_database: str
 ) -> Iterator[Settings]:
     """A second database and topic set, for comparing two runs of the same input."""
-    with scratch_database(postgres_server_url, "roamclear_t", template_database) as url:
-        prefix = f"rct{uuid.uuid4().hex[:10]}"
-        create_topics(kafka_bootstrap, topic_specs(prefix))
-        yield replace(settings, database_url=url, topic_prefix=prefix)
+    with own_servers(settings, postgres_server_url, template_database) as other:
+        yield other
 
 
 def test_a_worker_that_loses_postgresql_stops_and_a_new_one_books_the_rest(

@@ -8,13 +8,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.config import Settings
-from pipeline.topics import Topic, topic_name
+from pipeline.kafka.admin import create_topics
+from pipeline.topics import CDR_PARTITIONS, Topic, topic_name, topic_specs
 from pipeline.workers import WORKER_COMMAND, worker_env
 from settlement.store import books
 from settlement.store.db import connect
+from tests.conftest import scratch_database
 
 WAIT_S_MAX = 120.0
 
@@ -90,6 +93,20 @@ def workers(
         yield group
     finally:
         group.stop_all()
+
+
+@contextmanager
+def own_servers(
+    settings: Settings, server_url: str, template: str, cdr_partitions: int = CDR_PARTITIONS
+) -> Iterator[Settings]:
+    """`settings` with a database and topic set of their own (CDR-keyed topics of
+    `cdr_partitions` partitions), for comparing two runs of the same input."""
+    assert settings.kafka_bootstrap_servers
+    with scratch_database(server_url, "roamclear_t", template) as url:
+        prefix = f"rct{uuid.uuid4().hex[:10]}"
+        specs = topic_specs(prefix, cdr_partitions=cdr_partitions)
+        create_topics(settings.kafka_bootstrap_servers, specs)
+        yield replace(settings, database_url=url, topic_prefix=prefix)
 
 
 def counts(settings: Settings, submitted: int) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -12,8 +13,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pipeline import reference
+from pipeline.clearing.batch import Clearing, process_batch
+from pipeline.clearing.events import EventWriter
+from pipeline.clearing.refcache import ReferenceCache
 from pipeline.config import Settings
-from pipeline.hubkeys import hub_signer
+from pipeline.dbroles import DbRole, role_url
+from pipeline.hubkeys import hub_signer, load_hub_keyring, record_proof_keys
 from pipeline.kafka.client import (
     Record,
     Signer,
@@ -27,8 +32,10 @@ from schemas.hub.party import PartyRef
 from schemas.ocpi.cdr import Cdr
 from schemas.validation import parse_agreement, parse_location, parse_tariff
 from schemas.wire import encode_json
+from settlement.clearing.plausibility import PlausibilityLimits
 from settlement.clearing.proof import proof_headers, signed_message
-from settlement.store.clearing_store import SubmittedRecord
+from settlement.store.clearing_store import SubmittedRecord, prepare
+from settlement.store.db import connect_async
 
 
 def sample(name: str) -> Any:
@@ -161,6 +168,30 @@ def topic_records(settings: Settings) -> list[SubmittedRecord]:
     count = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
     read = asyncio.run(read_from_beginning(settings.kafka_bootstrap_servers, topic, count))
     return [submitted(r) for r in read]
+
+
+async def clear_in_process(
+    settings: Settings, records: list[SubmittedRecord], batch: int
+) -> Counter[str]:
+    """Clear as the worker does (process_batch as roamclear_worker, `batch` records at a
+    time), without its process; the events it would produce are dropped."""
+    conn = await connect_async(role_url(settings, DbRole.WORKER))
+    await prepare(conn)
+
+    async def send(out: Any) -> None:
+        pass
+
+    keys = record_proof_keys(load_hub_keyring(settings))
+    writer = EventWriter(settings.topic_prefix, PartyRef.parse(settings.hub_party))
+    clearing = Clearing(ReferenceCache(), PlausibilityLimits(), writer, send, keys)
+    outcomes: Counter[str] = Counter()
+    try:
+        for start in range(0, len(records), batch):
+            result = await process_batch(conn, records[start : start + batch], clearing)
+            outcomes.update(result.outcomes)
+    finally:
+        await conn.close()
+    return outcomes
 
 
 def partner_signer(key_id: str, private_key: Ed25519PrivateKey) -> Signer:

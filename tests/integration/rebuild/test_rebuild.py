@@ -14,51 +14,20 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.clearing.batch import Clearing, process_batch
-from pipeline.clearing.events import EventWriter
-from pipeline.clearing.refcache import ReferenceCache
 from pipeline.cli.main import app as cli
 from pipeline.config import Settings
-from pipeline.dbroles import DbRole, role_url
-from pipeline.hubkeys import load_hub_keyring, record_proof_keys
 from pipeline.simulate.config import Category, ScenarioConfig
 from pipeline.simulate.reference import build_reference
 from pipeline.simulate.scenario import generate_scenario
 from pipeline.simulate.send import register, send_stream
-from schemas.hub.party import PartyRef
-from settlement.clearing.plausibility import PlausibilityLimits
-from settlement.store.clearing_store import SubmittedRecord, prepare
-from settlement.store.db import connect_async
 from tests.conftest import scratch_database
-from tests.integration.clearing.helpers import topic_records
+from tests.integration.clearing.helpers import clear_in_process, topic_records
 
 pytestmark = pytest.mark.integration
 
 CDRS = 400  # enough for every fault category at its default share
 CENT = Decimal("0.01")
 BATCH = 64  # the live clearing's batch size here: several batches, as a worker clears them
-
-
-async def _clear_live(settings: Settings, records: list[SubmittedRecord]) -> Counter[str]:
-    """Clear as the worker does (process_batch as roamclear_worker), without its process."""
-    conn = await connect_async(role_url(settings, DbRole.WORKER))
-    await prepare(conn)
-    sent: list[object] = []
-
-    async def send(out: Any) -> None:
-        sent.extend(out)
-
-    keys = record_proof_keys(load_hub_keyring(settings))
-    writer = EventWriter(settings.topic_prefix, PartyRef.parse(settings.hub_party))
-    clearing = Clearing(ReferenceCache(), PlausibilityLimits(), writer, send, keys)
-    outcomes: Counter[str] = Counter()
-    try:
-        for start in range(0, len(records), BATCH):
-            result = await process_batch(conn, records[start : start + BATCH], clearing)
-            outcomes.update(result.outcomes)
-    finally:
-        await conn.close()
-    return outcomes
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -109,7 +78,7 @@ def test_rebuild_gives_identical_books_and_diff_finds_a_tampered_posting(
     assert {s.category for s in scenario.submissions} == set(Category)  # every fault
     register(settings, build_reference(config))
     asyncio.run(send_stream(settings, scenario.submissions))
-    live = asyncio.run(_clear_live(settings, topic_records(settings)))
+    live = asyncio.run(clear_in_process(settings, topic_records(settings), BATCH))
     expected = scenario.expected
     assert live == Counter(
         booked=expected.ledgered, duplicate=expected.duplicates, rejected=expected.rejected
