@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -448,12 +448,15 @@ def run(settings: Settings, keep: bool, console: Console, cdrs: int = DEMO_CDRS)
     samples = sample_cdrs()
     with demo_stack(settings, keep, console) as live:
         console.rule("1. submit CDRs to the hub")
+        second = timedelta(seconds=1)  # the sample CDRs' broker times, in whole seconds
+        submitted_from = datetime.now(UTC).replace(microsecond=0) - second
         envelopes = step_submit(live, samples, console)
+        submitted = (submitted_from, datetime.now(UTC).replace(microsecond=0) + second)
         console.rule("2. price them against the CPO's tariff (OCPI 2.2.1 semantics)")
         step_rate(envelopes, console)
         console.rule("3. partners connect over OCPI 2.2.1 and send their traffic; clear it")
         step_clear(live, cdrs, console)
         console.rule("4. close settlement batches and write the statements")
         step_settle(live, console, Path("out"))
-        console.rule("5. ops: trace a CDR, settle a dispute by a hub adjustment")
-        step_ops(live, console)
+        console.rule("5. ops: trace a CDR, settle a dispute, replay a tariff correction")
+        step_ops(live, submitted, console)

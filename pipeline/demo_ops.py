@@ -5,15 +5,20 @@ says a figure is wrong, on the books the demo just cleared and settled.
    computed totals, postings and the statement each landed in, deliveries.
 2. Its eMSP disputes it; the hub accepts by an adjustment (an ADJUSTMENT transaction in the
    open period; the closed statement is not touched, its line is marked).
-3. The books afterwards: invariant 2 still holds and every balance still sums to zero.
+3. The sample CPO corrects its tariff from a moment inside the sample CDRs' days; the hub
+   replays them against it and applies the corrections, then applies again: nothing more is
+   booked (pipeline/demo_replay.py).
+4. The books afterwards: invariant 2 still holds, every balance still sums to zero, every
+   booking is explained and every closed statement verifies.
 
-Replaying a tariff correction is not part of the act yet (`roamclear replay` is being built).
-A few queries and two small transactions: well under a second on the demo's books.
+A few queries, small transactions, a replay of the three sample CDRs and the statements'
+verification: seconds on the demo's books.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
@@ -23,6 +28,8 @@ from rich.table import Table
 
 from pipeline.config import Settings
 from pipeline.dbroles import DbRole, role_url
+from pipeline.demo_replay import step_replay
+from pipeline.hubkeys import load_seal_keys
 from pipeline.kafka.client import records_in_topic
 from pipeline.topics import Topic, topic_name
 from schemas.hub.party import CdrKey
@@ -31,7 +38,7 @@ from settlement.disputes import HUB, Action, Dispute, mark_text
 from settlement.store import books
 from settlement.store import disputes as dispute_store
 from settlement.store.db import Row, connect
-from settlement.store.statements import load_statement
+from settlement.store.statements import iter_statements, load_statement, verify
 from settlement.store.trace import read_trace
 
 RECORDED_BY: Final = "demo:ops"
@@ -47,8 +54,9 @@ SELECT t.cdr_key FROM ledger_transaction t
 """
 
 
-def step_ops(settings: Settings, console: Console) -> None:
-    """Trace one CDR, settle a dispute of it by a hub adjustment, check the books."""
+def step_ops(settings: Settings, samples: tuple[datetime, datetime], console: Console) -> None:
+    """Trace one CDR, settle a dispute of it by a hub adjustment, replay a tariff correction
+    over the broker times of the sample CDRs (`samples`), check the books."""
     with connect(role_url(settings, DbRole.READER)) as conn:
         row = conn.execute(_A_SETTLED_CHARGE).fetchone()
         if row is None:
@@ -59,6 +67,7 @@ def step_ops(settings: Settings, console: Console) -> None:
     with connect(role_url(settings, DbRole.READER)) as conn:
         after = read_trace(conn, CdrKey.parse(traced.cdr_key))
         show_marks(conn, after, dispute, console)
+    step_replay(settings, samples, console)
     check_books_after(settings, console)
 
 
@@ -155,8 +164,9 @@ def show_marks(
 
 
 def check_books_after(settings: Settings, console: Console) -> None:
-    """Invariant 2 and the balances after the act: an adjustment is a balanced transaction
-    of its own, outside cdr.submitted's counts."""
+    """Invariant 2, the balances and the closed statements after the act: adjustments and
+    replay corrections are balanced transactions of their own, outside cdr.submitted's
+    counts, booked in the open period (a closed statement still verifies)."""
     assert settings.kafka_bootstrap_servers is not None
     topic = topic_name(settings.topic_prefix, Topic.CDR_SUBMITTED)
     in_topic = asyncio.run(records_in_topic(settings.kafka_bootstrap_servers, topic))
@@ -164,6 +174,9 @@ def check_books_after(settings: Settings, console: Console) -> None:
         counts = books.counts(conn, topic, in_topic)
         total = sum(b["balance"] for b in books.balances(conn))
         unexplained = books.unexplained(conn)
+        keys = load_seal_keys(settings)
+        statements = [s.batch_id for s in iter_statements(conn, keys)]
+        differ = [n for n in statements if not verify(conn, n, keys).matches]
     decided = counts["ledgered"] + counts["rejected"] + counts["duplicates"]
     holds = counts["pending"] == 0 and decided == counts["submitted"]
     whole = not any(unexplained.values())
@@ -173,6 +186,8 @@ def check_books_after(settings: Settings, console: Console) -> None:
         f"{counts['duplicates']:,} ({'[green]holds[/]' if holds else '[red]BROKEN[/]'}); "
         f"sum of all balances {total}; every booking explained: "
         + ("[green]yes[/]" if whole else f"[red]no[/] {unexplained}")
+        + f"; closed statements that verify: {len(statements) - len(differ)} of "
+        f"{len(statements)}"
     )
-    if not (holds and whole and total == 0):
+    if not (holds and whole and total == 0 and not differ):
         raise RuntimeError("the books do not add up after the ops act")
